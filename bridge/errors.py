@@ -1,0 +1,68 @@
+"""Every error the bridge raises on purpose, in one tree.
+
+    BridgeError
+    ├── ConfigError          a config file is wrong; carries every problem found (file, key path, line)
+    ├── EventRejected        this one event cannot be delivered as given; never retried
+    │   ├── PayloadError     the payload cannot be decoded (encoding, size)
+    │   ├── TemplateError    a `when` expression or a template failed on this payload
+    │   └── RoomNotAvailable the target room is unknown, unresolved or ambiguous
+    └── SendError            WeChat did not take a message; `transient` says whether a retry may help
+
+`EventRejected` ends in a `rejected` delivery report whose `error` is `str(exc)`, so the
+messages are written for the person reading that report, not for a developer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BridgeError(Exception):
+    """Base of every error raised on purpose by the bridge."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong in a config file, located as precisely as the YAML allows."""
+
+    file: str
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        key = f" {self.path}:" if self.path else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigError(BridgeError):
+    """The configuration cannot be used; `problems` lists everything found, not only the first."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class EventRejected(BridgeError):
+    """The event is wrong as given; sending it again would fail the same way."""
+
+
+class PayloadError(EventRejected):
+    """The MQTT payload cannot be turned into text or JSON."""
+
+
+class TemplateError(EventRejected):
+    """A `when` expression or a template raised while rendering this event."""
+
+
+class RoomNotAvailable(EventRejected):
+    """The room key is unknown, or the room it names cannot be found in WeChat right now."""
+
+
+class SendError(BridgeError):
+    """WeChat (through the gateway) did not accept a message."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient

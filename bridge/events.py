@@ -1,0 +1,62 @@
+"""Frozen values passed between the stages: what came in, what is to be sent, what happened."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+DeliveryStatus = Literal["delivered", "rejected", "failed"]
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One MQTT message as the broker handed it to us."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One rendered text for one room: the unit that is queued, sent and reported."""
+
+    event_id: str
+    route: str | None  # None for a direct send on <base>/send/<key>
+    source_topic: str
+    room_key: str
+    text: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRef:
+    """The room as the report shows it; id and topic are None when it could not be resolved."""
+
+    key: str
+    id: str | None = None
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """The single terminal outcome of one event for one room, published on <base>/bridge/delivery."""
+
+    id: str
+    status: DeliveryStatus
+    route: str | None
+    topic: str
+    room: RoomRef
+    error: str | None
+    ts: float
+
+    @classmethod
+    def rejected(cls, *, event_id: str, route: str | None, topic: str, room_key: str, error: str) -> DeliveryReport:
+        return cls(event_id, "rejected", route, topic, RoomRef(room_key), error, time.time())

@@ -1,0 +1,126 @@
+"""The pure path from an MQTT message to deliveries or rejections, with a real config."""
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bridge.config import ENV_TOKEN, load_config
+from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.pipeline import Pipeline
+from bridge.routing import Router, compile_routes
+from bridge.templates import TemplateEngine
+
+CONFIG = """\
+rooms:
+  family: {topic: "Happy Family"}
+  ops: {id: "ops@chatroom"}
+routes:
+  - name: door
+    topic: "home/{area}/door"
+    rooms: [family, ops]
+    when: "payload.state == 'open'"
+    template: "Door {{ area }} opened"
+  - name: energy
+    topic: "tele/+/SENSOR"
+    rooms: [ops]
+    template: "{{ wildcards[0] }}: {{ payload.ENERGY.Total }} kWh"
+  - name: text
+    topic: "scripts/#"
+    rooms: [ops]
+    template: "{{ topic }} says {{ payload }}"
+  - name: retained-ok
+    topic: "status/+"
+    rooms: [ops]
+    retained: true
+    template: "{{ raw }}"
+  - name: catch-all
+    topic: "#"
+    rooms: [ops]
+    when: "topic == 'never'"
+    template: "x"
+"""
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Pipeline:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG)
+    config = load_config(path, {ENV_TOKEN: "t"})
+    router = Router(compile_routes(config, TemplateEngine()))
+    return Pipeline(router=router, topics=config.topics, room_keys=config.rooms.keys(), max_payload_bytes=1000)
+
+
+def plan(pipeline: Pipeline, topic: str, payload: bytes | str, retain: bool = False) -> list[Delivery | DeliveryReport]:
+    data = payload.encode() if isinstance(payload, str) else payload
+    return pipeline.plan(InboundMessage(topic, data, retain, 1.0))
+
+
+def test_json_event_fans_out_to_each_room_with_the_producers_id(pipeline: Pipeline) -> None:
+    out = plan(pipeline, "home/front/door", orjson.dumps({"state": "open", "id": "evt-1"}))
+    assert out == [
+        Delivery("evt-1", "door", "home/front/door", "family", "Door front opened", 1.0),
+        Delivery("evt-1", "door", "home/front/door", "ops", "Door front opened", 1.0),
+    ]
+
+
+def test_when_false_is_not_a_match(pipeline: Pipeline) -> None:
+    assert plan(pipeline, "home/front/door", '{"state": "closed"}') == []
+
+
+def test_nested_json_and_plain_text(pipeline: Pipeline) -> None:
+    [energy] = plan(pipeline, "tele/plug1/SENSOR", '{"ENERGY": {"Total": 1.25}}')
+    assert isinstance(energy, Delivery) and energy.text == "plug1: 1.25 kWh"
+    [text] = plan(pipeline, "scripts/backup", "done {{ 7*7 }}")
+    assert isinstance(text, Delivery) and text.text == "scripts/backup says done {{ 7*7 }}"
+
+
+def test_template_error_is_rejected_with_a_sentence(pipeline: Pipeline) -> None:
+    [report] = plan(pipeline, "tele/plug1/SENSOR", '{"POWER": 3}')
+    assert isinstance(report, DeliveryReport)
+    assert report.status == "rejected"
+    assert report.room.key == "ops"
+    assert report.error == "route 'energy': the template uses a value the payload does not have: " \
+                           "'dict object' has no attribute 'ENERGY'"
+
+
+def test_when_error_is_rejected_for_every_room(pipeline: Pipeline) -> None:
+    out = plan(pipeline, "home/front/door", "[1, 2]")
+    assert [(r.status, r.room.key) for r in out if isinstance(r, DeliveryReport)] == [
+        ("rejected", "family"), ("rejected", "ops")]
+
+
+def test_retained_messages_only_reach_routes_that_opt_in(pipeline: Pipeline) -> None:
+    assert plan(pipeline, "scripts/backup", "old", retain=True) == []
+    [kept] = plan(pipeline, "status/nas", "up", retain=True)
+    assert isinstance(kept, Delivery) and kept.text == "up"
+
+
+def test_bad_payloads_are_rejected_by_every_route_they_match(pipeline: Pipeline) -> None:
+    # The catch-all route's `when` cannot be evaluated on a payload that cannot be decoded.
+    not_utf8 = plan(pipeline, "scripts/x", b"\xff\xfe")
+    assert [(r.route, r.status, r.error) for r in not_utf8 if isinstance(r, DeliveryReport)] == [
+        ("text", "rejected", "the payload is not UTF-8 text (invalid byte at position 0)"),
+        ("catch-all", "rejected", "the payload is not UTF-8 text (invalid byte at position 0)"),
+    ]
+    too_big = plan(pipeline, "scripts/x", "x" * 1001)
+    assert {r.error for r in too_big if isinstance(r, DeliveryReport)} == {
+        "the payload is 1001 bytes, more than the 1000 bytes allowed (limits.max_payload_bytes)"}
+    assert len(too_big) == 2
+
+
+def test_direct_sends(pipeline: Pipeline) -> None:
+    [plain] = plan(pipeline, "wechat/send/family", "Dinner is ready")
+    assert isinstance(plain, Delivery) and (plain.route, plain.room_key, plain.text) == (None, "family", "Dinner is ready")
+    [as_json] = plan(pipeline, "wechat/send/ops", '{"text": "hi", "id": "d-1"}')
+    assert isinstance(as_json, Delivery) and (as_json.event_id, as_json.text) == ("d-1", "hi")
+    [unknown] = plan(pipeline, "wechat/send/nope", '{"text": "hi", "id": "d-2"}')
+    assert isinstance(unknown, DeliveryReport)
+    assert (unknown.id, unknown.error) == ("d-2", "unknown room key 'nope' (known: family, ops)")
+    [no_text] = plan(pipeline, "wechat/send/ops", '{"message": "hi"}')
+    assert isinstance(no_text, DeliveryReport)
+    assert no_text.error == 'a JSON direct send needs a "text" field holding a string'
+
+
+def test_the_bridges_own_topics_never_reach_routes(pipeline: Pipeline) -> None:
+    assert plan(pipeline, "wechat/bridge/delivery", '{"status": "delivered"}') == []
