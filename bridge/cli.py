@@ -50,6 +50,9 @@ def _setup_logging(config: Config) -> None:
     root.handlers = [handler]
     root.setLevel(level)
     adopt_sdk_loggers(debug=level <= logging.DEBUG)
+    # HTTP/2 frame codecs under the gRPC client log every header at DEBUG: noise, not diagnosis.
+    for name in ("hpack", "h2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _load(path: str) -> Config:

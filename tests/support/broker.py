@@ -67,14 +67,14 @@ class MosquittoBroker:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> MosquittoBroker:
-        self._process = subprocess.Popen(
-            [self.binary, "-c", str(self.config_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        with (self._dir / "stderr.log").open("ab") as stderr:
+            self._process = subprocess.Popen(
+                [self.binary, "-c", str(self.config_path)], stdout=subprocess.DEVNULL, stderr=stderr,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+                err = (self._dir / "stderr.log").read_text(errors="replace")
                 raise RuntimeError(f"mosquitto exited at start: {err}{self.log_tail()}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):

@@ -1,0 +1,101 @@
+"""Real components for integration tests: a mosquitto broker, the official mock gateway, the bridge."""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.bridge_process import BridgeProcess
+from tests.support.broker import MosquittoBroker
+from tests.support.gateway import MockGateway
+from tests.support.mqtt_client import TestClient
+
+#: The WeChat world every integration test starts from.
+WORLD: dict[str, Any] = {
+    "user": {"id": "bot", "name": "Bridge Bot"},
+    "contacts": [{"id": "alice", "name": "Alice"}, {"id": "bob", "name": "Bob"}],
+    "rooms": [
+        {"id": "room-family@chatroom", "topic": "Happy Family", "members": ["alice", "bob"]},
+        {"id": "room-ops@chatroom", "topic": "Ops", "members": ["bob"]},
+        {"id": "room-laojia@chatroom", "topic": "老家群", "members": ["alice"]},
+        {"id": "room-twin-a@chatroom", "topic": "Twins", "members": ["alice"]},
+        {"id": "room-twin-b@chatroom", "topic": "Twins", "members": ["bob"]},
+    ],
+}
+
+#: The line the bridge logs once rooms are resolved after login: it is ready to send.
+READY_LOG = "configured rooms resolved"
+
+_client_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[MosquittoBroker]:
+    server = MosquittoBroker().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def gateway() -> Iterator[MockGateway]:
+    gw = MockGateway().start(WORLD)
+    yield gw
+    gw.stop()
+
+
+BridgeFactory = Callable[..., BridgeProcess]
+
+
+@pytest.fixture
+def start_bridge(tmp_path: Path, broker: MosquittoBroker, gateway: MockGateway,
+                 request: pytest.FixtureRequest) -> Iterator[BridgeFactory]:
+    """Start `python -m bridge run` on a config made of `body` (rooms, routes) plus our connections."""
+    started: list[BridgeProcess] = []
+
+    def start(body: str, *, base_topic: str = "wechat", wait_ready: bool = True,
+              broker_: MosquittoBroker | None = None, gateway_: MockGateway | None = None) -> BridgeProcess:
+        mqtt, gw = broker_ or broker, gateway_ or gateway
+        header = textwrap.dedent(f"""\
+            mqtt:
+              host: 127.0.0.1
+              port: {mqtt.port}
+              client_id: bridge-under-test-{next(_client_ids)}
+              base_topic: {base_topic}
+            wechaty:
+              endpoint: {gw.endpoint}
+            log_level: debug
+            """)
+        path = tmp_path / f"config-{len(started)}.yaml"
+        path.write_text(header + textwrap.dedent(body))
+        process = BridgeProcess(path, env={"WECHATY_PUPPET_SERVICE_TOKEN": gw.token}).start()
+        started.append(process)
+        if wait_ready:
+            process.wait_for_log(READY_LOG)
+        return process
+
+    yield start
+    failed = getattr(request.node, "rep_call", None)
+    for process in started:
+        process.stop()
+        if failed is not None and failed.failed:
+            print(f"--- bridge log {process.log_path} ---\n{process.log()[-5000:]}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def listener(broker: MosquittoBroker) -> Iterator[TestClient]:
+    """A producer/observer client on the broker, subscribed to everything the bridge reports."""
+    client = TestClient(broker.host, broker.port, ["wechat/bridge/#"])
+    yield client
+    client.close()
