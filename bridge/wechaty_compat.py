@@ -18,12 +18,12 @@ from wechaty_puppet import PuppetOptions
 # `new_options` always builds a fresh `PuppetOptions`.
 PuppetOptions.__hash__ = object.__hash__
 
-# Shim 2: wechaty imports `AsyncIOEventEmitter` from pyee's top level, which pyee 11 still
-# provides (pinned `pyee<12`) but announces as deprecated on every start.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"pyee\.AsyncIOEventEmitter", category=DeprecationWarning)
-    import wechaty_puppet_service.puppet as _puppet_module
-    from wechaty import Wechaty, WechatyOptions
+# Shim 2: wechaty builds on `pyee.AsyncIOEventEmitter` from pyee's top level, which pyee 11
+# still provides (hence `pyee<12`) but warns about on every bot and connection it creates.
+warnings.filterwarnings("ignore", message=r"pyee\.AsyncIOEventEmitter has been moved", category=DeprecationWarning)
+
+import wechaty_puppet_service.puppet as _puppet_module  # noqa: E402
+from wechaty import Wechaty, WechatyOptions  # noqa: E402
 from wechaty_puppet import FileBox  # noqa: E402
 from wechaty_puppet.schemas.event import (  # noqa: E402
     EventLoginPayload,

@@ -111,7 +111,8 @@ def test_bad_payloads_are_rejected_by_every_route_they_match(pipeline: Pipeline)
 
 def test_direct_sends(pipeline: Pipeline) -> None:
     [plain] = plan(pipeline, "wechat/send/family", "Dinner is ready")
-    assert isinstance(plain, Delivery) and (plain.route, plain.room_key, plain.text) == (None, "family", "Dinner is ready")
+    assert isinstance(plain, Delivery)
+    assert (plain.route, plain.room_key, plain.text) == (None, "family", "Dinner is ready")
     [as_json] = plan(pipeline, "wechat/send/ops", '{"text": "hi", "id": "d-1"}')
     assert isinstance(as_json, Delivery) and (as_json.event_id, as_json.text) == ("d-1", "hi")
     [unknown] = plan(pipeline, "wechat/send/nope", '{"text": "hi", "id": "d-2"}')

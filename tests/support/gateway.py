@@ -1,0 +1,501 @@
+"""Drive the mock WeChat gateway (tests/gateway/gateway.mjs) from pytest.
+
+The gateway is the official wechaty puppet-service gRPC server serving the
+official mock puppet, so the bridge under test connects with the real Python
+wechaty SDK exactly as it would to a production gateway.  This module owns the
+Node process: it starts it, waits until it is ready, sends JSON-line control
+commands on its stdin and routes the JSON-line replies and events it prints on
+stdout.  It is synchronous on purpose: tests (sync or async) call it from any
+thread, and a background thread does all the reading so a chatty gateway can
+never block on a full pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+GATEWAY_DIR = Path(__file__).resolve().parent.parent / "gateway"
+GATEWAY_SCRIPT = GATEWAY_DIR / "gateway.mjs"
+
+#: Token the gateway accepts unless a test picks another one.  The Python SDK
+#: sends it as the HTTP/2 ``:authority`` of every call.
+DEFAULT_TOKEN = "mock-gateway-token"
+
+#: A small world most tests can share: the bot, two contacts, two rooms.
+DEFAULT_FIXTURE: dict[str, Any] = {
+    "user": {"id": "bot", "name": "Bridge Bot"},
+    "contacts": [{"id": "alice", "name": "Alice"}, {"id": "bob", "name": "Bob"}],
+    "rooms": [
+        {"id": "room-family@chatroom", "topic": "Happy Family", "members": ["alice", "bob"]},
+        {"id": "room-work@chatroom", "topic": "Work", "members": ["bob"]},
+    ],
+}
+
+_STDERR_TAIL_LINES = 200
+
+
+class GatewayError(RuntimeError):
+    """The gateway could not be installed, started or reached."""
+
+
+class GatewayCommandError(GatewayError):
+    """The gateway answered a control command with ``ok: false``."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now.
+
+    The OS picks it (bind to port 0), so parallel test runs do not collide;
+    there is a small window before the gateway binds it, which is acceptable
+    for tests.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def ensure_installed(timeout: float = 600.0) -> None:
+    """Make sure the gateway's Node dependencies are installed.
+
+    ``node_modules`` is not committed, so a fresh checkout (CI, a new machine)
+    installs it from the pinned ``package-lock.json`` with ``npm ci``.  When the
+    folder already exists nothing is run, which keeps test start-up fast.
+
+    Raises:
+        GatewayError: node or npm is missing, or ``npm ci`` failed.
+    """
+    if shutil.which("node") is None:
+        raise GatewayError("`node` is not on PATH: the mock WeChat gateway needs Node.js >= 18")
+    if (GATEWAY_DIR / "node_modules").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise GatewayError(
+            f"{GATEWAY_DIR / 'node_modules'} is missing and `npm` is not on PATH: "
+            f"install npm, or run `npm ci` in {GATEWAY_DIR}"
+        )
+    proc = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=GATEWAY_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GatewayError(
+            f"`npm ci` in {GATEWAY_DIR} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        )
+
+
+class _Pending:
+    """One command waiting for its reply line."""
+
+    __slots__ = ("done", "reply")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.reply: dict[str, Any] | None = None
+
+
+class MockGateway:
+    """A running mock WeChat gateway plus its control channel.
+
+    Typical use::
+
+        gw = MockGateway()
+        gw.start(DEFAULT_FIXTURE)
+        ... connect the bridge to gw.endpoint with token gw.token ...
+        gw.wait_for_messages(1)
+        gw.stop()
+
+    Every ``start`` (and ``restart``) begins from the fixture: rooms added or
+    renamed and the message record of a previous process are gone.
+    """
+
+    def __init__(self, startup_timeout: float = 30.0, command_timeout: float = 10.0) -> None:
+        """Configure timeouts; nothing is started until :meth:`start`.
+
+        Args:
+            startup_timeout: seconds to wait for the gateway's ``ready`` event.
+            command_timeout: default seconds to wait for a command's reply.
+        """
+        self.startup_timeout = startup_timeout
+        self.command_timeout = command_timeout
+        self.fixture: dict[str, Any] = {}
+        self.port: int | None = None
+        self.token: str = DEFAULT_TOKEN
+        self.events: list[dict[str, Any]] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._fixture_path: Path | None = None
+        self._stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+        self._pending: dict[int, _Pending] = {}
+        self._next_req = 0
+        self._lock = threading.Lock()
+        self._events_changed = threading.Condition(self._lock)
+        self._write_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` to give the wechaty SDK as its puppet-service endpoint."""
+        if self.port is None:
+            raise GatewayError("gateway has not been started")
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the Node process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the Node gateway, for fault tests (None when not started)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def start(
+        self, fixture: dict[str, Any] | None = None, port: int | None = None, token: str = DEFAULT_TOKEN
+    ) -> MockGateway:
+        """Spawn the gateway and block until it listens with the bot logged in.
+
+        Args:
+            fixture: the WeChat world (user, contacts, rooms); ``DEFAULT_FIXTURE`` if None.
+            port: TCP port on 127.0.0.1; a free one is picked if None.
+            token: puppet-service token the SDK must present.
+
+        Returns:
+            self, so ``gw = MockGateway().start(fixture)`` reads naturally.
+
+        Raises:
+            GatewayError: with the tail of the gateway's stderr if it exits or is
+                not ready within ``startup_timeout``.
+        """
+        if self.running:
+            raise GatewayError("gateway already running; stop() it first")
+        ensure_installed()
+        self.fixture = DEFAULT_FIXTURE if fixture is None else fixture
+        self.port = free_port() if port is None else port
+        self.token = token
+        self._spawn()
+        return self
+
+    def _spawn(self) -> None:
+        assert self.port is not None
+        self._cleanup_fixture_file()
+        fd, name = tempfile.mkstemp(prefix="mock-gateway-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.fixture, fh)
+        self._fixture_path = Path(name)
+        self.events = []
+        self._stderr_tail.clear()
+        proc = subprocess.Popen(
+            [
+                shutil.which("node") or "node",
+                str(GATEWAY_SCRIPT),
+                "--port",
+                str(self.port),
+                "--token",
+                self.token,
+                "--fixture",
+                str(self._fixture_path),
+            ],
+            cwd=GATEWAY_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        self._proc = proc
+        assert proc.stdout is not None and proc.stderr is not None
+        self._threads = [
+            threading.Thread(target=self._read_stdout, args=(proc.stdout,), daemon=True, name="gateway-stdout"),
+            threading.Thread(target=self._read_stderr, args=(proc.stderr,), daemon=True, name="gateway-stderr"),
+        ]
+        for thread in self._threads:
+            thread.start()
+        try:
+            self.wait_for_event(lambda e: e.get("event") == "ready", timeout=self.startup_timeout)
+        except GatewayError as exc:
+            self.kill()
+            raise GatewayError(f"mock gateway did not become ready: {exc}\n{self.stderr_tail()}") from None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the gateway gracefully (SIGTERM), killing it if it lingers.
+
+        Safe to call when it is not running; always releases pipes and threads.
+        """
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout)
+        self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL the gateway, as a crash would: for fault-injection tests."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        self._reap()
+
+    def restart(self, fixture: dict[str, Any] | None = None) -> None:
+        """Stop (if running) and start again on the same port and token.
+
+        State changed through commands is lost; the fixture is reused unless a
+        new one is given.
+        """
+        if self.port is None:
+            raise GatewayError("restart() before start()")
+        self.stop()
+        if fixture is not None:
+            self.fixture = fixture
+        self._spawn()
+
+    def _reap(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._fail_pending("gateway stopped")
+        self._cleanup_fixture_file()
+
+    def _cleanup_fixture_file(self) -> None:
+        if self._fixture_path is not None:
+            with contextlib.suppress(OSError):
+                self._fixture_path.unlink()
+            self._fixture_path = None
+
+    def __enter__(self) -> MockGateway:
+        if not self.running:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ reading
+
+    def _read_stdout(self, stream: IO[str]) -> None:
+        for raw in stream:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                self._stderr_tail.append("[stdout, not JSON] " + line)
+                continue
+            if isinstance(obj, dict) and "reply" in obj:
+                with self._lock:
+                    pending = self._pending.pop(obj["reply"], None) if isinstance(obj["reply"], int) else None
+                if pending is not None:
+                    pending.reply = obj
+                    pending.done.set()
+                else:
+                    self._stderr_tail.append("[unmatched reply] " + line)
+            elif isinstance(obj, dict) and "event" in obj:
+                with self._events_changed:
+                    self.events.append(obj)
+                    self._events_changed.notify_all()
+        # EOF: the process is gone; wake everybody up.
+        with self._events_changed:
+            self._events_changed.notify_all()
+        self._fail_pending("gateway exited")
+
+    def _read_stderr(self, stream: IO[str]) -> None:
+        for raw in stream:
+            self._stderr_tail.append(raw.rstrip("\n"))
+
+    def _fail_pending(self, why: str) -> None:
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+        for item in pending:
+            item.reply = {"ok": False, "error": why}
+            item.done.set()
+
+    def stderr_tail(self, lines: int = 40) -> str:
+        """Last lines the gateway logged, for assertion and error messages."""
+        tail = list(self._stderr_tail)[-lines:]
+        return "--- mock gateway stderr (tail) ---\n" + "\n".join(tail)
+
+    def wait_for_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        """Block until an event line matching ``predicate`` has been seen.
+
+        Events seen before the call count too (they are kept in ``events``).
+
+        Raises:
+            GatewayError: on timeout or if the gateway exits first.
+        """
+        deadline = time.monotonic() + timeout
+        with self._events_changed:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                exited = self._proc is None or self._proc.poll() is not None
+                # Once it exited, let the stdout reader drain what is left before giving up.
+                if exited and not any(t.is_alive() for t in self._threads if t.name == "gateway-stdout"):
+                    raise GatewayError(f"gateway exited (code {self._proc.returncode if self._proc else None})")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise GatewayError(f"no matching gateway event within {timeout}s")
+                self._events_changed.wait(min(remaining, 0.2))
+
+    # ------------------------------------------------------------------ commands
+
+    def command(self, cmd: str, timeout: float | None = None, **kw: Any) -> Any:
+        """Send one control command and return its ``data``.
+
+        Raises:
+            GatewayCommandError: the gateway answered ``ok: false``.
+            GatewayError: it is not running, or no reply came within the timeout.
+        """
+        proc = self._proc
+        if proc is None or proc.poll() is not None or proc.stdin is None:
+            raise GatewayError(f"gateway is not running (command {cmd!r})")
+        with self._lock:
+            self._next_req += 1
+            req = self._next_req
+            pending = _Pending()
+            self._pending[req] = pending
+        line = json.dumps({"cmd": cmd, "req": req, **kw}) + "\n"
+        try:
+            with self._write_lock:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+        except (OSError, ValueError) as exc:
+            with self._lock:
+                self._pending.pop(req, None)
+            raise GatewayError(f"cannot write to the gateway: {exc}\n{self.stderr_tail()}") from exc
+        wait = self.command_timeout if timeout is None else timeout
+        if not pending.done.wait(wait):
+            with self._lock:
+                self._pending.pop(req, None)
+            raise GatewayError(f"no reply to {cmd!r} within {wait}s\n{self.stderr_tail()}")
+        reply = pending.reply or {}
+        if not reply.get("ok"):
+            raise GatewayCommandError(f"{cmd}: {reply.get('error')}")
+        return reply.get("data")
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Everything the bot sent since start (or the last :meth:`clear`), oldest first.
+
+        Each record: seq, room_id, room_topic (at send time), to_id (direct
+        messages), type ("text", "file", "contact", "url", ...), text,
+        mention_ids, file ({name, mime, base64, url, size} or None), message_id, ts.
+        """
+        result: list[dict[str, Any]] = self.command("messages")
+        return result
+
+    def clear(self) -> int:
+        """Forget the recorded sends; returns how many were dropped."""
+        return int(self.command("clear")["cleared"])
+
+    def logout(self) -> None:
+        """Log the bot out; the SDK gets a logout event.  It stays out across SDK reconnects."""
+        self.command("logout")
+
+    def login(self) -> None:
+        """Log the bot back in; the SDK gets a login event."""
+        self.command("login")
+
+    def status(self) -> dict[str, Any]:
+        """{logged_in, user_id, failing}: the gateway's view of the account."""
+        result: dict[str, Any] = self.command("status")
+        return result
+
+    def add_contact(self, contact_id: str, name: str | None = None) -> None:
+        """Create a contact (e.g. to be a member of a room added later)."""
+        self.command("add_contact", id=contact_id, name=name or contact_id)
+
+    def add_room(
+        self, room_id: str, topic: str, members: list[str] | None = None, inviter_id: str | None = None
+    ) -> dict[str, Any]:
+        """Create a room and have the bot invited into it (room-join event for the bot).
+
+        ``members`` must be known contact ids; the inviter defaults to the first member.
+        Returns {id, topic, member_ids}.
+        """
+        kw: dict[str, Any] = {"id": room_id, "topic": topic, "members": members or []}
+        if inviter_id is not None:
+            kw["inviter_id"] = inviter_id
+        result: dict[str, Any] = self.command("add_room", **kw)
+        return result
+
+    def rename_room(self, room_id: str, topic: str, changer_id: str | None = None) -> dict[str, Any]:
+        """Change a room's topic (room-topic event); the changer defaults to a non-bot member."""
+        kw: dict[str, Any] = {"id": room_id, "topic": topic}
+        if changer_id is not None:
+            kw["changer_id"] = changer_id
+        result: dict[str, Any] = self.command("rename_room", **kw)
+        return result
+
+    def say(self, room_id: str | None, contact_id: str, text: str, mention_ids: list[str] | None = None) -> str | None:
+        """Make ``contact_id`` write ``text`` in a room (or to the bot when room_id is None).
+
+        Returns the message id the SDK will see in its message event.
+        """
+        data = self.command("say", room_id=room_id, contact_id=contact_id, text=text, mention_ids=mention_ids or [])
+        message_id: str | None = data.get("message_id")
+        return message_id
+
+    def fail_room(self, room_id: str, fail: bool = True) -> None:
+        """Make every bot send to ``room_id`` fail (the SDK's ``say`` raises) until turned off."""
+        self.command("fail_room", id=room_id, fail=fail)
+
+    def rooms(self) -> list[dict[str, Any]]:
+        """Current rooms as [{id, topic, member_ids}]."""
+        result: list[dict[str, Any]] = self.command("rooms")
+        return result
+
+    def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Block until at least ``count`` sends are recorded, and return the record.
+
+        Woken by the gateway's ``sent`` events, re-checked against the
+        authoritative record, so it also works after :meth:`clear`.
+
+        Raises:
+            TimeoutError: with what was recorded so far.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._events_changed:
+                seen = len(self.events)
+            records = self.messages()
+            if len(records) >= count:
+                return records
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"expected {count} sent messages within {timeout}s, got {len(records)}: {records}")
+            with self._events_changed:
+                if len(self.events) == seen:
+                    self._events_changed.wait(min(remaining, 0.5))
