@@ -1,0 +1,82 @@
+"""The demo behind ./scripts/demo: the real bridge between a local broker and the mock WeChat gateway.
+
+It starts mosquitto on a free port, the official wechaty puppet-service gateway serving the mock
+puppet (rooms "Happy Family" and "Ops"), and `python -m bridge run` on mappings/example.yaml;
+then it publishes sample events the way Home Assistant, Tasmota and a shell script would, and
+prints what arrived in WeChat and the delivery report of each event.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support.bridge_process import BridgeProcess
+from tests.support.broker import MosquittoBroker
+from tests.support.gateway import MockGateway
+from tests.support.mqtt_client import TestClient
+
+ROOT = Path(__file__).resolve().parent.parent
+WORLD = {
+    "user": {"id": "bot", "name": "Bridge Bot"},
+    "contacts": [{"id": "alice", "name": "Alice"}],
+    "rooms": [
+        {"id": "room-family@chatroom", "topic": "Happy Family", "members": ["alice"]},
+        {"id": "room-ops@chatroom", "topic": "Ops", "members": ["alice"]},
+    ],
+}
+EVENTS: list[tuple[str, str]] = [
+    ("home/front/door", json.dumps({"state": "open", "id": "door-1"})),
+    ("home/front/door", json.dumps({"state": "closed", "id": "door-2"})),  # `when` is false: no message
+    ("tele/plug1/SENSOR", json.dumps({"ENERGY": {"Today": 1.7, "Power": 42}, "id": "energy-1"})),
+    ("scripts/backup", "finished in 4 min, 12 GB"),
+    ("wechat/send/family", json.dumps({"text": "Dinner is ready!", "id": "direct-1"})),
+    ("tele/plug2/SENSOR", json.dumps({"POWER": "ON", "id": "energy-2"})),  # no ENERGY: rejected
+    ("wechat/send/nobody", json.dumps({"text": "hello?", "id": "direct-2"})),  # unknown room key: rejected
+]
+EXPECTED_REPORTS = 6
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="wechat-mqtt-bridge-demo-"))
+    print("starting mosquitto, the mock WeChat gateway and the bridge ...")
+    broker = MosquittoBroker().start()
+    gateway = MockGateway().start(WORLD)
+    config = workdir / "config.yaml"
+    config.write_text(
+        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, base_topic: wechat}}\n"
+        f"wechaty: {{endpoint: '{gateway.endpoint}', token: '{gateway.token}'}}\n"
+        f"include: ['{ROOT / 'mappings' / 'example.yaml'}']\n"
+    )
+    bridge = BridgeProcess(config).start()
+    client = TestClient(broker.host, broker.port, ["wechat/bridge/delivery"])
+    try:
+        bridge.wait_for_log("configured rooms resolved", timeout=60)
+        print(f"bridge is up (log: {bridge.log_path})\n")
+        print("published:")
+        for topic, payload in EVENTS:
+            print(f"  {topic:<22} {payload}")
+            client.publish(topic, payload)
+        reports = client.wait_for(lambda m: True, count=EXPECTED_REPORTS, timeout=30, what="delivery reports")
+        time.sleep(0.5)  # a moment for any report beyond the expected ones to show up
+        print("\narrived in WeChat:")
+        for message in gateway.messages():
+            print(f"  [{message['room_topic']}] {message['text']}")
+        print("\ndelivery reports on wechat/bridge/delivery:")
+        for report in client.messages("wechat/bridge/delivery"):
+            body = report.json()
+            error = f"  ({body['error']})" if body["error"] else ""
+            print(f"  {body['id']:<34} {body['status']:<10} room={body['room']['key']}{error}")
+        return 0 if len(reports) == EXPECTED_REPORTS else 1
+    finally:
+        client.close()
+        bridge.stop()
+        gateway.stop()
+        broker.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+# Sourced by scripts/test and scripts/demo: installs what they need on a fresh machine, once.
+#   - a Python 3.11/3.12 virtualenv in .venv with the project and its dev tools
+#   - the mosquitto broker binary (tests spawn their own brokers on free ports)
+#   - the npm packages of the mock wechaty gateway under tests/gateway
+# Each step is skipped when already done; a changed pyproject.toml or package-lock.json redoes it.
+
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  say "installing $* with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+pick_python() {
+  for candidate in "${PYTHON:-}" python3.11 python3.12 python3; do
+    [ -n "$candidate" ] || continue
+    command -v "$candidate" >/dev/null 2>&1 || continue
+    if "$candidate" -c 'import sys; raise SystemExit(not ((3, 11) <= sys.version_info[:2] < (3, 13)))'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "Python 3.11 or 3.12 is required (the wechaty SDK does not run on 3.13); set PYTHON=/path/to/python" >&2
+  return 1
+}
+
+ensure_python() {
+  local stamp=".venv/.installed" want
+  want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
+  if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  if [ ! -x .venv/bin/python ]; then
+    local py; py="$(pick_python)"
+    say "creating .venv with $py"
+    "$py" -m venv .venv || { apt_install python3-venv && "$py" -m venv .venv; }
+  fi
+  say "installing the bridge and its test tools into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+}
+
+ensure_mosquitto() {
+  if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || [ -x /usr/local/sbin/mosquitto ]; then
+    return 0
+  fi
+  apt_install mosquitto && return 0
+  if command -v brew >/dev/null 2>&1; then say "installing mosquitto with brew"; brew install mosquitto && return 0; fi
+  echo "cannot install the mosquitto broker here: install it (package 'mosquitto') and run again" >&2
+  return 1
+}
+
+ensure_gateway() {
+  if ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm || { echo "Node.js 18+ with npm is required for the mock WeChat gateway" >&2; return 1; }
+  fi
+  local stamp="tests/gateway/node_modules/.installed" want
+  want="$(sha256sum tests/gateway/package-lock.json | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  say "installing the mock wechaty gateway (npm ci in tests/gateway)"
+  (cd tests/gateway && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
+ensure_python
+ensure_mosquitto
+ensure_gateway
