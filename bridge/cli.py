@@ -1,4 +1,4 @@
-"""Command line: `run` and `check`. The only place that decides exit codes."""
+"""Command line: `run`, `check` and `render`. The only place that decides exit codes."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import logging
 import sys
+import textwrap
+import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from bridge import __version__
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
-from bridge.routing import compile_routes
-from bridge.templates import TemplateEngine
+from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.pipeline import Pipeline
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -50,14 +53,15 @@ def _setup_logging(config: Config) -> None:
     root.handlers = [handler]
     root.setLevel(level)
     adopt_sdk_loggers(debug=level <= logging.DEBUG)
-    # HTTP/2 frame codecs under the gRPC client log every header at DEBUG: noise, not diagnosis.
-    for name in ("hpack", "h2"):
+    # The gRPC client's HTTP/2 codecs log every header, and tzlocal (under the SDK's scheduler)
+    # its time zone probing, at DEBUG: noise, not diagnosis.
+    for name in ("hpack", "h2", "tzlocal"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _load(path: str) -> Config:
     config = load_config(path)
-    compile_routes(config, TemplateEngine())  # template syntax errors are config errors too
+    Pipeline.from_config(config)  # template syntax errors are config errors too
     return config
 
 
@@ -65,6 +69,40 @@ def _print_problems(error: ConfigError) -> None:
     print(f"configuration has {len(error.problems)} problem(s):", file=sys.stderr)
     for problem in error.problems:
         print(f"  {problem}", file=sys.stderr)
+
+
+def _render(config: Config, topic: str, payload: str, retained: bool) -> int:
+    """Show what the bridge would send for one message, without a broker or WeChat."""
+    pipeline = Pipeline.from_config(config)
+    message = InboundMessage(topic, payload.encode(), retained, time.time())
+
+    def show(outcome: Delivery | DeliveryReport) -> str:
+        room = config.rooms.get(outcome.room.key if isinstance(outcome, DeliveryReport) else outcome.room_key)
+        where = f" (room {room.describe()})" if room else ""
+        if isinstance(outcome, Delivery):
+            return f"  -> {outcome.room_key}{where}:\n{textwrap.indent(outcome.text, '       ')}"
+        return f"  -> {outcome.room.key}{where}: rejected: {outcome.error}"
+
+    key = config.topics.direct_send_key(topic)
+    if key is not None:
+        print(f"direct send to room key {key!r}")
+        for outcome in pipeline.plan(message):
+            print(show(outcome))
+        return EXIT_OK
+    traces = pipeline.trace(message)
+    if not traces:
+        hint = " (retained: only routes with `retained: true` act on it)" if retained else ""
+        print(f"no route matches topic {topic!r}{hint}")
+        return EXIT_OK
+    for trace in traces:
+        route = trace.route
+        print(f"route {route.name!r} ({route.filter.text}) matches")
+        if route.when is not None:
+            verdict = {True: "true", False: "false: nothing is sent", None: "could not be evaluated"}[trace.when]
+            print(f"  when {route.when.source!r}: {verdict}")
+        for outcome in trace.outcomes:
+            print(show(outcome))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--config", "-c", required=True, help="YAML config file")
     check = commands.add_parser("check", help="validate a config and its included mapping files")
     check.add_argument("--config", "-c", required=True, help="YAML config file")
+    render = commands.add_parser(
+        "render", help="show which routes match a message and the exact text each room would get")
+    render.add_argument("--config", "-c", required=True, help="YAML config file")
+    render.add_argument("--topic", "-t", required=True, help="the MQTT topic of the message")
+    render.add_argument("--payload", "-p", default="", help="the payload (text or JSON)")
+    render.add_argument("--retained", action="store_true", help="treat it as a retained message")
     args = parser.parse_args(argv)
 
     try:
@@ -85,9 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         print(f"{args.config}: OK ({len(config.routes)} routes, {len(config.rooms)} rooms)")
         return EXIT_OK
+    if args.command == "render":
+        return _render(config, args.topic, args.payload, args.retained)
 
     _setup_logging(config)
     from bridge.app import run_until_signalled  # imports the wechaty SDK, slow: only when running
 
-    asyncio.run(run_until_signalled(config))
+    asyncio.run(run_until_signalled(config, Path(args.config)))
     return EXIT_OK

@@ -161,13 +161,13 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     main_doc = read_yaml(main_path, env)
     problems = list(main_doc.problems)
     config = _validate(Config, main_doc, problems)
-    if config is None:
-        raise ConfigError(problems or [ConfigProblem(str(main_path), "", "cannot be used")])
+    # Included files are read even when the main file is broken, so one run shows every problem.
+    includes = config.include if config is not None else _raw_includes(main_doc.value)
 
-    rooms = dict(config.rooms)
+    rooms = dict(config.rooms) if config is not None else _rooms_alone(main_doc.value)
     room_origin = {key: main_doc for key in rooms}
-    routes = list(config.routes)
-    for index, pattern in enumerate(config.include):
+    routes = list(config.routes) if config is not None else []
+    for index, pattern in enumerate(includes):
         matched = sorted(glob.glob(str(main_path.parent / pattern)))
         if not matched and not glob.has_magic(pattern):
             problems.append(main_doc.problem(("include", index), f"included file {pattern!r} not found"))
@@ -185,13 +185,14 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
                 rooms[key] = room
                 room_origin[key] = doc
             routes.extend(fragment.routes)
-
-    config = config.model_copy(update={"rooms": rooms, "routes": routes, "include": config.include})
-    for route in config.routes:
+    for route in routes:
         for index, key in enumerate(route.rooms):
             if key not in rooms:
                 known = ", ".join(sorted(rooms)) or "none are defined"
                 problems.append(route.problem(("rooms", index), f"unknown room key {key!r} (known: {known})"))
+    if config is None:
+        raise ConfigError(problems or [ConfigProblem(str(main_path), "", "cannot be used")])
+    config = config.model_copy(update={"rooms": rooms, "routes": routes, "include": config.include})
 
     wechaty = config.wechaty
     endpoint = env.get(ENV_ENDPOINT) or wechaty.endpoint
@@ -224,6 +225,19 @@ def _validate(model: type[M], doc: YamlDocument, problems: list[ConfigProblem]) 
     for index, route in enumerate(result.routes):
         route._origin = (doc, ("routes", index))
     return result
+
+
+def _rooms_alone(value: Any) -> dict[str, RoomSettings]:
+    """The main file's rooms when the rest of it is broken, to check routes against them."""
+    try:
+        return _Mappings.model_validate({"rooms": value.get("rooms") or {}}).rooms
+    except (ValidationError, AttributeError):
+        return {}
+
+
+def _raw_includes(value: Any) -> list[str]:
+    raw = value.get("include") if isinstance(value, dict) else None
+    return [p for p in raw if isinstance(p, str)] if isinstance(raw, list) else []
 
 
 def _message(error: Any) -> str:

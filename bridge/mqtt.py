@@ -51,7 +51,21 @@ class MqttSession:
         self._will = will
         self._pending: collections.deque[Publication] = collections.deque()
         self._pending_changed = asyncio.Condition()
+        self._current: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
+
+    async def set_subscriptions(self, subscriptions: list[str]) -> None:
+        """Change what we subscribe to: applied now when connected, and on every reconnect."""
+        old, self._subscriptions = self._subscriptions, subscriptions
+        client = self._current
+        if client is None:
+            return
+        for topic_filter in subscriptions:
+            if topic_filter not in old:
+                await client.subscribe(topic_filter, qos=1)
+        for topic_filter in old:
+            if topic_filter not in subscriptions:
+                await client.unsubscribe(topic_filter)
 
     async def publish(self, publication: Publication) -> None:
         """Queue a publish; it goes out now, or after the next reconnect."""
@@ -76,13 +90,14 @@ class MqttSession:
                 log.warning("MQTT broker %s:%d: %s; reconnecting in %.1f s",
                             settings.host, settings.port, group.exceptions[0], delay)
             finally:
+                self._current = None
                 self.connected.clear()
             if time.monotonic() - started > RECONNECT_MAX_SECONDS:
                 delay = RECONNECT_MIN_SECONDS  # it was a working connection, not a failing retry
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
-    def _client(self) -> aiomqtt.Client:
+    def _new_client(self) -> aiomqtt.Client:
         s = self._settings
         will = None
         if self._will is not None:
@@ -99,10 +114,11 @@ class MqttSession:
         )
 
     async def _session(self) -> None:
-        async with self._client() as client:
+        async with self._new_client() as client:
             for topic_filter in self._subscriptions:
                 await client.subscribe(topic_filter, qos=1)
-            log.info("connected to MQTT broker %s:%d", self._settings.host, self._settings.port)
+            log.info("MQTT: connected to the broker at %s:%d", self._settings.host, self._settings.port)
+            self._current = client
             self.connected.set()
             if self._on_connect is not None:
                 await self._on_connect()

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
+from bridge.config import Config
 from bridge.errors import EventRejected
 from bridge.events import Delivery, DeliveryReport, InboundMessage, new_event_id
 from bridge.payloads import DecodedPayload, decode_payload
-from bridge.routing import RouteMatch, Router
+from bridge.routing import Route, RouteMatch, Router, compile_routes
+from bridge.templates import TemplateEngine
 from bridge.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -21,9 +24,25 @@ log = logging.getLogger(__name__)
 Outcome = Delivery | DeliveryReport
 
 
+@dataclass(frozen=True, slots=True)
+class RouteTrace:
+    """What one matching route made of a message: its `when` verdict and its outcomes."""
+
+    route: Route
+    when: bool | None  # None: the route has no `when`, or it could not be evaluated
+    outcomes: list[Outcome]
+
+
 class Pipeline:
+    @classmethod
+    def from_config(cls, config: Config) -> Pipeline:
+        """Compile the config's routes; raises `ConfigError` on template problems."""
+        router = Router(compile_routes(config, TemplateEngine()))
+        return cls(router=router, topics=config.topics, room_keys=config.rooms.keys(),
+                   max_payload_bytes=config.limits.max_payload_bytes)
+
     def __init__(self, *, router: Router, topics: Topics, room_keys: Collection[str], max_payload_bytes: int) -> None:
-        self._router = router
+        self.router = router
         self._topics = topics
         self._room_keys = room_keys
         self._max_payload_bytes = max_payload_bytes
@@ -32,10 +51,14 @@ class Pipeline:
         room_key = self._topics.direct_send_key(message.topic)
         if room_key is not None:
             return [self._direct_send(message, room_key)]
-        if message.topic.startswith(self._topics.base + "/"):
+        if self._topics.is_own(message.topic):
             # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
             return []
-        matches = self._router.match(message.topic)
+        return [outcome for trace in self.trace(message) for outcome in trace.outcomes]
+
+    def trace(self, message: InboundMessage) -> list[RouteTrace]:
+        """Each route the message matches, with what it made of it (for `plan` and the `render` command)."""
+        matches = self.router.match(message.topic)
         if message.retain:
             skipped = [m.route.name for m in matches if not m.route.retained]
             if skipped:
@@ -48,18 +71,18 @@ class Pipeline:
         except EventRejected as exc:
             event_id = new_event_id()
             return [
-                DeliveryReport.rejected(event_id=event_id, route=m.route.name, topic=message.topic,
-                                        room_key=key, error=str(exc))
-                for m in matches for key in m.route.rooms
+                RouteTrace(m.route, None, [
+                    DeliveryReport.rejected(event_id=event_id, route=m.route.name, topic=message.topic,
+                                            room_key=key, error=str(exc))
+                    for key in m.route.rooms
+                ])
+                for m in matches
             ]
         event_id = _event_id(payload)
-        outcomes: list[Outcome] = []
-        for match in matches:
-            outcomes.extend(self._render(message, payload, event_id, match))
-        return outcomes
+        return [self._render(message, payload, event_id, match) for match in matches]
 
     def _render(self, message: InboundMessage, payload: DecodedPayload, event_id: str,
-                match: RouteMatch) -> list[Outcome]:
+                match: RouteMatch) -> RouteTrace:
         route = match.route
         context: dict[str, Any] = {
             **match.match.named,
@@ -68,49 +91,61 @@ class Pipeline:
             "topic": message.topic,
             "wildcards": list(match.match.wildcards),
         }
+        holds: bool | None = None
         try:
-            if route.when is not None and not route.when.holds(context):
-                log.debug("route %s: 'when' is false for %s", route.name, message.topic)
-                return []
+            if route.when is not None:
+                holds = route.when.holds(context)
+                if not holds:
+                    log.debug("route %s: 'when' is false for %s", route.name, message.topic)
+                    return RouteTrace(route, False, [])
             text = route.template.render(context)
         except EventRejected as exc:
-            return [
+            return RouteTrace(route, holds, [
                 DeliveryReport.rejected(event_id=event_id, route=route.name, topic=message.topic,
                                         room_key=key, error=f"route {route.name!r}: {exc}")
                 for key in route.rooms
-            ]
-        return [
+            ])
+        return RouteTrace(route, holds, [
             Delivery(event_id, route.name, message.topic, key, text, message.received_at)
             for key in route.rooms
-        ]
+        ])
 
     def _direct_send(self, message: InboundMessage, room_key: str) -> Outcome:
-        def reject(error: str, event_id: str | None = None) -> DeliveryReport:
-            return DeliveryReport.rejected(event_id=event_id or new_event_id(), route=None,
-                                           topic=message.topic, room_key=room_key, error=error)
-
         try:
             payload = decode_payload(message.payload, max_bytes=self._max_payload_bytes)
         except EventRejected as exc:
-            return reject(str(exc))
-        event_id = _event_id(payload)
-        if room_key not in self._room_keys:
-            known = ", ".join(sorted(self._room_keys)) or "none are configured"
-            return reject(f"unknown room key {room_key!r} (known: {known})", event_id)
+            return DeliveryReport.rejected(event_id=new_event_id(), route=None, topic=message.topic,
+                                           room_key=room_key, error=str(exc))
         if isinstance(payload.value, dict):
-            text = payload.value.get("text")
+            text: Any = payload.value.get("text")
             if not isinstance(text, str):
-                return reject("a JSON direct send needs a \"text\" field holding a string", event_id)
+                return DeliveryReport.rejected(
+                    event_id=_event_id(payload), route=None, topic=message.topic, room_key=room_key,
+                    error='a JSON direct send needs a "text" field holding a string')
         else:
             text = payload.raw
+        return self.direct_send(topic=message.topic, room_key=room_key, text=text,
+                                event_id=_event_id(payload), received_at=message.received_at)
+
+    def direct_send(self, *, topic: str, room_key: str, text: str, event_id: str, received_at: float) -> Outcome:
+        """A text for one room by key, from `<base>/send/<key>` or the `send` request."""
+        def reject(error: str) -> DeliveryReport:
+            return DeliveryReport.rejected(event_id=event_id, route=None, topic=topic, room_key=room_key, error=error)
+
+        if room_key not in self._room_keys:
+            known = ", ".join(sorted(self._room_keys)) or "none are configured"
+            return reject(f"unknown room key {room_key!r} (known: {known})")
         if not text.strip():
-            return reject("the message is empty", event_id)
-        return Delivery(event_id, None, message.topic, room_key, text, message.received_at)
+            return reject("the message is empty")
+        return Delivery(event_id, None, topic, room_key, text, received_at)
 
 
 def _event_id(payload: DecodedPayload) -> str:
+    return event_id_from(payload.field("id"))
+
+
+def event_id_from(given: Any) -> str:
     """The producer's `id` field when it gave one (so it can match reports), else a new one."""
-    given = payload.field("id")
     if isinstance(given, str) and given.strip():
         return given
     if isinstance(given, int) and not isinstance(given, bool):

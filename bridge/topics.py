@@ -115,11 +115,22 @@ def check_topic_level(value: str, what: str) -> None:
 
 
 class Topics:
-    """Names of every topic the bridge publishes or listens to, under one base topic."""
+    """Names of every topic the bridge publishes or listens to, under one base topic.
 
-    DELIVERY: Final = "bridge/delivery"
-    STATE: Final = "bridge/state"
-    SEND_PREFIX: Final = "send"
+    | topic                          | retained | what                                        |
+    |--------------------------------|----------|---------------------------------------------|
+    | <base>/bridge/state            | yes      | online / offline (also the MQTT last will)  |
+    | <base>/bridge/login            | yes      | connecting / scan / logged_in / logged_out  |
+    | <base>/bridge/rooms            | yes      | every room of the account                   |
+    | <base>/bridge/info             | yes      | version, counts, unresolved rooms, uptime   |
+    | <base>/bridge/event            | no       | login, logout, room changes, errors         |
+    | <base>/bridge/delivery         | no       | one report per event and room               |
+    | <base>/bridge/request/<name>   | in       | rooms, send, health_check, reload           |
+    | <base>/bridge/response/<name>  | no       | {status, data | error, transaction}         |
+    | <base>/send/<room key>         | in       | text (or JSON) for one room                 |
+    """
+
+    REQUESTS: Final = ("health_check", "reload", "rooms", "send")
 
     def __init__(self, base: str) -> None:
         if not base or base.startswith("/") or base.endswith("/"):
@@ -132,27 +143,65 @@ class Topics:
         return f"{self.base}/{suffix}"
 
     @property
-    def delivery(self) -> str:
-        """Delivery reports: one per event and room, QoS 1, not retained."""
-        return self._join(self.DELIVERY)
+    def state(self) -> str:
+        return self._join("bridge/state")
 
     @property
-    def state(self) -> str:
-        return self._join(self.STATE)
+    def login(self) -> str:
+        return self._join("bridge/login")
+
+    @property
+    def rooms(self) -> str:
+        return self._join("bridge/rooms")
+
+    @property
+    def info(self) -> str:
+        return self._join("bridge/info")
+
+    @property
+    def event(self) -> str:
+        return self._join("bridge/event")
+
+    @property
+    def delivery(self) -> str:
+        return self._join("bridge/delivery")
+
+    @property
+    def request_filter(self) -> str:
+        return self._join("bridge/request/+")
+
+    def request(self, name: str) -> str:
+        check_topic_level(name, "a request name")
+        return self._join(f"bridge/request/{name}")
+
+    def request_name(self, topic: str) -> str | None:
+        """The request name of a request topic, or None when the topic is not one."""
+        return self._last_level(topic, "bridge/request/")
+
+    def response(self, name: str) -> str:
+        check_topic_level(name, "a request name")
+        return self._join(f"bridge/response/{name}")
 
     @property
     def send_filter(self) -> str:
         """Where scripts publish text for one room: `<base>/send/<room key>`."""
-        return self._join(f"{self.SEND_PREFIX}/+")
+        return self._join("send/+")
 
     def send(self, room_key: str) -> str:
         check_topic_level(room_key, "a room key")
-        return self._join(f"{self.SEND_PREFIX}/{room_key}")
+        return self._join(f"send/{room_key}")
 
     def direct_send_key(self, topic: str) -> str | None:
         """The room key of a direct-send topic, or None when the topic is not one."""
-        prefix = self._join(f"{self.SEND_PREFIX}/")
+        return self._last_level(topic, "send/")
+
+    def is_own(self, topic: str) -> bool:
+        """Whether a topic is under the base topic, which routes never see."""
+        return topic.startswith(self.base + "/")
+
+    def _last_level(self, topic: str, middle: str) -> str | None:
+        prefix = self._join(middle)
         if not topic.startswith(prefix):
             return None
-        key = topic[len(prefix):]
-        return None if "/" in key or not key else key
+        rest = topic[len(prefix):]
+        return None if "/" in rest or not rest else rest

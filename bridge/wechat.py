@@ -80,7 +80,14 @@ class RoomChange:
     data: dict[str, Any]
 
 
-WeChatEvent = LoginState | RoomChange
+@dataclass(frozen=True, slots=True)
+class ConnectionProblem:
+    """The gateway cannot be reached or dropped us; reported once per outage, not per retry."""
+
+    reason: str
+
+
+WeChatEvent = LoginState | RoomChange | ConnectionProblem
 EventHandler = Callable[[WeChatEvent], Awaitable[None]]
 
 
@@ -95,7 +102,7 @@ class WeChatClient:
         self._bot: Wechaty | None = None
         self._state = LoginState("connecting")
         self._logged_in = asyncio.Event()
-        self._listener_tasks: set[asyncio.Task[None]] = set()
+        self._had_login = False
 
     @property
     def state(self) -> LoginState:
@@ -107,18 +114,23 @@ class WeChatClient:
     async def run(self) -> None:
         """Connect, listen, and reconnect for as long as the task lives."""
         delay = RECONNECT_MIN_SECONDS
+        failing = False
         while True:
             await self._set_state(LoginState("connecting", reason=self._state.reason))
-            reason = await self._connect_once()
-            if self._state.state == "logged_in" or reason is None:
-                delay = RECONNECT_MIN_SECONDS
-            await self._set_state(LoginState("logged_out", reason=reason or "the gateway closed the connection"))
+            log.info("WeChat: connecting to the gateway at %s", self._endpoint)
+            was_logged_in, reason = await self._connect_once()
+            if was_logged_in:
+                delay, failing = RECONNECT_MIN_SECONDS, False
+            await self._set_state(LoginState("logged_out", reason=reason))
+            if not failing:
+                failing = True
+                await self._emit(ConnectionProblem(reason))
             log.warning("WeChat gateway at %s: %s; reconnecting in %.1f s", self._endpoint, reason, delay)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
-    async def _connect_once(self) -> str | None:
-        """One connection, until its event stream ends; returns why it ended."""
+    async def _connect_once(self) -> tuple[bool, str]:
+        """One connection, until its event stream ends: whether it got logged in, and why it ended."""
         bot = Wechaty(new_options(self._endpoint, self._token))
         await bot.init_puppet()
         puppet = bot.puppet
@@ -129,11 +141,12 @@ class WeChatClient:
         ):
             puppet.on(event, listener)
         self._bot = bot
+        self._had_login = False
         try:
             await puppet.start()  # returns when the gateway ends the event stream
-            return "the gateway ended the event stream"
+            return self._had_login, "the gateway ended the connection"
         except (OSError, StreamTerminatedError, ProtocolError, GRPCError) as exc:
-            return f"cannot reach the gateway: {_describe(exc)}"
+            return self._had_login, f"cannot reach the gateway: {_describe(exc)}"
         finally:
             self._bot = None
             self._logged_in.clear()
@@ -165,6 +178,7 @@ class WeChatClient:
             name = contact.name or name
         except Exception as exc:  # the name is cosmetic; the login stands without it
             log.debug("cannot read the logged-in contact: %s", _describe(exc))
+        self._had_login = True
         await self._set_state(LoginState("logged_in", user=WeChatUser(payload.contact_id, name)))
 
     async def _handle_logout(self, payload: EventLogoutPayload) -> None:
