@@ -78,6 +78,8 @@ class RoomSettings(_Strict):
 
     topic: Annotated[str, Field(min_length=1)] | None = None
     id: Annotated[str, Field(min_length=1)] | None = None
+    #: False: only routes may write here, not `<base>/send/<key>` or the `send` request.
+    allow_direct: bool = True
 
     @model_validator(mode="after")
     def _exactly_one_selector(self) -> RoomSettings:

@@ -7,11 +7,11 @@ Every target (event x room) ends up as exactly one `Delivery` or one rejected `D
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.config import Config
+from bridge.config import Config, RoomSettings
 from bridge.errors import EventRejected
 from bridge.events import Delivery, DeliveryReport, InboundMessage, new_event_id
 from bridge.payloads import DecodedPayload, decode_payload
@@ -38,13 +38,14 @@ class Pipeline:
     def from_config(cls, config: Config) -> Pipeline:
         """Compile the config's routes; raises `ConfigError` on template problems."""
         router = Router(compile_routes(config, TemplateEngine()))
-        return cls(router=router, topics=config.topics, room_keys=config.rooms.keys(),
+        return cls(router=router, topics=config.topics, rooms=config.rooms,
                    max_payload_bytes=config.limits.max_payload_bytes)
 
-    def __init__(self, *, router: Router, topics: Topics, room_keys: Collection[str], max_payload_bytes: int) -> None:
+    def __init__(self, *, router: Router, topics: Topics, rooms: Mapping[str, RoomSettings],
+                 max_payload_bytes: int) -> None:
         self.router = router
         self._topics = topics
-        self._room_keys = room_keys
+        self._rooms = rooms
         self._max_payload_bytes = max_payload_bytes
 
     def plan(self, message: InboundMessage) -> list[Outcome]:
@@ -132,9 +133,14 @@ class Pipeline:
         def reject(error: str) -> DeliveryReport:
             return DeliveryReport.rejected(event_id=event_id, route=None, topic=topic, room_key=room_key, error=error)
 
-        if room_key not in self._room_keys:
-            known = ", ".join(sorted(self._room_keys)) or "none are configured"
+        room = self._rooms.get(room_key)
+        if room is None:
+            known = ", ".join(sorted(self._rooms)) or "none are configured"
+            if not room_key:
+                return reject(f"no room key: publish to {self._topics.send('<room key>')} (known keys: {known})")
             return reject(f"unknown room key {room_key!r} (known: {known})")
+        if not room.allow_direct:
+            return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)")
         if not text.strip():
             return reject("the message is empty")
         return Delivery(event_id, None, topic, room_key, text, received_at)

@@ -184,16 +184,23 @@ class Topics:
 
     @property
     def send_filter(self) -> str:
-        """Where scripts publish text for one room: `<base>/send/<room key>`."""
-        return self._join("send/+")
+        """Where scripts publish text for one room: `<base>/send/<room key>`.
+
+        `#` rather than `+`, so a key that looks like a path (`send/a/b`) reaches the bridge
+        and gets a rejected report instead of vanishing unanswered.
+        """
+        return self._join("send/#")
 
     def send(self, room_key: str) -> str:
         check_topic_level(room_key, "a room key")
         return self._join(f"send/{room_key}")
 
     def direct_send_key(self, topic: str) -> str | None:
-        """The room key of a direct-send topic, or None when the topic is not one."""
-        return self._last_level(topic, "send/")
+        """Everything after `<base>/send/` (possibly empty or with `/`), or None for other topics."""
+        prefix = self._join("send/")
+        if topic == self._join("send"):
+            return ""
+        return topic[len(prefix):] if topic.startswith(prefix) else None
 
     def is_own(self, topic: str) -> bool:
         """Whether a topic is under the base topic, which routes never see."""

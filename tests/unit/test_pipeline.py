@@ -48,7 +48,7 @@ def pipeline(tmp_path: Path) -> Pipeline:
     path.write_text(CONFIG)
     config = load_config(path, {ENV_TOKEN: "t"})
     router = Router(compile_routes(config, TemplateEngine()))
-    return Pipeline(router=router, topics=config.topics, room_keys=config.rooms.keys(), max_payload_bytes=1000)
+    return Pipeline(router=router, topics=config.topics, rooms=config.rooms, max_payload_bytes=1000)
 
 
 def plan(pipeline: Pipeline, topic: str, payload: bytes | str, retain: bool = False) -> list[Delivery | DeliveryReport]:

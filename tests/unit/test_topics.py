@@ -51,10 +51,11 @@ def test_contract_topics_and_direct_send_keys() -> None:
     topics = Topics("wechat")
     assert topics.delivery == "wechat/bridge/delivery"
     assert topics.state == "wechat/bridge/state"
-    assert topics.send_filter == "wechat/send/+"
+    assert topics.send_filter == "wechat/send/#"
     assert topics.send("family") == "wechat/send/family"
     assert topics.direct_send_key("wechat/send/family") == "family"
-    assert topics.direct_send_key("wechat/send/a/b") is None
+    assert topics.direct_send_key("wechat/send/a/b") == "a/b"  # reaches the bridge, to be rejected
+    assert topics.direct_send_key("wechat/send") == ""
     assert topics.direct_send_key("other/send/family") is None
     with pytest.raises(TopicFilterError):
         topics.send("a/b")
