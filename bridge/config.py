@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,9 +37,39 @@ ENV_TOKEN = "WECHATY_PUPPET_SERVICE_TOKEN"
 RESERVED_TEMPLATE_NAMES = frozenset({"payload", "raw", "topic", "wildcards", "now", "route", "room"})
 
 
+def _relative_to_config(path: Path, info: ValidationInfo) -> Path:
+    """Relative paths in a config file are relative to that file, not to the working directory."""
+    base = (info.context or {}).get("base_dir")
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+#: A file path written in a config file.
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
+
+
 class _Strict(BaseModel):
     # Unknown keys are errors: a typo such as `tempalte:` must not silently do nothing.
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsSettings(_Strict):
+    """TLS to the broker. `ca_file` unset: the system's trusted certificates."""
+
+    ca_file: ConfigPath | None = None
+    cert_file: ConfigPath | None = None  # a client certificate, for brokers that require one
+    key_file: ConfigPath | None = None
+    #: Skip the host name check (the certificate chain is still verified); for brokers reached by IP.
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> TlsSettings:
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {str(path)!r} is not a readable file")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both cert_file and key_file for a client certificate, or neither")
+        return self
 
 
 class MqttSettings(_Strict):
@@ -45,6 +77,9 @@ class MqttSettings(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     username: str | None = None
     password: SecretStr | None = None
+    #: The password read from a file (Docker and Kubernetes secrets), instead of `password`.
+    password_file: ConfigPath | None = None
+    tls: TlsSettings | None = None
     client_id: Annotated[str, Field(min_length=1)] = "wechat-mqtt-bridge"
     base_topic: str = "wechat"
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 60
@@ -58,12 +93,37 @@ class MqttSettings(_Strict):
             raise ValueError(str(exc)) from None
         return value
 
+    @model_validator(mode="after")
+    def _password_from_file(self) -> MqttSettings:
+        secret = _secret_from_file(self.password, self.password_file, "password")
+        return self if secret is self.password else self.model_copy(update={"password": secret})
+
 
 class WechatySettings(_Strict):
     endpoint: str = "127.0.0.1:8788"
     token: SecretStr | None = None
+    token_file: ConfigPath | None = None
     #: How long one send may take before it counts as failed.
     send_timeout: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> WechatySettings:
+        secret = _secret_from_file(self.token, self.token_file, "token")
+        return self if secret is self.token else self.model_copy(update={"token": secret})
+
+
+def _secret_from_file(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:
+    if path is None:
+        return value
+    if value is not None:
+        raise ValueError(f"give {name} or {name}_file, not both")
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {name}_file {str(path)!r}: {type(exc).__name__}") from None
+    if not text:
+        raise ValueError(f"{name}_file {str(path)!r} is empty")
+    return SecretStr(text)
 
 
 class LimitsSettings(_Strict):
@@ -218,7 +278,7 @@ def _validate(model: type[M], doc: YamlDocument, problems: list[ConfigProblem]) 
         problems.append(doc.problem((), f"the file must hold a mapping of keys, not {_kind(doc.value)}"))
         return None
     try:
-        result = model.model_validate(doc.value)
+        result = model.model_validate(doc.value, context={"base_dir": str(Path(doc.file).parent)})
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])

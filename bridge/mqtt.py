@@ -12,13 +12,14 @@ import asyncio
 import collections
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiomqtt
 
-from bridge.config import MqttSettings
+from bridge.config import MqttSettings, TlsSettings
 from bridge.events import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,26 @@ RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
 #: Publishes held while disconnected; past it `publish` waits, pushing back on the producers.
 MAX_PENDING_PUBLISHES = 10_000
+
+
+def tls_context(settings: TlsSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    if settings.cert_file is not None and settings.key_file is not None:
+        context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
+    return context
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line a user can act on, for the errors a broker connection really meets."""
+    text = str(exc)
+    lowered = text.lower()
+    if "certificate verify failed" in lowered:
+        return f"the broker's TLS certificate is not trusted ({text}); check mqtt.tls.ca_file"
+    if "bad user name or password" in lowered or "not authorized" in lowered:
+        return f"the broker refused the login ({text}); check mqtt.username and mqtt.password"
+    if isinstance(exc, ConnectionRefusedError) or "connection refused" in lowered:
+        return "connection refused: is the broker running and listening on that port?"
+    return text or type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +107,9 @@ class MqttSession:
             started = time.monotonic()
             try:
                 await self._session()
-            except* aiomqtt.MqttError as group:
-                log.warning("MQTT broker %s:%d: %s; reconnecting in %.1f s",
-                            settings.host, settings.port, group.exceptions[0], delay)
+            except* (aiomqtt.MqttError, OSError) as group:
+                log.warning("MQTT: broker %s:%d: %s; reconnecting in %.1f s",
+                            settings.host, settings.port, describe_error(group.exceptions[0]), delay)
             finally:
                 self._current = None
                 self.connected.clear()
@@ -111,6 +132,8 @@ class MqttSession:
             keepalive=s.keepalive,
             will=will,
             timeout=10,
+            tls_context=tls_context(s.tls) if s.tls is not None else None,
+            tls_insecure=s.tls.insecure if s.tls is not None else None,
         )
 
     async def _session(self) -> None:

@@ -58,21 +58,27 @@ def start_bridge(tmp_path: Path, broker: MosquittoBroker, gateway: MockGateway,
     started: list[BridgeProcess] = []
 
     def start(body: str, *, base_topic: str = "wechat", wait_ready: bool = True,
-              broker_: MosquittoBroker | None = None, gateway_: MockGateway | None = None) -> BridgeProcess:
+              broker_: MosquittoBroker | None = None, gateway_: MockGateway | None = None,
+              mqtt_extra: str = "", wechaty_extra: str = "", env: dict[str, str] | None = None) -> BridgeProcess:
+        """`mqtt_extra`/`wechaty_extra`: more YAML lines for those sections; `env`: replaces the token env var."""
         mqtt, gw = broker_ or broker, gateway_ or gateway
-        header = textwrap.dedent(f"""\
-            mqtt:
-              host: 127.0.0.1
-              port: {mqtt.port}
-              client_id: bridge-under-test-{next(_client_ids)}
-              base_topic: {base_topic}
-            wechaty:
-              endpoint: {gw.endpoint}
-            log_level: debug
-            """)
+        header = "\n".join([
+            "mqtt:",
+            "  host: 127.0.0.1",
+            f"  port: {mqtt.port}",
+            f"  client_id: bridge-under-test-{next(_client_ids)}",
+            f"  base_topic: {base_topic}",
+            textwrap.indent(textwrap.dedent(mqtt_extra), "  "),
+            "wechaty:",
+            f"  endpoint: {gw.endpoint}",
+            textwrap.indent(textwrap.dedent(wechaty_extra), "  "),
+            "log_level: debug",
+            "",
+        ])
         path = tmp_path / f"config-{len(started)}.yaml"
         path.write_text(header + textwrap.dedent(body))
-        process = BridgeProcess(path, env={"WECHATY_PUPPET_SERVICE_TOKEN": gw.token}).start()
+        process = BridgeProcess(path, env=env if env is not None else {"WECHATY_PUPPET_SERVICE_TOKEN": gw.token})
+        process.start()
         started.append(process)
         if wait_ready:
             process.wait_for_log(READY_LOG)

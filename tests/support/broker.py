@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -40,7 +41,8 @@ class MosquittoBroker:
     the way a production broker is usually configured.
     """
 
-    def __init__(self, *, port: int | None = None, persistence: bool = False, extra_config: str = "") -> None:
+    def __init__(self, *, port: int | None = None, persistence: bool = False, extra_config: str = "",
+                 listener_config: str = "", allow_anonymous: bool = True) -> None:
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
@@ -51,7 +53,11 @@ class MosquittoBroker:
         self.log_path = self._dir / "mosquitto.log"
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            listener_config,  # options below a listener line apply to that listener (TLS, say)
+            # Started as root, mosquitto drops to user `mosquitto`, which cannot write our
+            # mkdtemp (0700) directory: no log and, worse, no persistence. Stay who we are.
+            f"user {getpass.getuser()}",
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {self._dir}/",
             "autosave_interval 1",

@@ -29,8 +29,13 @@ class TestClient:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, host: str, port: int, topics: list[str] | None = None) -> None:
+    def __init__(self, host: str, port: int, topics: list[str] | None = None, *, ca_file: str | None = None,
+                 username: str | None = None, password: str | None = None) -> None:
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{time.monotonic_ns()}")
+        if ca_file is not None:
+            self._client.tls_set(ca_certs=ca_file)
+        if username is not None:
+            self._client.username_pw_set(username, password)
         self._received: list[Received] = []
         self._cond = threading.Condition()
         self._topics = topics or []

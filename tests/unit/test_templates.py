@@ -39,7 +39,8 @@ def test_internals_are_refused_when_the_config_is_read(source: str) -> None:
         ("{{ '{0:>{1}}'.format(1, payload) }}", {"payload": 10**9},
          "the template failed: a width or precision taken from an argument ('*' or a nested {}) is not allowed"),
         ("{{ 'a' | center(payload) }}", {"payload": 10**9}, "the template failed: a width above 1000 is not allowed"),
-        ("{{ '%99999999s' | format(1) }}", {}, "the template failed: a format width or precision above 1000 is not allowed"),
+        ("{{ '%99999999s' | format(1) }}", {},
+         "the template failed: a format width or precision above 1000 is not allowed"),
         ("{{ payload.text * 2 }}", {"payload": {"text": "x" * 15000}},
          "the template failed: repeating a value 2 times would exceed 20000"),
         ("{{ payload.text }}{{ payload.text }}", {"payload": {"text": "x" * 15000}},
@@ -59,7 +60,8 @@ def test_render_time_limits_end_in_a_clear_template_error(source: str, context: 
 
 
 def test_ordinary_templates_still_work() -> None:
-    assert render("{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ '%.1f' % 3.14159 }} {{ '{:>4}'.format(7) }}") == "ababab 1024 3.1    7"
+    source = "{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ '%.1f' % 3.14159 }} {{ '{:>4}'.format(7) }}"
+    assert render(source) == "ababab 1024 3.1    7"
     assert render("{{ payload.missing | default('n/a') }}", payload={}) == "n/a"
     assert render("{% for i in range(3) %}{{ i }}{% endfor %}") == "012"
     assert render("{{ payload }}", payload="{{ 7*7 }}") == "{{ 7*7 }}"
