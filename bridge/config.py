@@ -227,26 +227,8 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     includes = config.include if config is not None else _raw_includes(main_doc.value)
 
     rooms = dict(config.rooms) if config is not None else _rooms_alone(main_doc.value)
-    room_origin = {key: main_doc for key in rooms}
     routes = list(config.routes) if config is not None else []
-    for index, pattern in enumerate(includes):
-        matched = sorted(glob.glob(str(main_path.parent / pattern)))
-        if not matched and not glob.has_magic(pattern):
-            problems.append(main_doc.problem(("include", index), f"included file {pattern!r} not found"))
-        for file in matched:
-            doc = read_yaml(Path(file), env)
-            problems.extend(doc.problems)
-            fragment = _validate(_Mappings, doc, problems)
-            if fragment is None:
-                continue
-            for key, room in fragment.rooms.items():
-                if key in rooms:
-                    first = room_origin[key].file
-                    problems.append(doc.problem(("rooms", key), f"room key {key!r} is also defined in {first}"))
-                    continue
-                rooms[key] = room
-                room_origin[key] = doc
-            routes.extend(fragment.routes)
+    _read_includes(main_doc, includes, env, rooms=rooms, routes=routes, problems=problems)
     for route in routes:
         for index, key in enumerate(route.rooms):
             if key not in rooms:
@@ -269,6 +251,38 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     if problems:
         raise ConfigError(problems)
     return config.model_copy(update={"wechaty": wechaty})
+
+
+def _included_files(main_doc: YamlDocument, includes: list[str], problems: list[ConfigProblem]) -> list[Path]:
+    files: list[Path] = []
+    for index, pattern in enumerate(includes):
+        if not pattern.strip():
+            problems.append(main_doc.problem(("include", index), "an include pattern cannot be empty"))
+            continue
+        matched = sorted(f for f in glob.glob(str(Path(main_doc.file).parent / pattern)) if os.path.isfile(f))
+        if not matched and not glob.has_magic(pattern):
+            problems.append(main_doc.problem(("include", index), f"included file {pattern!r} not found"))
+        files.extend(Path(f) for f in matched)
+    return files
+
+
+def _read_includes(main_doc: YamlDocument, includes: list[str], env: Mapping[str, str], *,
+                   rooms: dict[str, RoomSettings], routes: list[RouteSettings], problems: list[ConfigProblem]) -> None:
+    """Add the rooms and routes of every included file; a room key defined twice is a problem."""
+    room_origin = {key: main_doc.file for key in rooms}
+    for file in _included_files(main_doc, includes, problems):
+        doc = read_yaml(file, env)
+        problems.extend(doc.problems)
+        fragment = _validate(_Mappings, doc, problems)
+        if fragment is None:
+            continue
+        for key, room in fragment.rooms.items():
+            if key in rooms:
+                problems.append(doc.problem(("rooms", key), f"room key {key!r} is also defined in {room_origin[key]}"))
+                continue
+            rooms[key] = room
+            room_origin[key] = doc.file
+        routes.extend(fragment.routes)
 
 
 def _validate(model: type[M], doc: YamlDocument, problems: list[ConfigProblem]) -> M | None:

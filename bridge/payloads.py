@@ -2,7 +2,7 @@
 
 JSON is tried first because most producers (Home Assistant, Tasmota, Zigbee2MQTT) send it;
 anything that is not JSON stays text, so ESPHome's `ON` or a script's sentence work as they are.
-A payload that starts like a JSON object (`{`) but is not valid JSON is rejected rather than
+A payload that starts like a JSON object (`{"` or `{}`) but is not valid JSON is rejected rather than
 passed on as text: a template written for the object would only fail later, less clearly.
 JSON that is valid but dangerous or ambiguous is rejected too: nested deeper than
 `MAX_JSON_DEPTH`, duplicate keys (which value would the template see?), NaN and Infinity.
@@ -11,11 +11,14 @@ JSON that is valid but dangerous or ambiguous is rejected too: nested deeper tha
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.errors import PayloadError
 
+#: `{"key"...` or `{}`: a JSON object, not text such as `{{ 7*7 }}` that merely starts with a brace.
+_OBJECT_START = re.compile(r'\s*\{\s*["}]')
 #: Deep enough for any device payload seen in the wild, shallow enough to walk without recursion.
 MAX_JSON_DEPTH = 32
 
@@ -73,7 +76,7 @@ def decode_payload(payload: bytes, *, max_bytes: int) -> DecodedPayload:
     except RecursionError:
         raise PayloadError(f"the JSON payload is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except json.JSONDecodeError as exc:
-        if text.lstrip().startswith("{"):
+        if _OBJECT_START.match(text):
             raise PayloadError(f"the payload starts like a JSON object but is not valid JSON: {exc}") from None
         return DecodedPayload(text, text, False)
     if structured and _depth_exceeds(value, MAX_JSON_DEPTH):

@@ -1,0 +1,127 @@
+"""Property-based and fuzz tests: our code against paho's, and bad input never escaping our error types.
+
+The budgets are fixed (`max_examples`, no deadline flakiness) so CI time stays predictable.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bridge.config import ENV_TOKEN, load_config
+from bridge.errors import BridgeError, ConfigError, EventRejected
+from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.payloads import decode_payload
+from bridge.pipeline import Pipeline
+from bridge.templates import TemplateEngine
+from bridge.topics import TopicFilter, TopicFilterError
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+level_text = st.text(alphabet=string.ascii_lowercase[:3] + "$ é/", min_size=0, max_size=3).filter(
+    lambda s: "/" not in s)
+topics = st.lists(level_text, min_size=1, max_size=5).map("/".join)
+filter_levels = st.one_of(level_text, st.just("+"), st.just("#"))
+filters = st.lists(filter_levels, min_size=1, max_size=5).map("/".join)
+
+
+@FUZZ
+@given(filters, topics)
+def test_topic_matching_agrees_with_paho(filter_text: str, topic: str) -> None:
+    try:
+        parsed = TopicFilter.parse(filter_text)
+    except TopicFilterError:
+        # Only filters MQTT forbids are refused: empty, or '#' not last.
+        assert filter_text == "" or "#" in filter_text.split("/")[:-1]
+        return
+    assert (parsed.match(topic) is not None) == paho.topic_matches_sub(filter_text, topic), (filter_text, topic)
+
+
+@FUZZ
+@given(st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
+def test_decoding_raises_only_our_error(payload: bytes) -> None:
+    try:
+        decoded = decode_payload(payload, max_bytes=256)
+    except EventRejected:
+        return
+    assert decoded.raw == payload.decode("utf-8")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+TEMPLATES = [
+    "{{ payload.state }} at {{ payload.ENERGY.Total | round(1) }}",
+    "{% for k, v in payload.items() %}{{ k }}={{ v }} {% endfor %}",
+    "{{ payload[0] * 3 }}{{ payload | length }}",
+    "{{ '%5.1f' % payload.value }} {{ payload.value / 3 }}",
+    "{{ (payload ~ '') * 2 }} {{ raw | upper }}",
+]
+
+
+@FUZZ
+@given(st.sampled_from(TEMPLATES), json_values)
+def test_rendering_raises_only_our_error(source: str, value: object) -> None:
+    template = TemplateEngine().compile(source)
+    try:
+        text = template.render({"payload": value, "raw": str(value), "topic": "t", "wildcards": []})
+    except EventRejected:
+        return
+    assert isinstance(text, str) and text.strip()
+
+
+CONFIG_KEYS = st.sampled_from(["mqtt", "wechaty", "rooms", "routes", "include", "limits", "log_level", "bogus"])
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.text(alphabet="ab{}#+/ $%:", max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["topic", "id", "rooms", "template", "when", "name", "port", "host", "a"]), children,
+        max_size=4),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(st.dictionaries(CONFIG_KEYS, yaml_values, max_size=6) | yaml_values | st.text(max_size=80))
+def test_the_config_loader_answers_every_document_with_config_errors(
+        tmp_path_factory: object, document: object) -> None:
+    directory = Path(tmp_path_factory.mktemp("fuzz"))  # type: ignore[attr-defined]
+    path = directory / "config.yaml"
+    path.write_text(document if isinstance(document, str) else yaml.safe_dump(document))
+    try:
+        config = load_config(path, {ENV_TOKEN: "t"})
+        Pipeline.from_config(config)
+    except ConfigError as exc:
+        assert exc.problems and all(Path(p.file).parent == directory for p in exc.problems), exc.problems
+
+
+FUZZ_CONFIG = """\
+rooms: {a: {topic: A}, b: {id: "b@chatroom", allow_direct: false}}
+routes:
+  - {topic: "x/{dev}/state", rooms: [a, b], when: "payload.on is defined", template: "{{ dev }}: {{ payload.on }}"}
+  - {topic: "x/#", rooms: [a], template: "{{ raw }} {{ wildcards }}"}
+"""
+
+
+@FUZZ
+@given(st.sampled_from(["x/d1/state", "x/y", "wechat/send/a", "wechat/send/b", "wechat/send/a/b", "wechat/send"]),
+       st.binary(max_size=120) | json_values.map(lambda v: __import__("json").dumps(v).encode()), st.booleans())
+def test_the_payload_path_never_raises_and_answers_every_target(tmp_path_factory: object, topic: str, payload: bytes,
+                                                                retain: bool) -> None:
+    directory = Path(tmp_path_factory.mktemp("fuzz"))  # type: ignore[attr-defined]
+    (directory / "c.yaml").write_text(FUZZ_CONFIG)
+    pipeline = Pipeline.from_config(load_config(directory / "c.yaml", {ENV_TOKEN: "t"}))
+    try:
+        outcomes = pipeline.plan(InboundMessage(topic, payload, retain, 0.0))
+    except BridgeError as exc:  # pragma: no cover - the point is that this never happens
+        raise AssertionError(f"plan raised {exc!r}") from exc
+    for outcome in outcomes:
+        assert isinstance(outcome, Delivery | DeliveryReport)
+        if isinstance(outcome, DeliveryReport):
+            assert outcome.status == "rejected" and outcome.error
