@@ -93,3 +93,14 @@ def test_render_on_a_broken_config_fails_like_check(tmp_path: Path) -> None:
     result = cli("render", "-c", str(path), "-t", "a")
     assert result.returncode == 1
     assert "routes[0].rooms[0]: unknown room key 'nowhere' (known: family, ops)" in result.stderr
+
+
+def test_run_on_a_broken_config_exits_1_with_the_problems_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("mqtt: {port: not-a-port}\nrooms: {a: {}}\n")
+    result = cli("run", "--config", str(path))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "configuration has 2 problem(s):\n"
+        f"  {path}:1: mqtt.port: Input should be a valid integer, unable to parse string as an integer\n"
+        f"  {path}:2: rooms.a: give exactly one of 'topic' (the room name) or 'id'\n")
