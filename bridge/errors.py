@@ -40,8 +40,10 @@ class ConfigError(BridgeError):
     """The configuration cannot be used; `problems` lists everything found, not only the first."""
 
     def __init__(self, problems: list[ConfigProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        # Grouped by file (in the order the files were read), then by line: the order of reading.
+        files = {p.file: index for index, p in reversed(list(enumerate(problems)))}
+        self.problems = sorted(problems, key=lambda p: (files[p.file], p.line or 0))
+        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 class EventRejected(BridgeError):
