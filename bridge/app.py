@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import time
 from pathlib import Path
@@ -28,7 +29,14 @@ from bridge.pipeline import Outcome, Pipeline, event_id_from
 from bridge.requests import RequestError, RequestHandler, handle_request
 from bridge.rooms import RoomDirectory
 from bridge.status import BridgeStatus
-from bridge.wechat import ConnectionProblem, LoginState, RoomChange, WeChatClient, WeChatEvent
+from bridge.wechat import (
+    ConnectionProblem,
+    IncomingMessage,
+    LoginState,
+    RoomChange,
+    WeChatClient,
+    WeChatEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +166,21 @@ class Bridge:
             await self.status.event(event.kind, {"room": room_data, **event.data})
         elif isinstance(event, ConnectionProblem):
             await self.status.event("error", {"message": f"WeChat gateway: {event.reason}"})
+        elif isinstance(event, IncomingMessage):
+            await self._publish_incoming(event)
+
+    async def _publish_incoming(self, message: IncomingMessage) -> None:
+        """A message someone wrote, to `<base>/rooms/<key>/message` of each listening key of its room."""
+        for key, resolution in self.directory.resolutions.items():
+            listen = self.config.rooms[key].listening if key in self.config.rooms else None
+            if listen is None or resolution.room is None or resolution.room.id != message.room_id:
+                continue
+            if listen.mentioned_only and not message.mentioned_me:
+                continue
+            if listen.match is not None and not re.search(listen.match, message.text):
+                continue
+            log.debug("message in room %r from %s: %s", key, message.from_name, message.text)
+            await self.mqtt.publish(reports.room_message_publication(self.topics, key, resolution.room, message))
 
     async def _refresh_rooms(self) -> bool:
         """Re-read the account's rooms and re-resolve every room key; retried while logged in."""

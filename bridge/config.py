@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -133,6 +134,23 @@ class LimitsSettings(_Strict):
     max_queued: Annotated[int, Field(ge=1)] = 10_000
 
 
+class ListenSettings(_Strict):
+    """Which messages of a listening room are published on `<base>/rooms/<key>/message`."""
+
+    match: str | None = None  # a regular expression the text must contain a match of
+    mentioned_only: bool = False  # only messages that @-mention the bridge's account
+
+    @field_validator("match")
+    @classmethod
+    def _match_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
 class RoomSettings(_Strict):
     """A room the bridge may write to, found by exact topic (name) or by id."""
 
@@ -140,6 +158,14 @@ class RoomSettings(_Strict):
     id: Annotated[str, Field(min_length=1)] | None = None
     #: False: only routes may write here, not `<base>/send/<key>` or the `send` request.
     allow_direct: bool = True
+    #: Publish what people write in this room to MQTT (`true`, or filters).
+    listen: bool | ListenSettings = False
+
+    @property
+    def listening(self) -> ListenSettings | None:
+        if self.listen is True:
+            return ListenSettings()
+        return self.listen or None
 
     @model_validator(mode="after")
     def _exactly_one_selector(self) -> RoomSettings:

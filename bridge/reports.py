@@ -16,7 +16,7 @@ from bridge.events import DeliveryReport
 from bridge.mqtt import Publication
 from bridge.rooms import Resolution
 from bridge.topics import Topics
-from bridge.wechat import LoginState, WeChatRoom
+from bridge.wechat import IncomingMessage, LoginState, WeChatRoom
 
 #: A page that draws a QR code from its URL, the one wechaty's own tools print.
 QR_RENDER_URL = "https://wechaty.js.org/qrcode/"
@@ -92,6 +92,20 @@ def event_publication(topics: Topics, kind: str, data: dict[str, Any]) -> Public
 
 def response_publication(topics: Topics, name: str, body: dict[str, Any]) -> Publication:
     return Publication(topics.response(name), _json(body), qos=1, retain=False)
+
+
+def room_message_publication(topics: Topics, key: str, room: WeChatRoom | None,
+                             message: IncomingMessage) -> Publication:
+    body = {
+        "id": message.id,
+        "room": {"key": key, "id": message.room_id, "topic": room.topic if room else None},
+        "from": {"id": message.from_id, "name": message.from_name},
+        "text": message.text,
+        "type": message.type,
+        "mentioned_me": message.mentioned_me,
+        "ts": iso_time(message.ts),
+    }
+    return Publication(topics.room_message(key), _json(body), qos=1, retain=False)
 
 
 def cleared(topic: str) -> Publication:

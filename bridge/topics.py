@@ -128,6 +128,7 @@ class Topics:
     | <base>/bridge/request/<name>   | in       | rooms, send, health_check, reload           |
     | <base>/bridge/response/<name>  | no       | {status, data | error, transaction}         |
     | <base>/send/<room key>         | in       | text (or JSON) for one room                 |
+    | <base>/rooms/<key>/message     | no       | what people write in a listening room       |
     """
 
     REQUESTS: Final = ("health_check", "reload", "rooms", "send")
@@ -181,6 +182,10 @@ class Topics:
     def response(self, name: str) -> str:
         check_topic_level(name, "a request name")
         return self._join(f"bridge/response/{name}")
+
+    def room_message(self, room_key: str) -> str:
+        check_topic_level(room_key, "a room key")
+        return self._join(f"rooms/{room_key}/message")
 
     @property
     def send_filter(self) -> str:

@@ -13,6 +13,7 @@ the room would be reported as failed and could be sent twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from bridge.errors import SendError
 from bridge.wechaty_compat import (
     EventLoginPayload,
     EventLogoutPayload,
+    EventMessagePayload,
     EventRoomJoinPayload,
     EventRoomLeavePayload,
     EventRoomTopicPayload,
@@ -87,7 +89,21 @@ class ConnectionProblem:
     reason: str
 
 
-WeChatEvent = LoginState | RoomChange | ConnectionProblem
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """Something a person wrote in a room the account is in (never the account's own messages)."""
+
+    id: str
+    room_id: str
+    from_id: str
+    from_name: str
+    text: str
+    type: str
+    mentioned_me: bool
+    ts: float
+
+
+WeChatEvent = LoginState | RoomChange | ConnectionProblem | IncomingMessage
 EventHandler = Callable[[WeChatEvent], Awaitable[None]]
 
 
@@ -137,7 +153,7 @@ class WeChatClient:
         for event, listener in (
             ("login", self._handle_login), ("logout", self._handle_logout), ("scan", self._handle_scan),
             ("room-join", self._handle_room_join), ("room-leave", self._handle_room_leave),
-            ("room-topic", self._handle_room_topic),
+            ("room-topic", self._handle_room_topic), ("message", self._handle_message),
         ):
             puppet.on(event, listener)
         self._bot = bot
@@ -203,6 +219,28 @@ class WeChatClient:
         await self._emit(RoomChange("room_topic", payload.room_id, {
             "old_topic": payload.old_topic, "new_topic": payload.new_topic,
         }))
+
+    async def _handle_message(self, payload: EventMessagePayload) -> None:
+        user = self._state.user
+        try:
+            puppet = self._puppet()
+            message = await puppet.message_payload(payload.message_id)
+            if not message.room_id or (user is not None and message.from_id == user.id):
+                return  # a direct chat, or the bot's own message echoed back
+            name = message.from_id
+            with contextlib.suppress(Exception):  # the name is cosmetic; the message stands without it
+                name = (await puppet.contact_payload(message.from_id)).name or name
+        except (SendError, OSError, StreamTerminatedError, ProtocolError, GRPCError) as exc:
+            log.warning("cannot read incoming message %s: %s", payload.message_id, _describe(exc))
+            return
+        kind = getattr(message.type, "name", str(message.type)).removeprefix("MESSAGE_TYPE_").lower()
+        ts = float(message.timestamp or 0)
+        await self._emit(IncomingMessage(
+            id=message.id or payload.message_id, room_id=message.room_id, from_id=message.from_id,
+            from_name=name, text=message.text or "", type=kind,
+            mentioned_me=user is not None and user.id in (message.mention_ids or []),
+            ts=ts / 1000 if ts > 1e11 else ts,  # puppets differ: seconds or milliseconds
+        ))
 
     def _puppet(self) -> Any:
         if self._bot is None:

@@ -28,6 +28,7 @@ from wechaty_puppet import FileBox  # noqa: E402
 from wechaty_puppet.schemas.event import (  # noqa: E402
     EventLoginPayload,
     EventLogoutPayload,
+    EventMessagePayload,
     EventRoomJoinPayload,
     EventRoomLeavePayload,
     EventRoomTopicPayload,
@@ -77,6 +78,7 @@ def new_options(endpoint: str, token: str) -> WechatyOptions:
 __all__ = [
     "EventLoginPayload",
     "EventLogoutPayload",
+    "EventMessagePayload",
     "EventRoomJoinPayload",
     "EventRoomLeavePayload",
     "EventRoomTopicPayload",
