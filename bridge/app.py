@@ -22,8 +22,9 @@ from typing import Any
 from bridge import __version__, reports
 from bridge.config import Config, load_config
 from bridge.delivery import DeliveryWorker
-from bridge.errors import ConfigError, SendError
+from bridge.errors import ConfigError, SendError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.http import HttpIngress
 from bridge.mqtt import MqttSession
 from bridge.pipeline import Outcome, Pipeline, event_id_from
 from bridge.requests import RequestError, RequestHandler, handle_request
@@ -77,12 +78,17 @@ class Bridge:
             "send": self._request_send,
         }
         self._refresh_lock = asyncio.Lock()
+        self.http = HttpIngress(config.http, pipeline=lambda: self.pipeline, rooms=lambda: self.config.rooms,
+                                accept=self._accept, health=lambda: self._request_health_check({})
+                                ) if config.http.enabled else None
 
     def _subscriptions(self) -> list[str]:
         return [*self.pipeline.router.subscriptions, self.topics.send_filter, self.topics.request_filter]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
+        if self.http is not None:
+            await self.http.start()
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(self.mqtt.run(), name="mqtt-session"),
@@ -92,6 +98,8 @@ class Bridge:
             ]
             await stop.wait()
             log.info("shutting down")
+            if self.http is not None:
+                await self.http.stop()
             await self._publish_offline()
             for task in tasks:
                 task.cancel()
@@ -136,6 +144,7 @@ class Bridge:
                 event_id=outcome.event_id, route=outcome.route, topic=outcome.source_topic,
                 room_key=outcome.room_key,
                 error=f"the bridge already holds {self.queue.maxsize} undelivered messages (limits.max_queued)",
+                reason="queue_full",
             )
             await self._report(rejection)
             return rejection
@@ -298,4 +307,6 @@ async def run_until_signalled(config: Config, config_path: Path | None = None) -
         await bridge.run(stop)
     except* asyncio.CancelledError:
         pass
+    except* StartupError as group:
+        raise group.exceptions[0] from None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bridge import __version__
 from bridge.config import Config, load_config
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.pipeline import Pipeline
 
@@ -47,6 +47,7 @@ def _setup_logging(config: Config) -> None:
     secrets = [
         config.mqtt.password.get_secret_value() if config.mqtt.password else "",
         config.wechaty.token.get_secret_value() if config.wechaty.token else "",
+        config.http.token.get_secret_value() if config.http.token else "",
     ]
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
@@ -135,5 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(config)
     from bridge.app import run_until_signalled  # imports the wechaty SDK, slow: only when running
 
-    asyncio.run(run_until_signalled(config, Path(args.config)))
+    try:
+        asyncio.run(run_until_signalled(config, Path(args.config)))
+    except StartupError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK

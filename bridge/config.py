@@ -127,6 +127,24 @@ def _secret_from_file(value: SecretStr | None, path: Path | None, name: str) -> 
     return SecretStr(text)
 
 
+class HttpSettings(_Strict):
+    """The optional HTTP door (`POST /sendmessage`, `POST /send/<key>`, `GET /healthz`)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8780
+    token: SecretStr | None = None
+    token_file: ConfigPath | None = None
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+
+    @model_validator(mode="after")
+    def _token_required(self) -> HttpSettings:
+        token = _secret_from_file(self.token, self.token_file, "token")
+        if self.enabled and (token is None or len(token.get_secret_value()) < 16):
+            raise ValueError("an enabled HTTP door needs a token of at least 16 characters (http.token or token_file)")
+        return self if token is self.token else self.model_copy(update={"token": token})
+
+
 class LimitsSettings(_Strict):
     #: Payloads above this size are rejected before any decoding work.
     max_payload_bytes: Annotated[int, Field(ge=1, le=16 * 1024 * 1024)] = 256 * 1024
@@ -231,6 +249,7 @@ class Config(_Mappings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     include: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -2,6 +2,7 @@
 
     BridgeError
     ├── ConfigError          a config file is wrong; carries every problem found (file, key path, line)
+    ├── StartupError         the bridge cannot start (the HTTP port is taken, say)
     ├── EventRejected        this one event cannot be delivered as given; never retried
     │   ├── PayloadError     the payload cannot be decoded (encoding, size)
     │   ├── TemplateError    a `when` expression or a template failed on this payload
@@ -44,6 +45,10 @@ class ConfigError(BridgeError):
         files = {p.file: index for index, p in reversed(list(enumerate(problems)))}
         self.problems = sorted(problems, key=lambda p: (files[p.file], p.line or 0))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StartupError(BridgeError):
+    """Something the bridge needs at start-up is not available; the message says what."""
 
 
 class EventRejected(BridgeError):

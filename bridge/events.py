@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 DeliveryStatus = Literal["delivered", "rejected", "failed"]
+#: Why an event was rejected, for callers that answer in codes (the HTTP door); not published.
+RejectReason = Literal["unknown_room", "direct_not_allowed", "bad_input", "queue_full"]
 
 
 def new_event_id() -> str:
@@ -56,7 +58,9 @@ class DeliveryReport:
     room: RoomRef
     error: str | None
     ts: float
+    reason: RejectReason | None = None
 
     @classmethod
-    def rejected(cls, *, event_id: str, route: str | None, topic: str, room_key: str, error: str) -> DeliveryReport:
-        return cls(event_id, "rejected", route, topic, RoomRef(room_key), error, time.time())
+    def rejected(cls, *, event_id: str, route: str | None, topic: str, room_key: str, error: str,
+                 reason: RejectReason = "bad_input") -> DeliveryReport:
+        return cls(event_id, "rejected", route, topic, RoomRef(room_key), error, time.time(), reason)

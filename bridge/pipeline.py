@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.config import Config, RoomSettings
 from bridge.errors import EventRejected
-from bridge.events import Delivery, DeliveryReport, InboundMessage, new_event_id
+from bridge.events import Delivery, DeliveryReport, InboundMessage, RejectReason, new_event_id
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.routing import Route, RouteMatch, Router, compile_routes
 from bridge.templates import TemplateEngine
@@ -51,7 +51,7 @@ class Pipeline:
     def plan(self, message: InboundMessage) -> list[Outcome]:
         room_key = self._topics.direct_send_key(message.topic)
         if room_key is not None:
-            return [self._direct_send(message, room_key)]
+            return [self.direct_send_message(message, room_key)]
         if self._topics.is_own(message.topic):
             # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
             return []
@@ -111,7 +111,8 @@ class Pipeline:
             for key in route.rooms
         ])
 
-    def _direct_send(self, message: InboundMessage, room_key: str) -> Outcome:
+    def direct_send_message(self, message: InboundMessage, room_key: str) -> Outcome:
+        """A direct send as it arrives: plain text, or JSON `{"text": ..., "id": ...}`."""
         try:
             payload = decode_payload(message.payload, max_bytes=self._max_payload_bytes)
         except EventRejected as exc:
@@ -130,17 +131,19 @@ class Pipeline:
 
     def direct_send(self, *, topic: str, room_key: str, text: str, event_id: str, received_at: float) -> Outcome:
         """A text for one room by key, from `<base>/send/<key>` or the `send` request."""
-        def reject(error: str) -> DeliveryReport:
-            return DeliveryReport.rejected(event_id=event_id, route=None, topic=topic, room_key=room_key, error=error)
+        def reject(error: str, reason: RejectReason = "bad_input") -> DeliveryReport:
+            return DeliveryReport.rejected(event_id=event_id, route=None, topic=topic, room_key=room_key,
+                                           error=error, reason=reason)
 
         room = self._rooms.get(room_key)
         if room is None:
             known = ", ".join(sorted(self._rooms)) or "none are configured"
             if not room_key:
-                return reject(f"no room key: publish to {self._topics.send('<room key>')} (known keys: {known})")
-            return reject(f"unknown room key {room_key!r} (known: {known})")
+                return reject(f"no room key: publish to {self._topics.send('<room key>')} (known keys: {known})",
+                              "unknown_room")
+            return reject(f"unknown room key {room_key!r} (known: {known})", "unknown_room")
         if not room.allow_direct:
-            return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)")
+            return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)", "direct_not_allowed")
         if not text.strip():
             return reject("the message is empty")
         return Delivery(event_id, None, topic, room_key, text, received_at)
