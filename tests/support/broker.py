@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -51,6 +52,9 @@ class MosquittoBroker:
         self.log_path = self._dir / "mosquitto.log"
         lines = [
             f"listener {self.port} 127.0.0.1",
+            # Started as root, mosquitto drops to user `mosquitto`, which cannot write our
+            # mkdtemp (0700) directory: no log and, worse, no persistence. Stay who we are.
+            f"user {getpass.getuser()}",
             "allow_anonymous true",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {self._dir}/",
