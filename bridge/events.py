@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-DeliveryStatus = Literal["delivered", "rejected", "failed"]
+DeliveryStatus = Literal["delivered", "rejected", "failed", "expired"]
 
 
 def new_event_id() -> str:
@@ -22,6 +22,10 @@ class InboundMessage:
     payload: bytes
     retain: bool
     received_at: float
+    qos: int = 0
+    #: The broker's DUP flag: it may have sent this message before (mosquitto sets it on every
+    #: message it sends a resumed session, so it means "maybe", never "surely").
+    dup: bool = False
 
 
 @dataclass(frozen=True, slots=True)
