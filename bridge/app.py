@@ -1,8 +1,13 @@
 """The composition root: builds every stage from the config and runs the bridge's lifecycle.
 
-Start: connect to the broker and to the WeChat gateway side by side; each reconnects on its own.
+Start: open the outbox (deliveries left pending resume; reports not yet published go out),
+then connect to the broker and to the WeChat gateway side by side; each reconnects on its own.
+Data flow: MQTT -> intake -> outbox (commit, then PUBACK) -> delivery worker -> WeChat;
+finished rows -> reporter -> <base>/bridge/delivery.
 Login: resolve the configured rooms, then let queued deliveries go out.
-Shutdown (SIGTERM/SIGINT): stop intake, publish `offline`, close both connections.
+Shutdown (SIGTERM/SIGINT): stop intake (store and acknowledge what was taken, leave the rest to
+the broker), let the send in progress finish, publish the reports that are ready, publish
+`offline`, close both connections, close the database.
 Only this module starts tasks, and every task it starts is named.
 """
 
@@ -12,13 +17,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
+from collections.abc import Awaitable, Callable
 
 from bridge.config import Config
 from bridge.delivery import DeliveryWorker
 from bridge.errors import SendError
-from bridge.events import Delivery, DeliveryReport, InboundMessage
-from bridge.mqtt import MqttSession
+from bridge.events import DeliveryReport, InboundMessage
+from bridge.housekeeping import Housekeeping
+from bridge.intake import Intake
+from bridge.mqtt import Acknowledge, MqttSession
+from bridge.outbox import Outbox, OutboxRunner, OutboxStats
 from bridge.pipeline import Pipeline
+from bridge.policy import delivery_policies
+from bridge.reporter import Reporter
 from bridge.reports import delivery_publication, state_publication
 from bridge.rooms import RoomDirectory
 from bridge.routing import Router, compile_routes
@@ -29,6 +41,10 @@ log = logging.getLogger(__name__)
 
 #: How long shutdown waits for the `offline` state to reach the broker.
 SHUTDOWN_PUBLISH_SECONDS = 3.0
+#: How long shutdown waits for the messages already taken in to be stored and acknowledged.
+SHUTDOWN_INTAKE_SECONDS = 5.0
+#: How long shutdown waits for finished deliveries' reports; the rest go out at the next start.
+SHUTDOWN_REPORTS_SECONDS = 3.0
 ROOM_REFRESH_RETRY_SECONDS = 2.0
 
 
@@ -36,10 +52,12 @@ class Bridge:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.topics = config.topics
-        router = Router(compile_routes(config, TemplateEngine()))
+        routes = compile_routes(config, TemplateEngine())
+        router = Router(routes)
         self.pipeline = Pipeline(router=router, topics=self.topics, room_keys=config.rooms.keys(),
                                  max_payload_bytes=config.limits.max_payload_bytes)
-        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=config.limits.max_queued)
+        self.store = OutboxRunner(config.outbox.path, idempotency_window=config.outbox.idempotency_window,
+                                  max_pending=config.limits.max_queued)
         self.directory = RoomDirectory(config.rooms)
         self.rooms_ready = asyncio.Event()
         token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
@@ -52,52 +70,88 @@ class Bridge:
             on_connect=self._on_mqtt_connect,
             will=state_publication(self.topics, "offline"),
         )
-        self.worker = DeliveryWorker(queue=self.queue, wechat=self.wechat, directory=self.directory,
-                                     rooms_ready=self.rooms_ready, report=self._report)
+        self.reporter = Reporter(store=self.store, publish=self._publish_report)
+        self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
+                                     rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge)
+        self.intake = Intake(pipeline=self.pipeline, store=self.store,
+                             policies=delivery_policies(config, routes),
+                             max_payload_bytes=config.limits.max_payload_bytes, on_stored=self._on_stored)
+        self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
         self._refresh_lock = asyncio.Lock()
+
+    async def outbox_stats(self) -> OutboxStats:
+        """Depth, oldest age and counts per status of the outbox (for `bridge/info`, `health_check`)."""
+        return await self.store.run(Outbox.stats, time.time())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self.mqtt.run(), name="mqtt-session"),
-                group.create_task(self.wechat.run(), name="wechat-session"),
-                group.create_task(self.worker.run(), name="delivery-worker"),
-            ]
-            await stop.wait()
-            log.info("shutting down")
-            await self._publish_offline()
-            for task in tasks:
-                task.cancel()
+        await self.store.open()
+        try:
+            for row in await self.store.run(Outbox.recover):
+                log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
+                            "(WeChat may show it twice)", row.event_id, row.room_key)
+            await self.housekeeping.log_stats("at start-up")
+            async with asyncio.TaskGroup() as group:
+                tasks = {
+                    name: group.create_task(coro, name=name) for name, coro in (
+                        ("mqtt-session", self.mqtt.run()),
+                        ("wechat-session", self.wechat.run()),
+                        ("intake", self.intake.run()),
+                        ("delivery-worker", self.worker.run()),
+                        ("reporter", self.reporter.run()),
+                        ("outbox-housekeeping", self.housekeeping.run()),
+                    )
+                }
+                await stop.wait()
+                await self._shutdown(tasks)
+        finally:
+            await self.store.close()
+            log.info("outbox closed")
+
+    async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
+        log.info("shutting down")
+        steps: list[tuple[str, Callable[[], Awaitable[None]], float, tuple[str, ...]]] = [
+            ("store the messages taken in", self.intake.close, SHUTDOWN_INTAKE_SECONDS, ("intake",)),
+            ("finish the send in progress", self.worker.stop, self.config.wechaty.send_timeout + 1,
+             ("delivery-worker",)),
+            ("publish the reports", self._drain_reports, SHUTDOWN_REPORTS_SECONDS, ("reporter",)),
+            ("publish offline", self._publish_offline, SHUTDOWN_PUBLISH_SECONDS, ()),
+        ]
+        for what, step, seconds, stopped_after in steps:
+            try:
+                async with asyncio.timeout(seconds):
+                    await step()
+            except TimeoutError:
+                log.warning("shutdown: could not %s within %.0f s", what, seconds)
+            for name in stopped_after:
+                tasks[name].cancel()
+        with contextlib.suppress(Exception):
+            await self.housekeeping.log_stats("at shutdown")
+        for task in tasks.values():
+            task.cancel()
+
+    async def _drain_reports(self) -> None:
+        if self.mqtt.connected.is_set():
+            await self.reporter.drain()
 
     async def _publish_offline(self) -> None:
         if not self.mqtt.connected.is_set():
             return
         await self.mqtt.publish(state_publication(self.topics, "offline"))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(SHUTDOWN_PUBLISH_SECONDS):
-                await self.mqtt.flush()
+        await self.mqtt.flush()
 
     async def _on_mqtt_connect(self) -> None:
         await self.mqtt.publish(state_publication(self.topics, "online"))
 
-    async def _on_message(self, message: InboundMessage) -> None:
-        for outcome in self.pipeline.plan(message):
-            if isinstance(outcome, DeliveryReport):
-                log.info("rejected %s from %s: %s", outcome.id, outcome.topic, outcome.error)
-                await self._report(outcome)
-                continue
-            try:
-                self.queue.put_nowait(outcome)
-            except asyncio.QueueFull:
-                await self._report(DeliveryReport.rejected(
-                    event_id=outcome.event_id, route=outcome.route, topic=outcome.source_topic,
-                    room_key=outcome.room_key,
-                    error=f"the bridge already holds {self.queue.maxsize} undelivered messages (limits.max_queued)",
-                ))
+    async def _on_message(self, message: InboundMessage, ack: Acknowledge) -> None:
+        await self.intake.submit(message, ack)
 
-    async def _report(self, report: DeliveryReport) -> None:
-        await self.mqtt.publish(delivery_publication(self.topics, report))
+    def _on_stored(self) -> None:
+        self.worker.nudge()
+        self.reporter.nudge()  # rejections are stored finished
+
+    async def _publish_report(self, report: DeliveryReport) -> asyncio.Future[None]:
+        return await self.mqtt.publish(delivery_publication(self.topics, report))
 
     async def _on_wechat_event(self, event: WeChatEvent) -> None:
         if isinstance(event, LoginState):
@@ -130,6 +184,7 @@ class Bridge:
                     if resolution.problem:
                         log.warning("%s", resolution.problem)
                 self.rooms_ready.set()
+                self.worker.nudge()
                 return
 
 

@@ -10,13 +10,14 @@ from collections.abc import Iterable, Sequence
 
 from bridge import __version__
 from bridge.config import Config, load_config
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, OutboxError
 from bridge.routing import compile_routes
 from bridge.templates import TemplateEngine
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
 EXIT_USAGE = 2
+EXIT_OUTBOX = 3
 
 
 class RedactingFilter(logging.Filter):
@@ -89,5 +90,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(config)
     from bridge.app import run_until_signalled  # imports the wechaty SDK, slow: only when running
 
-    asyncio.run(run_until_signalled(config))
+    try:
+        asyncio.run(run_until_signalled(config))
+    except (OutboxError, ExceptionGroup) as exc:
+        found = _first(exc, OutboxError)
+        if found is None:
+            raise
+        print(f"wechat-mqtt-bridge: {found}", file=sys.stderr)
+        return EXIT_OUTBOX
     return EXIT_OK
+
+
+def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first `kind` in `exc`, looking inside (nested) exception groups."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first(inner, kind)
+            if found is not None:
+                return found
+    return None

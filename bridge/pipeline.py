@@ -108,11 +108,16 @@ class Pipeline:
         return Delivery(event_id, None, message.topic, room_key, text, message.received_at)
 
 
-def _event_id(payload: DecodedPayload) -> str:
-    """The producer's `id` field when it gave one (so it can match reports), else a new one."""
+def producer_event_id(payload: DecodedPayload) -> str | None:
+    """The producer's `id` field when it gave one: it names the event in reports and deduplicates it."""
     given = payload.field("id")
     if isinstance(given, str) and given.strip():
         return given
     if isinstance(given, int) and not isinstance(given, bool):
         return str(given)
-    return new_event_id()
+    return None
+
+
+def _event_id(payload: DecodedPayload) -> str:
+    """The producer's `id` field when it gave one (so it can match reports), else a new one."""
+    return producer_event_id(payload) or new_event_id()

@@ -58,16 +58,20 @@ def start_bridge(tmp_path: Path, broker: MosquittoBroker, gateway: MockGateway,
     started: list[BridgeProcess] = []
 
     def start(body: str, *, base_topic: str = "wechat", wait_ready: bool = True,
-              broker_: MosquittoBroker | None = None, gateway_: MockGateway | None = None) -> BridgeProcess:
+              broker_: MosquittoBroker | None = None, gateway_: MockGateway | None = None,
+              client_id: str | None = None, outbox: Path | None = None) -> BridgeProcess:
+        """`client_id` and `outbox` default to new ones; pass the previous ones to restart "the same" bridge."""
         mqtt, gw = broker_ or broker, gateway_ or gateway
         header = textwrap.dedent(f"""\
             mqtt:
               host: 127.0.0.1
               port: {mqtt.port}
-              client_id: bridge-under-test-{next(_client_ids)}
+              client_id: {client_id or f"bridge-under-test-{next(_client_ids)}"}
               base_topic: {base_topic}
             wechaty:
               endpoint: {gw.endpoint}
+            outbox:
+              path: {outbox or tmp_path / f"outbox-{len(started)}.sqlite3"}
             log_level: debug
             """)
         path = tmp_path / f"config-{len(started)}.yaml"
