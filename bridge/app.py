@@ -1,10 +1,15 @@
 """The composition root: builds every stage from the config and runs the bridge's lifecycle.
 
-Start: connect to the broker and to the WeChat gateway side by side; each reconnects on its own.
+Start: open the outbox (deliveries left pending resume; reports not yet published go out),
+then connect to the broker and to the WeChat gateway side by side; each reconnects on its own.
+Data flow: MQTT -> intake -> outbox (commit, then PUBACK) -> delivery worker -> WeChat;
+finished rows -> reporter -> <base>/bridge/delivery.
 Broker connect: re-publish every retained status topic (state, login, rooms, info).
 Login: resolve the configured rooms, then let queued deliveries go out.
 Reload (a request): swap routes and rooms; a bad config leaves the running one untouched.
-Shutdown (SIGTERM/SIGINT): stop intake, publish `offline`, close both connections.
+Shutdown (SIGTERM/SIGINT): close the HTTP door, stop intake (store and acknowledge what was taken,
+leave the rest to the broker), let the send in progress finish, publish the reports that are
+ready, publish `offline`, close both connections, close the database.
 Only this module starts tasks, and every task it starts is named.
 """
 
@@ -16,6 +21,7 @@ import logging
 import re
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +30,14 @@ from bridge.config import Config, load_config
 from bridge.delivery import DeliveryWorker
 from bridge.errors import ConfigError, SendError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.housekeeping import Housekeeping
 from bridge.http import HttpIngress
-from bridge.mqtt import MqttSession
+from bridge.intake import Intake
+from bridge.mqtt import Acknowledge, MqttSession
+from bridge.outbox import Outbox, OutboxRunner, OutboxStats
 from bridge.pipeline import Outcome, Pipeline, event_id_from
+from bridge.policy import delivery_policies
+from bridge.reporter import Reporter
 from bridge.requests import RequestError, RequestHandler, handle_request
 from bridge.rooms import RoomDirectory
 from bridge.status import BridgeStatus
@@ -43,6 +54,10 @@ log = logging.getLogger(__name__)
 
 #: How long shutdown waits for the `offline` state to reach the broker.
 SHUTDOWN_PUBLISH_SECONDS = 3.0
+#: How long shutdown waits for the messages already taken in to be stored and acknowledged.
+SHUTDOWN_INTAKE_SECONDS = 5.0
+#: How long shutdown waits for finished deliveries' reports; the rest go out at the next start.
+SHUTDOWN_REPORTS_SECONDS = 3.0
 ROOM_REFRESH_RETRY_SECONDS = 2.0
 #: `bridge/info` carries the uptime; refreshed this often so a dashboard shows it moving.
 INFO_INTERVAL_SECONDS = 60.0
@@ -54,7 +69,8 @@ class Bridge:
         self.config_path = config_path
         self.topics = config.topics
         self.pipeline = Pipeline.from_config(config)
-        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=config.limits.max_queued)
+        self.store = OutboxRunner(config.outbox.path, idempotency_window=config.outbox.idempotency_window,
+                                  max_pending=config.limits.max_queued)
         self.directory = RoomDirectory(config.rooms)
         self.rooms_ready = asyncio.Event()
         self.started = time.time()
@@ -69,8 +85,13 @@ class Bridge:
             will=reports.state_publication(self.topics, "offline"),
         )
         self.status = BridgeStatus(self.topics, self.mqtt.publish, self._info)
-        self.worker = DeliveryWorker(queue=self.queue, wechat=self.wechat, directory=self.directory,
-                                     rooms_ready=self.rooms_ready, report=self._report)
+        self.reporter = Reporter(store=self.store, publish=self._publish_report)
+        self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
+                                     rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge)
+        self.intake = Intake(pipeline=self.pipeline, store=self.store,
+                             policies=delivery_policies(config, self.pipeline.router.routes),
+                             max_payload_bytes=config.limits.max_payload_bytes, on_stored=self._on_stored)
+        self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
         self.requests: dict[str, RequestHandler] = {
             "health_check": self._request_health_check,
             "reload": self._request_reload,
@@ -85,32 +106,73 @@ class Bridge:
     def _subscriptions(self) -> list[str]:
         return [*self.pipeline.router.subscriptions, self.topics.send_filter, self.topics.request_filter]
 
+    async def outbox_stats(self) -> OutboxStats:
+        """Depth, oldest age and counts per status of the outbox (for `bridge/info`, `health_check`)."""
+        return await self.store.run(Outbox.stats, time.time())
+
+    # --- lifecycle -------------------------------------------------------------------------
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
-        if self.http is not None:
-            await self.http.start()
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self.mqtt.run(), name="mqtt-session"),
-                group.create_task(self.wechat.run(), name="wechat-session"),
-                group.create_task(self.worker.run(), name="delivery-worker"),
-                group.create_task(self._refresh_info(), name="info-refresh"),
-            ]
-            await stop.wait()
-            log.info("shutting down")
+        await self.store.open()
+        try:
+            for row in await self.store.run(Outbox.recover):
+                log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
+                            "(WeChat may show it twice)", row.event_id, row.room_key)
+            await self.housekeeping.log_stats("at start-up")
             if self.http is not None:
-                await self.http.stop()
-            await self._publish_offline()
-            for task in tasks:
-                task.cancel()
+                await self.http.start()
+            async with asyncio.TaskGroup() as group:
+                tasks = {
+                    name: group.create_task(coro, name=name) for name, coro in (
+                        ("mqtt-session", self.mqtt.run()),
+                        ("wechat-session", self.wechat.run()),
+                        ("intake", self.intake.run()),
+                        ("delivery-worker", self.worker.run()),
+                        ("reporter", self.reporter.run()),
+                        ("outbox-housekeeping", self.housekeeping.run()),
+                        ("info-refresh", self._refresh_info()),
+                    )
+                }
+                await stop.wait()
+                await self._shutdown(tasks)
+        finally:
+            await self.store.close()
+            log.info("outbox closed")
+
+    async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
+        log.info("shutting down")
+        if self.http is not None:
+            await self.http.stop()
+        steps: list[tuple[str, Callable[[], Awaitable[None]], float, tuple[str, ...]]] = [
+            ("store the messages taken in", self.intake.close, SHUTDOWN_INTAKE_SECONDS, ("intake",)),
+            ("finish the send in progress", self.worker.stop, self.config.wechaty.send_timeout + 1,
+             ("delivery-worker",)),
+            ("publish the reports", self._drain_reports, SHUTDOWN_REPORTS_SECONDS, ("reporter",)),
+            ("publish offline", self._publish_offline, SHUTDOWN_PUBLISH_SECONDS, ()),
+        ]
+        for what, step, seconds, stopped_after in steps:
+            try:
+                async with asyncio.timeout(seconds):
+                    await step()
+            except TimeoutError:
+                log.warning("shutdown: could not %s within %.0f s", what, seconds)
+            for name in stopped_after:
+                tasks[name].cancel()
+        with contextlib.suppress(Exception):
+            await self.housekeeping.log_stats("at shutdown")
+        for task in tasks.values():
+            task.cancel()
+
+    async def _drain_reports(self) -> None:
+        if self.mqtt.connected.is_set():
+            await self.reporter.drain()
 
     async def _publish_offline(self) -> None:
         if not self.mqtt.connected.is_set():
             return
         await self.mqtt.publish(reports.state_publication(self.topics, "offline"))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(SHUTDOWN_PUBLISH_SECONDS):
-                await self.mqtt.flush()
+        await self.mqtt.flush()
 
     async def _refresh_info(self) -> None:
         while True:
@@ -122,36 +184,26 @@ class Bridge:
     async def _on_mqtt_connect(self) -> None:
         await self.status.replay()
 
-    async def _on_message(self, message: InboundMessage) -> None:
+    async def _on_message(self, message: InboundMessage, ack: Acknowledge) -> None:
         name = self.topics.request_name(message.topic)
-        if name is not None:
-            response = await handle_request(self.requests, name, message.payload)
-            await self.mqtt.publish(reports.response_publication(self.topics, name, response))
+        if name is None:
+            await self.intake.submit(message, ack)
             return
-        for outcome in self.pipeline.plan(message):
-            await self._accept(outcome)
+        # Requests are answered, not stored: a redelivered request is simply answered again.
+        response = await handle_request(self.requests, name, message.payload)
+        await self.mqtt.publish(reports.response_publication(self.topics, name, response))
+        ack()
 
     async def _accept(self, outcome: Outcome) -> DeliveryReport | None:
-        """Queue a delivery, or report a rejection; returns the rejection, if any."""
-        if isinstance(outcome, DeliveryReport):
-            log.info("rejected %s from %s: %s", outcome.id, outcome.topic, outcome.error)
-            await self._report(outcome)
-            return outcome
-        try:
-            self.queue.put_nowait(outcome)
-        except asyncio.QueueFull:
-            rejection = DeliveryReport.rejected(
-                event_id=outcome.event_id, route=outcome.route, topic=outcome.source_topic,
-                room_key=outcome.room_key,
-                error=f"the bridge already holds {self.queue.maxsize} undelivered messages (limits.max_queued)",
-                reason="queue_full",
-            )
-            await self._report(rejection)
-            return rejection
-        return None
+        """Store a direct send from a request or the HTTP door; returns its rejection, if any."""
+        return await self.intake.accept_direct(outcome)
 
-    async def _report(self, report: DeliveryReport) -> None:
-        await self.mqtt.publish(reports.delivery_publication(self.topics, report))
+    def _on_stored(self) -> None:
+        self.worker.nudge()
+        self.reporter.nudge()  # rejections are stored finished
+
+    async def _publish_report(self, report: DeliveryReport) -> asyncio.Future[None]:
+        return await self.mqtt.publish(reports.delivery_publication(self.topics, report))
 
     # --- WeChat side -----------------------------------------------------------------------
 
@@ -216,10 +268,25 @@ class Bridge:
             if resolution.problem:
                 log.warning("%s", resolution.problem)
         self.rooms_ready.set()
+        self.worker.nudge()
 
     # --- status ----------------------------------------------------------------------------
 
-    def _info(self) -> dict[str, Any]:
+    async def _queue(self) -> dict[str, Any]:
+        try:
+            stats = await self.outbox_stats()
+        except Exception as exc:  # the outbox is closed during start-up and shutdown
+            log.debug("outbox statistics unavailable: %s", exc)
+            return {"depth": None}
+        return {
+            "depth": stats.depth,
+            "oldest_age": round(stats.oldest_age, 1) if stats.oldest_age is not None else None,
+            "sending": stats.sending,
+            "unreported": stats.unreported,
+            "finished": {status: n for status, n in stats.by_status.items() if status != "pending"},
+        }
+
+    async def _info(self) -> dict[str, Any]:
         resolutions = self.directory.resolutions
         unresolved = [
             {"key": key, "reason": r.problem} for key, r in sorted(resolutions.items()) if r.room is None
@@ -233,7 +300,7 @@ class Bridge:
                 "resolved": sum(1 for r in resolutions.values() if r.room is not None),
                 "unresolved": unresolved,
             },
-            "queue": {"depth": self.queue.qsize()},
+            "queue": await self._queue(),
             "started": reports.iso_time(self.started),
             "uptime": round(time.time() - self.started),
         }
@@ -248,7 +315,7 @@ class Bridge:
             "broker": {"connected": broker},
             "wechat": {"state": state.state, "reason": state.reason,
                        "user": state.user.name if state.user else None},
-            "queue": {"depth": self.queue.qsize()},
+            "queue": await self._queue(),
         }
 
     async def _request_rooms(self, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -278,10 +345,11 @@ class Bridge:
             pipeline = Pipeline.from_config(config)
         except ConfigError as exc:
             raise RequestError("the new config was not loaded: " + "; ".join(str(p) for p in exc.problems)) from None
-        ignored = [section for section in ("mqtt", "wechaty", "limits")
+        ignored = [section for section in ("mqtt", "wechaty", "limits", "outbox", "http")
                    if getattr(config, section) != getattr(self.config, section)]
         self.config = config.model_copy(update={s: getattr(self.config, s) for s in ignored})
         self.pipeline = pipeline
+        self.intake.use(pipeline, delivery_policies(self.config, pipeline.router.routes))
         self.directory.configured = config.rooms
         await self.mqtt.set_subscriptions(self._subscriptions())
         if self.directory.rooms or self.wechat.state.state == "logged_in":
@@ -309,4 +377,3 @@ async def run_until_signalled(config: Config, config_path: Path | None = None) -
         pass
     except* StartupError as group:
         raise group.exceptions[0] from None
-

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from bridge import __version__
 from bridge.config import Config, load_config
-from bridge.errors import ConfigError, StartupError
+from bridge.errors import ConfigError, OutboxError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.pipeline import Pipeline
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
 EXIT_USAGE = 2
+EXIT_OUTBOX = 3
 
 
 class RedactingFilter(logging.Filter):
@@ -138,7 +139,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         asyncio.run(run_until_signalled(config, Path(args.config)))
-    except StartupError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    except (StartupError, OutboxError, ExceptionGroup) as exc:
+        found = _first(exc, StartupError) or _first(exc, OutboxError)
+        if found is None:
+            raise
+        print(f"wechat-mqtt-bridge: cannot start: {found}" if isinstance(found, StartupError)
+              else f"wechat-mqtt-bridge: {found}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(found, StartupError) else EXIT_OUTBOX
     return EXIT_OK
+
+
+def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first `kind` in `exc`, looking inside (nested) exception groups."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first(inner, kind)
+            if found is not None:
+                return found
+    return None

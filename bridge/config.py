@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -46,6 +47,35 @@ def _relative_to_config(path: Path, info: ValidationInfo) -> Path:
 
 #: A file path written in a config file.
 ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> object:
+    """`2s`, `10m`, `1.5h`, `7d`, `500ms` or a plain number of seconds -> seconds as a float."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string such as '2s', '10m', '1h', '7d'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+    raise ValueError(f"{value!r} is not a duration: write a number of seconds or e.g. '500ms', '2s', '10m', '1h', '7d'")
+
+
+def format_duration(seconds: float) -> str:
+    """The short form `parse_duration` reads: 90 -> '90s', 600 -> '10m', 0.25 -> '250ms'."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s" if seconds >= 1 else f"{seconds * 1000:g}ms"
+
+
+#: Seconds, written in the config as `2s`, `10m`, `1h`, `7d` or a plain number.
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 class _Strict(BaseModel):
@@ -169,6 +199,40 @@ class ListenSettings(_Strict):
         return value
 
 
+class RetrySettings(_Strict):
+    """How often a failed send is tried again: `attempts` in all, waiting `backoff`, doubling each time."""
+
+    attempts: Annotated[int, Field(ge=1, le=1000)] = 5
+    backoff: PositiveDuration = 2.0
+    #: The doubling stops here, so a long retry series does not wait for hours between tries.
+    max_backoff: PositiveDuration = 300.0
+
+    @model_validator(mode="after")
+    def _cap_not_below_first_wait(self) -> RetrySettings:
+        if self.max_backoff < self.backoff:
+            raise ValueError(f"max_backoff ({self.max_backoff:g} s) is shorter than backoff ({self.backoff:g} s)")
+        return self
+
+
+class DeliverySettings(_Strict):
+    """Defaults for every route (a route may override them) and for direct sends."""
+
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    #: An event not delivered this long after the bridge received it ends `expired`; none: wait forever.
+    expire_after: PositiveDuration | None = None
+
+
+class OutboxSettings(_Strict):
+    """The SQLite database that holds every accepted event until its report is on the broker."""
+
+    #: Relative paths are relative to the working directory of the bridge process.
+    path: Annotated[str, Field(min_length=1)] = "data/outbox.sqlite3"
+    #: A payload `id` seen again on the same topic within this time is the same event: not sent twice.
+    idempotency_window: PositiveDuration = 86400.0
+    #: Finished and reported deliveries are deleted after this time.
+    keep_finished: PositiveDuration = 7 * 86400.0
+
+
 class RoomSettings(_Strict):
     """A room the bridge may write to, found by exact topic (name) or by id."""
 
@@ -205,6 +269,9 @@ class RouteSettings(_Strict):
     when: str | None = None
     #: Retained messages are replayed by the broker on every (re)subscribe; alarms must not repeat.
     retained: bool = False
+    #: Override `delivery.retry` / `delivery.expire_after` for this route.
+    retry: RetrySettings | None = None
+    expire_after: PositiveDuration | None = None
 
     _origin: tuple[YamlDocument, Path_] | None = PrivateAttr(default=None)
 
@@ -250,6 +317,8 @@ class Config(_Mappings):
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     include: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -1,63 +1,147 @@
-"""Queued deliveries -> WeChat -> one report each.
+"""Outbox -> WeChat: claim the oldest due delivery, send it, record the outcome.
 
-Sends wait while WeChat is not logged in (the queue holds them); a room that cannot be
-resolved after login ends `rejected`, a send WeChat refuses ends `failed` with its reason.
+Sends wait while WeChat is not logged in (the rows wait in the outbox); losing the gateway
+mid-send puts the row back without spending an attempt. A send WeChat refuses is retried with
+the row's backoff until its attempts are used up, then ends `failed` with the last error; a room
+that cannot be resolved after login ends `rejected`; a row past its `expire_after` ends
+`expired`, logged in or not. Each finished row is handed to the reporter through `on_finished`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
 
-from bridge.errors import RoomNotAvailable, SendError
-from bridge.events import Delivery, DeliveryReport, DeliveryStatus, RoomRef
+from bridge.errors import GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
+from bridge.events import RoomRef
+from bridge.outbox import Outbox, OutboxRow, OutboxRunner
 from bridge.rooms import RoomDirectory
 from bridge.wechat import WeChatClient
 
 log = logging.getLogger(__name__)
 
-ReportSink = Callable[[DeliveryReport], Awaitable[None]]
+#: After the gateway was lost mid-send, wait this long before claiming again, so a worker that
+#: learns of the outage before the login state does is not spinning against a closed port.
+UNAVAILABLE_PAUSE_SECONDS = 1.0
+#: Pause before retrying an outbox read or write that failed (disk full, I/O error).
+OUTBOX_RETRY_SECONDS = 1.0
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class DeliveryWorker:
-    def __init__(self, *, queue: asyncio.Queue[Delivery], wechat: WeChatClient, directory: RoomDirectory,
-                 rooms_ready: asyncio.Event, report: ReportSink) -> None:
-        self._queue = queue
+    def __init__(self, *, store: OutboxRunner, wechat: WeChatClient, directory: RoomDirectory,
+                 rooms_ready: asyncio.Event, on_finished: Callable[[], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
         self._wechat = wechat
         self._directory = directory
         self._rooms_ready = rooms_ready
-        self._report = report
+        self._on_finished = on_finished
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._said_waiting = False
+
+    def nudge(self) -> None:
+        """Look again now: new rows were stored, or rooms became ready."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish the send in progress, if any, and claim nothing more."""
+        self._stopping = True
+        self._wake.set()
+        await self._stopped.wait()
 
     async def run(self) -> None:
-        while True:
-            delivery = await self._queue.get()
-            try:
-                await self._report(await self._deliver(delivery))
-            finally:
-                self._queue.task_done()
-
-    async def _deliver(self, delivery: Delivery) -> DeliveryReport:
-        # Rooms are resolved after each login; sending before that would reject rooms that exist.
-        await self._rooms_ready.wait()
         try:
-            room = self._directory.resolve(delivery.room_key)
+            while not self._stopping:
+                self._wake.clear()
+                timeout = await self._step()
+                if timeout is not None and timeout <= 0:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
+        finally:
+            self._stopped.set()
+
+    async def _step(self) -> float | None:
+        """Expire, then send one due row; returns how long to sleep (None: until nudged, 0: go on)."""
+        now = self._clock()
+        expired = await self._call(Outbox.expire_due, now)
+        for gone in expired:
+            log.warning("delivery %s to room %r expired: %s", gone.event_id, gone.room_key, gone.error)
+        if expired:
+            self._on_finished()
+        ready = self._rooms_ready.is_set()
+        if ready:
+            row = await self._call(Outbox.claim, now)
+            if row is not None:
+                await self._attempt(row)
+                return 0
+        next_attempt, next_expiry = await self._call(Outbox.next_wakeup)
+        if not ready and next_attempt is not None and not self._said_waiting:
+            state = self._wechat.state
+            log.info("deliveries wait in the outbox until WeChat is logged in and its rooms are read (WeChat: %s%s)",
+                     state.state, f", {state.reason}" if state.reason else "")
+        self._said_waiting = not ready and next_attempt is not None
+        wake_at = [t for t in (next_expiry, next_attempt if ready else None) if t is not None]
+        return max(min(wake_at) - self._clock(), 0.01) if wake_at else None
+
+    async def _attempt(self, row: OutboxRow) -> None:
+        assert row.text is not None
+        attempt = row.attempts + 1
+        try:
+            room = self._directory.resolve(row.room_key)
         except RoomNotAvailable as exc:
-            return _report(delivery, "rejected", RoomRef(delivery.room_key), str(exc))
-        ref = RoomRef(delivery.room_key, room.id, room.topic)
+            await self._call(Outbox.mark_finished, row.seq, "rejected", now=self._clock(), room=RoomRef(row.room_key),
+                             error=str(exc), attempted=False)
+            log.info("delivery %s rejected: %s", row.event_id, exc)
+            self._on_finished()
+            return
+        ref = RoomRef(row.room_key, room.id, room.topic)
         try:
-            await self._wechat.send_text(room.id, delivery.text)
+            await self._wechat.send_text(room.id, row.text)
+        except GatewayUnavailable as exc:
+            log.info("delivery %s to room %r waits: %s", row.event_id, row.room_key, exc)
+            await self._call(Outbox.mark_retry, row.seq, error=str(exc), attempted=False,
+                             retry_at=self._clock() + UNAVAILABLE_PAUSE_SECONDS)
+            return
         except SendError as exc:
-            log.warning("delivery %s to room %r failed: %s", delivery.event_id, delivery.room_key, exc)
-            return _report(delivery, "failed", ref, str(exc))
-        log.info("delivered %s to room %r", delivery.event_id, delivery.room_key)
-        log.debug("text sent to room %r: %s", delivery.room_key, delivery.text)
-        return _report(delivery, "delivered", ref, None)
+            if exc.transient and attempt < row.max_attempts:
+                delay = row.policy.retry_delay(attempt)
+                log.warning("delivery %s to room %r: attempt %d of %d failed: %s; retrying in %.1f s",
+                            row.event_id, row.room_key, attempt, row.max_attempts, exc, delay)
+                await self._call(Outbox.mark_retry, row.seq, error=str(exc), retry_at=self._clock() + delay)
+                return
+            if exc.transient:
+                error = f"gave up after {attempt} attempt(s); last error: {exc}"
+            else:
+                error = f"{exc} (not retried)"
+            log.warning("delivery %s to room %r failed: %s", row.event_id, row.room_key, error)
+            await self._call(Outbox.mark_finished, row.seq, "failed", now=self._clock(), room=ref, error=error,
+                             attempted=True)
+            self._on_finished()
+            return
+        await self._call(Outbox.mark_delivered, row.seq, now=self._clock(), room=ref)
+        log.info("delivered %s to room %r%s", row.event_id, row.room_key,
+                 f" at attempt {attempt}" if attempt > 1 else "")
+        log.debug("text sent to room %r: %s", row.room_key, row.text)
+        self._on_finished()
 
+    async def _call(self, method: Callable[Concatenate[Outbox, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """An outbox call, retried until it works: an outcome not written would leave its row stuck."""
+        while True:
+            try:
+                return await self._store.run(method, *args, **kwargs)
+            except OutboxError as exc:
+                log.error("%s; retrying in %.0f s", exc, OUTBOX_RETRY_SECONDS)
+                await asyncio.sleep(OUTBOX_RETRY_SECONDS)
 
-def _report(delivery: Delivery, status: DeliveryStatus, room: RoomRef, error: str | None) -> DeliveryReport:
-    return DeliveryReport(
-        id=delivery.event_id, status=status,
-        route=delivery.route, topic=delivery.source_topic, room=room, error=error, ts=time.time(),
-    )

@@ -7,7 +7,9 @@
     │   ├── PayloadError     the payload cannot be decoded (encoding, size)
     │   ├── TemplateError    a `when` expression or a template failed on this payload
     │   └── RoomNotAvailable the target room is unknown, unresolved or ambiguous
-    └── SendError            WeChat did not take a message; `transient` says whether a retry may help
+    ├── SendError            WeChat did not take a message; `transient` says whether a retry may help
+    │   └── GatewayUnavailable  not connected or not logged in: the message waits, no attempt is counted
+    └── OutboxError          the outbox database cannot be opened, read or written
 
 `EventRejected` ends in a `rejected` delivery report whose `error` is `str(exc)`, so the
 messages are written for the person reading that report, not for a developer.
@@ -73,3 +75,17 @@ class SendError(BridgeError):
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class GatewayUnavailable(SendError):
+    """The gateway cannot be reached or WeChat is not logged in; the message waits for the reconnect.
+
+    Raised when the connection broke during a send too: the gateway may have sent that one.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
+
+
+class OutboxError(BridgeError):
+    """The SQLite outbox failed (disk full, file not writable, used by another bridge)."""

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-DeliveryStatus = Literal["delivered", "rejected", "failed"]
+DeliveryStatus = Literal["delivered", "rejected", "failed", "expired"]
 #: Why an event was rejected, for callers that answer in codes (the HTTP door); not published.
 RejectReason = Literal["unknown_room", "direct_not_allowed", "bad_input", "queue_full"]
 
@@ -24,6 +24,10 @@ class InboundMessage:
     payload: bytes
     retain: bool
     received_at: float
+    qos: int = 0
+    #: The broker's DUP flag: it may have sent this message before (mosquitto sets it on every
+    #: message it sends a resumed session, so it means "maybe", never "surely").
+    dup: bool = False
 
 
 @dataclass(frozen=True, slots=True)

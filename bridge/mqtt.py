@@ -4,12 +4,17 @@
 reconnects with capped, jittered backoff for as long as it lives; it never exits on a broker
 outage. Publishes made while the broker is away wait in a bounded queue and go out after the
 reconnect, so a delivery report is not lost to a broker restart.
+
+The session is persistent (fixed client id, clean session off) and QoS 1 messages are
+acknowledged by the intake, through the `Acknowledge` callback each message comes with, only
+once they are safely stored: while the bridge is down or busy, the broker keeps them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import random
 import ssl
@@ -18,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiomqtt
+import paho.mqtt.client as paho
 
 from bridge.config import MqttSettings, TlsSettings
 from bridge.events import InboundMessage
@@ -58,7 +64,9 @@ class Publication:
     retain: bool = False
 
 
-MessageHandler = Callable[[InboundMessage], Awaitable[None]]
+#: Sends the PUBACK of one message; False when its connection is gone (the broker will redeliver it).
+Acknowledge = Callable[[], bool]
+MessageHandler = Callable[[InboundMessage, Acknowledge], Awaitable[None]]
 ConnectHandler = Callable[[], Awaitable[None]]
 
 
@@ -70,9 +78,10 @@ class MqttSession:
         self._on_message = on_message
         self._on_connect = on_connect
         self._will = will
-        self._pending: collections.deque[Publication] = collections.deque()
+        self._pending: collections.deque[tuple[Publication, asyncio.Future[None]]] = collections.deque()
         self._pending_changed = asyncio.Condition()
         self._current: aiomqtt.Client | None = None
+        self._generation = 0
         self.connected = asyncio.Event()
 
     async def set_subscriptions(self, subscriptions: list[str]) -> None:
@@ -88,12 +97,18 @@ class MqttSession:
             if topic_filter not in subscriptions:
                 await client.unsubscribe(topic_filter)
 
-    async def publish(self, publication: Publication) -> None:
-        """Queue a publish; it goes out now, or after the next reconnect."""
+    async def publish(self, publication: Publication) -> asyncio.Future[None]:
+        """Queue a publish; it goes out now, or after the next reconnect.
+
+        The returned future is done once the broker has acknowledged it (QoS 1); a publish cut
+        off by a disconnect is sent again, so the broker may get it twice, never zero times.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         async with self._pending_changed:
             await self._pending_changed.wait_for(lambda: len(self._pending) < MAX_PENDING_PUBLISHES)
-            self._pending.append(publication)
+            self._pending.append((publication, done))
             self._pending_changed.notify_all()
+        return done
 
     async def flush(self) -> None:
         """Wait until every queued publish has reached the broker."""
@@ -134,10 +149,17 @@ class MqttSession:
             timeout=10,
             tls_context=tls_context(s.tls) if s.tls is not None else None,
             tls_insecure=s.tls.insecure if s.tls is not None else None,
+            # Persistent session: while we are away the broker queues our QoS 1 messages, and it
+            # redelivers the ones we received but had not acknowledged.
+            clean_session=False,
         )
 
     async def _session(self) -> None:
-        async with self._new_client() as client:
+        client = self._new_client()
+        acks = _ManualAck(client)
+        self._generation += 1
+        generation = self._generation
+        async with client:
             for topic_filter in self._subscriptions:
                 await client.subscribe(topic_filter, qos=1)
             log.info("MQTT: connected to the broker at %s:%d", self._settings.host, self._settings.port)
@@ -150,20 +172,65 @@ class MqttSession:
                 async for message in client.messages:
                     payload = message.payload
                     data = payload if isinstance(payload, bytes) else str(payload or "").encode()
-                    await self._on_message(InboundMessage(
+                    inbound = InboundMessage(
                         topic=message.topic.value, payload=data, retain=message.retain,
-                        received_at=time.time(),
-                    ))
+                        received_at=time.time(), qos=message.qos, dup=acks.dup(message.mid, message.qos),
+                    )
+                    await self._on_message(inbound, functools.partial(
+                        self._ack, acks, generation, message.mid, message.qos))
                 raise aiomqtt.MqttError("the broker closed the connection")
+
+    def _ack(self, acks: _ManualAck, generation: int, mid: int, qos: int) -> bool:
+        if qos == 0:
+            return True
+        if generation != self._generation or not self.connected.is_set():
+            # A PUBACK belongs to the connection that got the message; the broker redelivers it.
+            log.debug("message %d not acknowledged: its connection is gone", mid)
+            return False
+        return acks.ack(mid, qos)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         while True:
             async with self._pending_changed:
                 await self._pending_changed.wait_for(lambda: bool(self._pending))
-                item = self._pending[0]
+                item, done = self._pending[0]
             # Removed only once the broker has it: a publish cut off by a disconnect is retried.
             await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
             async with self._pending_changed:
-                if self._pending and self._pending[0] is item:
+                if self._pending and self._pending[0][0] is item:
                     self._pending.popleft()
+                if not done.done():
+                    done.set_result(None)
                 self._pending_changed.notify_all()
+
+
+class _ManualAck:
+    """Acknowledge-after-commit: the one place that reaches into aiomqtt's paho client.
+
+    aiomqtt 2.5 lets paho send each QoS 1 PUBACK as soon as the message arrives and has no switch
+    for it (aiomqtt issue #345). paho 2.x underneath has one: `manual_ack_set(True)`, then
+    `ack(mid, qos)` per message; aiomqtt's `Message` carries `mid`. It must be switched on before
+    connecting: a resumed session's queued messages arrive right after CONNACK, before we iterate
+    `messages`, and paho decides on arrival. aiomqtt's `Message` also drops paho's DUP flag, so it
+    is noted per message id on the way in (ids are unique among unacknowledged messages).
+    """
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._paho: paho.Client = client._client  # private in aiomqtt 2.5, pinned in pyproject
+        self._paho.manual_ack_set(True)
+        self._dup_flags: dict[int, bool] = {}
+        aiomqtt_on_message = self._paho.on_message
+        assert aiomqtt_on_message is not None
+
+        def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+            if message.qos > 0:
+                self._dup_flags[message.mid] = bool(message.dup)
+            aiomqtt_on_message(client, userdata, message)
+
+        self._paho.on_message = on_message
+
+    def dup(self, mid: int, qos: int) -> bool:
+        return self._dup_flags.pop(mid, False) if qos > 0 else False
+
+    def ack(self, mid: int, qos: int) -> bool:
+        return self._paho.ack(mid, qos) == paho.MQTT_ERR_SUCCESS

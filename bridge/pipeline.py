@@ -149,14 +149,24 @@ class Pipeline:
         return Delivery(event_id, None, topic, room_key, text, received_at)
 
 
-def _event_id(payload: DecodedPayload) -> str:
-    return event_id_from(payload.field("id"))
-
-
-def event_id_from(given: Any) -> str:
-    """The producer's `id` field when it gave one (so it can match reports), else a new one."""
+def producer_id(given: Any) -> str | None:
+    """A producer's `id` value as an event id: a non-blank string or an integer, else None."""
     if isinstance(given, str) and given.strip():
         return given
     if isinstance(given, int) and not isinstance(given, bool):
         return str(given)
-    return new_event_id()
+    return None
+
+
+def producer_event_id(payload: DecodedPayload) -> str | None:
+    """The producer's `id` field when it gave one: it names the event in reports and deduplicates it."""
+    return producer_id(payload.field("id"))
+
+
+def event_id_from(given: Any) -> str:
+    """The producer's `id` when it gave one (so it can match reports), else a new one."""
+    return producer_id(given) or new_event_id()
+
+
+def _event_id(payload: DecodedPayload) -> str:
+    return producer_event_id(payload) or new_event_id()

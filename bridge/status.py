@@ -19,8 +19,8 @@ from bridge.wechat import LoginState
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[Publication], Awaitable[None]]
-InfoSource = Callable[[], dict[str, Any]]
+Publish = Callable[[Publication], Awaitable[object]]
+InfoSource = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class BridgeStatus:
@@ -61,7 +61,7 @@ class BridgeStatus:
         return self._rooms
 
     async def publish_info(self) -> None:
-        await self._publish(reports.info_publication(self._topics, self._info()))
+        await self._publish(reports.info_publication(self._topics, await self._info()))
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         await self._publish(reports.event_publication(self._topics, kind, data))

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
-from bridge.errors import SendError
+from bridge.errors import GatewayUnavailable, SendError
 from bridge.wechaty_compat import (
     EventLoginPayload,
     EventLogoutPayload,
@@ -244,7 +244,7 @@ class WeChatClient:
 
     def _puppet(self) -> Any:
         if self._bot is None:
-            raise SendError("not connected to the WeChat gateway", transient=True)
+            raise GatewayUnavailable("not connected to the WeChat gateway")
         return self._bot.puppet
 
     async def rooms(self) -> list[WeChatRoom]:
@@ -264,7 +264,7 @@ class WeChatClient:
     async def send_text(self, room_id: str, text: str) -> str:
         """Send `text` to the room; returns WeChat's message id. Raises `SendError`."""
         if not self._logged_in.is_set():
-            raise SendError(f"WeChat is not logged in ({self._state.reason or self._state.state})", transient=True)
+            raise GatewayUnavailable(f"WeChat is not logged in ({self._state.reason or self._state.state})")
         puppet = self._puppet()
         try:
             async with asyncio.timeout(self._send_timeout):
@@ -275,7 +275,8 @@ class WeChatClient:
             transient = exc.status not in _PERMANENT_STATUSES
             raise SendError(f"WeChat refused the message: {_describe(exc)}", transient=transient) from None
         except (OSError, StreamTerminatedError, ProtocolError) as exc:
-            raise SendError(f"lost the gateway while sending: {_describe(exc)}", transient=True) from None
+            # Not counted as an attempt: the message waits for the reconnect like any other.
+            raise GatewayUnavailable(f"lost the gateway while sending: {_describe(exc)}") from None
         return str(message_id or "")
 
 

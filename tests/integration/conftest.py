@@ -28,6 +28,10 @@ WORLD: dict[str, Any] = {
     ],
 }
 
+#: `queue` of health_check and bridge/info for a bridge that has stored nothing yet.
+EMPTY_QUEUE = {"depth": 0, "oldest_age": None, "sending": 0, "unreported": 0,
+               "finished": {"delivered": 0, "rejected": 0, "failed": 0, "expired": 0}}
+
 #: The line the bridge logs once rooms are resolved after login: it is ready to send.
 READY_LOG = "configured rooms resolved"
 
@@ -59,19 +63,24 @@ def start_bridge(tmp_path: Path, broker: MosquittoBroker, gateway: MockGateway,
 
     def start(body: str, *, base_topic: str = "wechat", wait_ready: bool = True,
               broker_: MosquittoBroker | None = None, gateway_: MockGateway | None = None,
-              mqtt_extra: str = "", wechaty_extra: str = "", env: dict[str, str] | None = None) -> BridgeProcess:
-        """`mqtt_extra`/`wechaty_extra`: more YAML lines for those sections; `env`: replaces the token env var."""
+              mqtt_extra: str = "", wechaty_extra: str = "", env: dict[str, str] | None = None,
+              client_id: str | None = None, outbox: Path | None = None) -> BridgeProcess:
+        """Start a bridge; `client_id` and `outbox` default to new ones (pass the previous ones to restart
+        "the same" bridge); `mqtt_extra`/`wechaty_extra` add YAML lines to those sections; `env` replaces
+        the token environment variable."""
         mqtt, gw = broker_ or broker, gateway_ or gateway
         header = "\n".join([
             "mqtt:",
             "  host: 127.0.0.1",
             f"  port: {mqtt.port}",
-            f"  client_id: bridge-under-test-{next(_client_ids)}",
+            f"  client_id: {client_id or f'bridge-under-test-{next(_client_ids)}'}",
             f"  base_topic: {base_topic}",
             textwrap.indent(textwrap.dedent(mqtt_extra), "  "),
             "wechaty:",
             f"  endpoint: {gw.endpoint}",
             textwrap.indent(textwrap.dedent(wechaty_extra), "  "),
+            "outbox:",
+            f"  path: {outbox or tmp_path / f'outbox-{len(started)}.sqlite3'}",
             "log_level: debug",
             "",
         ])

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import BridgeFactory
+from tests.integration.conftest import EMPTY_QUEUE, BridgeFactory
 from tests.support.broker import free_port
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
@@ -119,7 +119,7 @@ def test_bad_requests_get_a_4xx_with_a_clear_body(
 def test_healthz_mirrors_health_check_without_a_token(door: int) -> None:
     assert call(door, "GET", "/healthz", token=None) == (200, {
         "healthy": True, "broker": {"connected": True},
-        "wechat": {"state": "logged_in", "reason": None, "user": "Bridge Bot"}, "queue": {"depth": 0}})
+        "wechat": {"state": "logged_in", "reason": None, "user": "Bridge Bot"}, "queue": EMPTY_QUEUE})
 
 
 def test_the_api_matches_its_openapi_document(door: int, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import WORLD, BridgeFactory
+from tests.integration.conftest import EMPTY_QUEUE, WORLD, BridgeFactory
 from tests.support.broker import MosquittoBroker
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import Received, TestClient
@@ -99,7 +99,7 @@ def test_retained_status_topics_after_start_up(start_bridge: BridgeFactory, brok
     assert info == {
         "version": info["version"], "login": "logged_in", "routes": 1,
         "rooms": {"configured": 4, "resolved": 2, "unresolved": UNRESOLVED},
-        "queue": {"depth": 0},
+        "queue": EMPTY_QUEUE,
     }
     assert info["version"]
     # `run` says what it is doing, one line per step, and why a room is unusable.
@@ -205,7 +205,7 @@ class TestRequests:
 
     def test_health_check(self, listener: TestClient) -> None:
         expected = {"healthy": True, "broker": {"connected": True},
-                    "wechat": {"state": "logged_in", "reason": None, "user": "Bridge Bot"}, "queue": {"depth": 0}}
+                    "wechat": {"state": "logged_in", "reason": None, "user": "Bridge Bot"}, "queue": EMPTY_QUEUE}
         assert request(listener, "health_check", {"transaction": "h"}) == {
             "status": "ok", "data": expected, "transaction": "h"}
         assert request(listener, "health_check", {}) == {"status": "ok", "data": expected}

@@ -4,6 +4,7 @@ import pytest
 
 from bridge.config import ENV_TOKEN, load_config
 from bridge.errors import ConfigError
+from bridge.policy import DeliveryPolicy, delivery_policies
 from bridge.routing import compile_routes
 from bridge.templates import TemplateEngine
 
@@ -133,3 +134,45 @@ routes:
     found = problems(path)
     assert f"{path}:4: routes[0].name: route name 'same' is used by more than one route" in found
     assert f"{path}:5: routes[1].name: route name 'same' is used by more than one route" in found
+
+
+def test_delivery_retry_expiry_and_outbox_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+rooms: {ops: {id: "ops@chatroom"}}
+delivery: {retry: {attempts: 3, backoff: 500ms}, expire_after: 1h}
+outbox: {path: /var/lib/bridge/outbox.sqlite3, idempotency_window: 2d}
+routes:
+  - {topic: a, rooms: [ops], template: x}
+  - {topic: b, rooms: [ops], template: x, retry: {attempts: 5, backoff: 2s, max_backoff: 1m}, expire_after: 10m}
+""")
+    config = load_config(path, {ENV_TOKEN: "t"})
+    retry = config.delivery.retry
+    assert (retry.attempts, retry.backoff, config.delivery.expire_after) == (3, 0.5, 3600)
+    assert (config.outbox.path, config.outbox.idempotency_window) == ("/var/lib/bridge/outbox.sqlite3", 172800)
+    policies = delivery_policies(config, compile_routes(config, TemplateEngine()))
+    assert policies == {
+        None: DeliveryPolicy(3, 0.5, 300.0, 3600.0),
+        "a": DeliveryPolicy(3, 0.5, 300.0, 3600.0),
+        "b": DeliveryPolicy(5, 2.0, 60.0, 600.0),
+    }
+
+
+def test_bad_durations_and_retry_settings_are_located(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+rooms: {ops: {id: "ops@chatroom"}}
+routes:
+  - topic: a
+    rooms: [ops]
+    template: x
+    retry: {attempts: 0, backoff: soon}
+    expire_after: -5
+delivery:
+  retry: {backoff: 1m, max_backoff: 10s}
+""")
+    assert problems(path) == [
+        f"{path}:6: routes[0].retry.attempts: Input should be greater than or equal to 1",
+        f"{path}:6: routes[0].retry.backoff: 'soon' is not a duration: write a number of seconds "
+        "or e.g. '500ms', '2s', '10m', '1h', '7d'",
+        f"{path}:7: routes[0].expire_after: Input should be greater than 0",
+        f"{path}:9: delivery.retry: max_backoff (10 s) is shorter than backoff (60 s)",
+    ]

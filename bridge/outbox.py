@@ -1,0 +1,541 @@
+"""The durable outbox: the only module that runs SQL.
+
+Every accepted event is written here before its MQTT message is acknowledged, and stays until
+its terminal report has been acknowledged by the broker. One SQLite file in WAL mode with
+`synchronous=FULL`: a commit is on disk when it returns, so an acknowledged event survives a
+crash or a power cut. Callers batch: the intake stores a whole burst in one transaction.
+
+    events       one row per accepted MQTT message: its idempotency key and whether the
+                 broker may still redeliver it (`awaiting_ack`)
+    deliveries   one row per (event, room): the text, the retry policy, the state
+
+A delivery row moves only forward:
+
+    pending ──send ok──────────────> delivered
+       │  ├──retries used up──────> failed      (error: the last error)
+       │  ├──room not resolvable──> rejected
+       │  └──expires_at passed────> expired
+       └─ (rejected at intake: inserted as rejected, never pending)
+
+`sending_since` is set, and committed, before each send and cleared with its outcome; a
+pending row found with it set at start-up was being sent when the bridge stopped ("in doubt").
+Every row that is not pending has `reported_at` NULL until its report reached the broker.
+
+`Outbox` is synchronous and single-threaded (unit tests use it directly); `OutboxRunner` runs
+it on one thread of its own, so a commit's fsync never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import functools
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+
+from bridge.config import format_duration
+from bridge.errors import OutboxError
+from bridge.events import Delivery, DeliveryReport, RoomRef
+from bridge.policy import DeliveryPolicy
+
+log = logging.getLogger(__name__)
+
+RowStatus = Literal["pending", "delivered", "rejected", "failed", "expired"]
+STATUSES: tuple[RowStatus, ...] = ("pending", "delivered", "rejected", "failed", "expired")
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id           INTEGER PRIMARY KEY,
+    key          TEXT    NOT NULL,
+    by_content   INTEGER NOT NULL,
+    event_id     TEXT    NOT NULL,
+    accepted_at  REAL    NOT NULL,
+    awaiting_ack INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key, accepted_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT    NOT NULL,
+    route           TEXT,
+    source_topic    TEXT    NOT NULL,
+    room_key        TEXT    NOT NULL,
+    text            TEXT,
+    status          TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    max_attempts    INTEGER NOT NULL,
+    backoff         REAL    NOT NULL,
+    max_backoff     REAL    NOT NULL,
+    created_at      REAL    NOT NULL,
+    expires_at      REAL,
+    next_attempt_at REAL    NOT NULL,
+    sending_since   REAL,
+    finished_at     REAL,
+    room_id         TEXT,
+    room_topic      TEXT,
+    error           TEXT,
+    reported_at     REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_unreported ON deliveries (seq)
+    WHERE reported_at IS NULL AND status != 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE reported_at IS NOT NULL;
+"""
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """What makes two MQTT messages the same event.
+
+    `by_content` False: the producer's payload `id` (with the topic); any repeat within the
+    idempotency window is a duplicate. True: a hash of topic and payload, for messages without
+    an id; only a broker redelivery (DUP flag) of a copy we have not acknowledged is a duplicate.
+    """
+
+    value: str
+    by_content: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A delivery to store as pending, with the policy it is to be tried under."""
+
+    delivery: Delivery
+    policy: DeliveryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """Everything one MQTT message turned into, stored together or recognised as a duplicate."""
+
+    key: IdempotencyKey
+    dup: bool
+    #: QoS 1: the broker redelivers the message until we acknowledge it.
+    needs_ack: bool
+    outcomes: tuple[Queued | DeliveryReport, ...]
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    #: The `events` row, to mark acknowledged once the PUBACK has been sent.
+    event_row: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    event_id: str
+    accepted_at: float
+    reason: str
+
+
+AcceptResult = Accepted | Duplicate
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One (event, room) delivery as stored."""
+
+    seq: int
+    event_id: str
+    route: str | None
+    source_topic: str
+    room_key: str
+    text: str | None
+    status: RowStatus
+    attempts: int
+    max_attempts: int
+    backoff: float
+    max_backoff: float
+    created_at: float
+    expires_at: float | None
+    next_attempt_at: float
+    sending_since: float | None
+    finished_at: float | None
+    room_id: str | None
+    room_topic: str | None
+    error: str | None
+    reported_at: float | None
+
+    @property
+    def policy(self) -> DeliveryPolicy:
+        expire_after = None if self.expires_at is None else self.expires_at - self.created_at
+        return DeliveryPolicy(self.max_attempts, self.backoff, self.max_backoff, expire_after)
+
+    def report(self) -> DeliveryReport:
+        """The terminal report of a finished row."""
+        if self.status == "pending":
+            raise ValueError(f"delivery {self.seq} is still pending")
+        return DeliveryReport(
+            id=self.event_id, status=self.status, route=self.route, topic=self.source_topic,
+            room=RoomRef(self.room_key, self.room_id, self.room_topic), error=self.error,
+            ts=self.finished_at if self.finished_at is not None else time.time(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """The queue at a glance, for logs and for `bridge/info`."""
+
+    #: Deliveries not finished yet (waiting, retrying or being sent).
+    depth: int
+    #: Seconds since the oldest unfinished delivery was received; None when there is none.
+    oldest_age: float | None
+    #: Deliveries being sent right now.
+    sending: int
+    #: Rows per status, over the retention period (`outbox.keep_finished`).
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    #: Finished deliveries whose report has not reached the broker yet.
+    unreported: int = 0
+    commits: int = 0
+
+    def __str__(self) -> str:
+        oldest = f" (oldest {self.oldest_age:.1f} s)" if self.oldest_age is not None else ""
+        counts = ", ".join(f"{self.by_status.get(s, 0)} {s}" for s in STATUSES if s != "pending")
+        return (f"{self.depth} pending{oldest}, {self.sending} sending; {counts}; "
+                f"{self.unreported} reports not yet published")
+
+
+class Outbox:
+    """The outbox database; see the module docstring. Not thread-safe: use from one thread."""
+
+    def __init__(self, db: sqlite3.Connection, *, path: str, lock: int | None,
+                 idempotency_window: float, max_pending: int) -> None:
+        self._db = db
+        self._path = path
+        self._lock = lock
+        self._window = idempotency_window
+        self._max_pending = max_pending
+        #: Transactions committed since open: tests and figures on batching read it.
+        self.commits = 0
+
+    @classmethod
+    def open(cls, path: str | Path, *, idempotency_window: float = 86400.0, max_pending: int = 10_000) -> Outbox:
+        """Open (creating it and its directory if needed) and lock the outbox for this process."""
+        where = str(path)
+        lock: int | None = None
+        try:
+            if where != ":memory:":
+                Path(where).parent.mkdir(parents=True, exist_ok=True)
+                lock = _lock_file(where + ".lock")
+            db = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
+            try:
+                mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode != "wal" and where != ":memory:":
+                    raise OutboxError(f"the outbox database {where}: cannot use WAL mode (got {mode!r})")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("PRAGMA busy_timeout=5000")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise OutboxError(f"the outbox database {where} was written by a newer bridge "
+                                      f"(schema {version}, this one knows {SCHEMA_VERSION})")
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except BaseException:
+                db.close()
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            if lock is not None:
+                os.close(lock)
+            raise OutboxError(f"cannot open the outbox database {where}: {exc}") from None
+        except BaseException:
+            if lock is not None:
+                os.close(lock)
+            raise
+        return cls(db, path=where, lock=lock, idempotency_window=idempotency_window, max_pending=max_pending)
+
+    def close(self) -> None:
+        with self._errors():
+            with contextlib.suppress(sqlite3.Error):
+                # Fold the WAL into the main file, so a copied or inspected database is complete.
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    # ------------------------------------------------------------------ intake
+
+    def accept(self, arrivals: Sequence[Arrival], *, now: float,
+               acknowledged: Sequence[int] = ()) -> list[AcceptResult]:
+        """Store a batch of arrivals in one transaction; duplicates are recognised, not stored.
+
+        `acknowledged` lists `events` rows whose PUBACK has been sent since the last call: from
+        then on a redelivery of their content is a new event, not a duplicate.
+        """
+        results: list[AcceptResult] = []
+        with self._transaction():
+            self._db.executemany("UPDATE events SET awaiting_ack = 0 WHERE id = ?", [(r,) for r in acknowledged])
+            pending = self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0]
+            for arrival in arrivals:
+                if not arrival.outcomes:
+                    results.append(Accepted(0, 0))  # nothing to deliver or report: nothing to remember
+                    continue
+                duplicate = self._find_duplicate(arrival, now)
+                if duplicate is not None:
+                    results.append(duplicate)
+                    continue
+                event_id = _event_id(arrival.outcomes[0])
+                cursor = self._db.execute(
+                    "INSERT INTO events (key, by_content, event_id, accepted_at, awaiting_ack) VALUES (?, ?, ?, ?, ?)",
+                    (arrival.key.value, arrival.key.by_content, event_id, now, arrival.needs_ack),
+                )
+                event_row = cursor.lastrowid
+                assert event_row is not None
+                for outcome in arrival.outcomes:
+                    if isinstance(outcome, DeliveryReport):
+                        self._insert_finished(outcome)
+                    elif pending >= self._max_pending:
+                        d = outcome.delivery
+                        self._insert_finished(DeliveryReport.rejected(
+                            event_id=d.event_id, route=d.route, topic=d.source_topic, room_key=d.room_key,
+                            error=f"the bridge already holds {self._max_pending} undelivered messages "
+                                  "(limits.max_queued)"))
+                    else:
+                        self._insert_pending(outcome)
+                        pending += 1
+                results.append(Accepted(event_row, len(arrival.outcomes)))
+        return results
+
+    def record_acks(self, acknowledged: Sequence[int]) -> None:
+        """Mark `events` rows acknowledged (for the last batch before shutdown)."""
+        if acknowledged:
+            with self._transaction():
+                self._db.executemany("UPDATE events SET awaiting_ack = 0 WHERE id = ?",
+                                     [(r,) for r in acknowledged])
+
+    def _find_duplicate(self, arrival: Arrival, now: float) -> Duplicate | None:
+        key = arrival.key
+        since = now - self._window
+        if not key.by_content:
+            row = self._db.execute(
+                "SELECT event_id, accepted_at FROM events WHERE key = ? AND accepted_at >= ? "
+                "ORDER BY accepted_at DESC LIMIT 1", (key.value, since)).fetchone()
+            if row is None:
+                return None
+            return Duplicate(row[0], row[1], f"its payload id was already accepted {now - row[1]:.1f} s ago")
+        if not arrival.dup:
+            return None
+        row = self._db.execute(
+            "SELECT id, event_id, accepted_at FROM events WHERE key = ? AND awaiting_ack = 1 AND accepted_at >= ? "
+            "ORDER BY id LIMIT 1", (key.value, since)).fetchone()
+        if row is None:
+            return None
+        # One redelivery matches one stored copy: a second identical redelivery is another message.
+        self._db.execute("UPDATE events SET awaiting_ack = 0 WHERE id = ?", (row[0],))
+        return Duplicate(row[1], row[2], "the broker redelivered it (DUP) and an identical message stored "
+                                         f"{now - row[2]:.1f} s ago was never acknowledged")
+
+    def _insert_pending(self, queued: Queued) -> None:
+        d, policy = queued.delivery, queued.policy
+        expires_at = None if policy.expire_after is None else d.created_at + policy.expire_after
+        self._db.execute(
+            "INSERT INTO deliveries (event_id, route, source_topic, room_key, text, status, max_attempts, backoff, "
+            "max_backoff, created_at, expires_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+            (d.event_id, d.route, d.source_topic, d.room_key, d.text, policy.attempts, policy.backoff,
+             policy.max_backoff, d.created_at, expires_at, d.created_at),
+        )
+
+    def _insert_finished(self, report: DeliveryReport) -> None:
+        self._db.execute(
+            "INSERT INTO deliveries (event_id, route, source_topic, room_key, status, max_attempts, backoff, "
+            "max_backoff, created_at, next_attempt_at, finished_at, room_id, room_topic, error) "
+            "VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)",
+            (report.id, report.route, report.topic, report.room.key, report.status, report.ts, report.ts,
+             report.ts, report.room.id, report.room.topic, report.error),
+        )
+
+    # ------------------------------------------------------------------ sending
+
+    def recover(self) -> list[OutboxRow]:
+        """At start-up: the rows that were being sent when the bridge stopped, made pending again."""
+        with self._transaction():
+            rows = self._rows("WHERE status = 'pending' AND sending_since IS NOT NULL ORDER BY seq")
+            self._db.execute("UPDATE deliveries SET sending_since = NULL WHERE status = 'pending'")
+        return rows
+
+    def claim(self, now: float) -> OutboxRow | None:
+        """The oldest delivery due now, marked as being sent (committed before the send starts)."""
+        with self._transaction():
+            found = self._rows(
+                "WHERE status = 'pending' AND sending_since IS NULL AND next_attempt_at <= ? "
+                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT 1", (now, now))
+            if not found:
+                return None
+            self._db.execute("UPDATE deliveries SET sending_since = ? WHERE seq = ?", (now, found[0].seq))
+        return found[0]
+
+    def mark_delivered(self, seq: int, *, now: float, room: RoomRef) -> None:
+        self._finish(seq, "delivered", now=now, room=room, error=None, attempted=True)
+
+    def mark_finished(self, seq: int, status: Literal["failed", "rejected"], *, now: float, room: RoomRef,
+                      error: str, attempted: bool) -> None:
+        self._finish(seq, status, now=now, room=room, error=error, attempted=attempted)
+
+    def mark_retry(self, seq: int, *, error: str, retry_at: float, attempted: bool = True) -> None:
+        """Back to pending until `retry_at`; `attempted` False (WeChat unreachable) spends no attempt."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE deliveries SET attempts = attempts + ?, sending_since = NULL, next_attempt_at = ?, error = ? "
+                "WHERE seq = ? AND status = 'pending'", (int(attempted), retry_at, error, seq))
+
+    def _finish(self, seq: int, status: RowStatus, *, now: float, room: RoomRef, error: str | None,
+                attempted: bool) -> None:
+        with self._transaction():
+            self._db.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + ?, sending_since = NULL, finished_at = ?, "
+                "room_id = ?, room_topic = ?, error = ? WHERE seq = ? AND status = 'pending'",
+                (status, int(attempted), now, room.id, room.topic, error, seq))
+
+    def expire_due(self, now: float) -> list[OutboxRow]:
+        """Finish as `expired` every waiting delivery past its `expires_at`; returns them."""
+        with self._transaction():
+            rows = self._rows("WHERE status = 'pending' AND sending_since IS NULL AND expires_at <= ? ORDER BY seq",
+                              (now,))
+            for row in rows:
+                assert row.expires_at is not None
+                error = (f"not delivered within {format_duration(row.expires_at - row.created_at)} "
+                         f"(expire_after) after {row.attempts} attempt(s)")
+                if row.error:
+                    error += f"; last error: {row.error}"
+                self._db.execute("UPDATE deliveries SET status = 'expired', finished_at = ?, error = ? WHERE seq = ?",
+                                 (now, error, row.seq))
+        return [_replace_status(r, "expired", now) for r in rows]
+
+    def next_wakeup(self) -> tuple[float | None, float | None]:
+        """(earliest next attempt, earliest expiry) among waiting deliveries."""
+        with self._errors():
+            row = self._db.execute(
+                "SELECT MIN(next_attempt_at), MIN(expires_at) FROM deliveries "
+                "WHERE status = 'pending' AND sending_since IS NULL").fetchone()
+        return row[0], row[1]
+
+    # ------------------------------------------------------------------ reports
+
+    def unreported(self, limit: int = 100) -> list[OutboxRow]:
+        """Finished deliveries whose report has not been acknowledged by the broker, oldest first."""
+        with self._errors():
+            return self._rows("WHERE reported_at IS NULL AND status != 'pending' ORDER BY seq LIMIT ?", (limit,))
+
+    def mark_reported(self, seqs: Sequence[int], *, now: float) -> None:
+        if not seqs:
+            return
+        with self._transaction():
+            self._db.executemany("UPDATE deliveries SET reported_at = ? WHERE seq = ?", [(now, s) for s in seqs])
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def stats(self, now: float) -> OutboxStats:
+        with self._errors():
+            counts = dict(self._db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
+            oldest, sending = self._db.execute(
+                "SELECT MIN(created_at), COUNT(sending_since) FROM deliveries WHERE status = 'pending'").fetchone()
+            unreported = self._db.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE reported_at IS NULL AND status != 'pending'").fetchone()[0]
+        return OutboxStats(
+            depth=counts.get("pending", 0), oldest_age=None if oldest is None else max(now - oldest, 0.0),
+            sending=sending, by_status={s: counts.get(s, 0) for s in STATUSES}, unreported=unreported,
+            commits=self.commits,
+        )
+
+    def prune(self, now: float, *, keep_finished: float) -> tuple[int, int]:
+        """Delete reported rows finished before `keep_finished` ago, and keys older than the window."""
+        with self._transaction():
+            rows = self._db.execute("DELETE FROM deliveries WHERE reported_at IS NOT NULL AND finished_at < ?",
+                                    (now - keep_finished,)).rowcount
+            keys = self._db.execute("DELETE FROM events WHERE accepted_at < ?", (now - self._window,)).rowcount
+        return rows, keys
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _rows(self, where: str, params: tuple[Any, ...] = ()) -> list[OutboxRow]:
+        cursor = self._db.execute(f"SELECT {_COLUMNS} FROM deliveries {where}", params)
+        return [OutboxRow(*row) for row in cursor.fetchall()]
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise OutboxError(f"the outbox database {self._path}: {exc}") from None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._errors():
+            # IMMEDIATE: take the write lock now, not halfway through, so a transaction never
+            # fails on a lock upgrade after doing part of its work.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self.commits += 1
+
+
+_COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
+
+
+def _event_id(outcome: Queued | DeliveryReport) -> str:
+    return outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.id
+
+
+def _replace_status(row: OutboxRow, status: RowStatus, now: float) -> OutboxRow:
+    values = {name: getattr(row, name) for name in OutboxRow.__dataclass_fields__}
+    return OutboxRow(**{**values, "status": status, "finished_at": now})
+
+
+def _lock_file(path: str) -> int:
+    """Hold an exclusive lock for as long as the outbox is open: two bridges on one outbox would
+    both claim the same rows and send them twice."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutboxError(f"the outbox {path.removesuffix('.lock')} is in use by another bridge process") from None
+    return fd
+
+
+class OutboxRunner:
+    """Runs an `Outbox` on one thread of its own: `await runner.run(Outbox.claim, now)`.
+
+    SQLite calls block, and a commit waits for the disk; on this thread they never stall the
+    event loop, and MQTT messages that arrive during a commit make up the next batch.
+    """
+
+    def __init__(self, path: str | Path, *, idempotency_window: float, max_pending: int) -> None:
+        self.path = str(path)
+        self._open = functools.partial(Outbox.open, path, idempotency_window=idempotency_window,
+                                       max_pending=max_pending)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._outbox: Outbox | None = None
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._outbox = await loop.run_in_executor(self._executor, self._open)
+
+    async def run(self, method: Callable[Concatenate[Outbox, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._outbox is None:
+            raise OutboxError(f"the outbox {self.path} is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(method, self._outbox, *args, **kwargs))
+
+    async def close(self) -> None:
+        if self._outbox is not None:
+            await self.run(Outbox.close)
+            self._outbox = None
+        self._executor.shutdown(wait=True)
