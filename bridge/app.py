@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bridge import __version__, reports
+from bridge import __version__, homeassistant, reports
 from bridge.config import Config, load_config
 from bridge.delivery import DeliveryWorker
 from bridge.errors import ConfigError, SendError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.homeassistant import HomeAssistant
 from bridge.mqtt import MqttSession
 from bridge.pipeline import Outcome, Pipeline, event_id_from
 from bridge.requests import RequestError, RequestHandler, handle_request
@@ -60,6 +61,7 @@ class Bridge:
             will=reports.state_publication(self.topics, "offline"),
         )
         self.status = BridgeStatus(self.topics, self.mqtt.publish, self._info)
+        self.homeassistant = HomeAssistant(config, self.mqtt.publish)
         self.worker = DeliveryWorker(queue=self.queue, wechat=self.wechat, directory=self.directory,
                                      rooms_ready=self.rooms_ready, report=self._report)
         self.requests: dict[str, RequestHandler] = {
@@ -71,7 +73,8 @@ class Bridge:
         self._refresh_lock = asyncio.Lock()
 
     def _subscriptions(self) -> list[str]:
-        return [*self.pipeline.router.subscriptions, self.topics.send_filter, self.topics.request_filter]
+        return [*self.pipeline.router.subscriptions, self.topics.send_filter, self.topics.request_filter,
+                *homeassistant.subscriptions(self.config)]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
@@ -105,8 +108,11 @@ class Bridge:
 
     async def _on_mqtt_connect(self) -> None:
         await self.status.replay()
+        await self.homeassistant.on_connect()
 
     async def _on_message(self, message: InboundMessage) -> None:
+        if await self.homeassistant.on_message(message):
+            return
         name = self.topics.request_name(message.topic)
         if name is not None:
             response = await handle_request(self.requests, name, message.payload)
@@ -148,6 +154,7 @@ class Bridge:
                 self.rooms_ready.clear()
                 log.info("WeChat: %s%s", event.state.replace("_", " "), f" ({event.reason})" if event.reason else "")
             await self.status.set_login(event)
+            await self.homeassistant.on_login(event)
             if event.state == "logged_in":
                 await self._refresh_rooms()
         elif isinstance(event, RoomChange):
@@ -246,12 +253,13 @@ class Bridge:
             pipeline = Pipeline.from_config(config)
         except ConfigError as exc:
             raise RequestError("the new config was not loaded: " + "; ".join(str(p) for p in exc.problems)) from None
-        ignored = [section for section in ("mqtt", "wechaty", "limits")
+        ignored = [section for section in ("mqtt", "wechaty", "limits", "homeassistant")
                    if getattr(config, section) != getattr(self.config, section)]
         self.config = config.model_copy(update={s: getattr(self.config, s) for s in ignored})
         self.pipeline = pipeline
         self.directory.configured = config.rooms
         await self.mqtt.set_subscriptions(self._subscriptions())
+        await self.homeassistant.reload(self.config)
         if self.directory.rooms or self.wechat.state.state == "logged_in":
             self._apply_rooms(self.directory.rooms)
             await self.status.set_rooms(reports.rooms_body(self.directory.rooms, self.directory.resolutions))
