@@ -14,6 +14,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from bridge.errors import TemplateError
+from bridge.filters import FILTERS
 
 #: Longest text a template may produce; WeChat itself refuses much longer messages.
 MAX_RENDERED_CHARS = 20_000
@@ -34,6 +35,7 @@ class TemplateEngine:
             keep_trailing_newline=False,
         )
         self._env.globals["now"] = _now
+        self._env.filters.update(FILTERS)
 
     def check_template(self, source: str) -> str | None:
         """The syntax error in `source`, or None; for config checks."""
