@@ -6,7 +6,8 @@
     │   ├── PayloadError     the payload cannot be decoded (encoding, size)
     │   ├── TemplateError    a `when` expression or a template failed on this payload
     │   └── RoomNotAvailable the target room is unknown, unresolved or ambiguous
-    └── SendError            WeChat did not take a message; `transient` says whether a retry may help
+    ├── SendError            WeChat did not take a message; `transient` says whether a retry may help
+    └── BrokerUnavailable    a one-shot MQTT client (the `health` command) cannot reach the broker
 
 `EventRejected` ends in a `rejected` delivery report whose `error` is `str(exc)`, so the
 messages are written for the person reading that report, not for a developer.
@@ -66,3 +67,8 @@ class SendError(BridgeError):
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class BrokerUnavailable(BridgeError):
+    """The MQTT broker cannot be reached or refused the connection (one-shot clients only;
+    the bridge's own session reconnects instead)."""
