@@ -25,11 +25,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bridge import __version__, reports
+from bridge import __version__, homeassistant, reports
 from bridge.config import Config, load_config
 from bridge.delivery import DeliveryWorker
 from bridge.errors import ConfigError, SendError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.homeassistant import HomeAssistant
 from bridge.housekeeping import Housekeeping
 from bridge.http import HttpIngress
 from bridge.intake import Intake
@@ -85,6 +86,7 @@ class Bridge:
             will=reports.state_publication(self.topics, "offline"),
         )
         self.status = BridgeStatus(self.topics, self.mqtt.publish, self._info)
+        self.homeassistant = HomeAssistant(config, self.mqtt.publish)
         self.reporter = Reporter(store=self.store, publish=self._publish_report)
         self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
                                      rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge)
@@ -104,7 +106,8 @@ class Bridge:
                                 ) if config.http.enabled else None
 
     def _subscriptions(self) -> list[str]:
-        return [*self.pipeline.router.subscriptions, self.topics.send_filter, self.topics.request_filter]
+        return [*self.pipeline.router.subscriptions, self.topics.send_filter, self.topics.request_filter,
+                *homeassistant.subscriptions(self.config)]
 
     async def outbox_stats(self) -> OutboxStats:
         """Depth, oldest age and counts per status of the outbox (for `bridge/info`, `health_check`)."""
@@ -183,8 +186,12 @@ class Bridge:
 
     async def _on_mqtt_connect(self) -> None:
         await self.status.replay()
+        await self.homeassistant.on_connect()
 
     async def _on_message(self, message: InboundMessage, ack: Acknowledge) -> None:
+        if await self.homeassistant.on_message(message):
+            ack()
+            return
         name = self.topics.request_name(message.topic)
         if name is None:
             await self.intake.submit(message, ack)
@@ -217,6 +224,7 @@ class Bridge:
                 self.rooms_ready.clear()
                 log.info("WeChat: %s%s", event.state.replace("_", " "), f" ({event.reason})" if event.reason else "")
             await self.status.set_login(event)
+            await self.homeassistant.on_login(event)
             if event.state == "logged_in":
                 await self._refresh_rooms()
         elif isinstance(event, RoomChange):
@@ -345,13 +353,14 @@ class Bridge:
             pipeline = Pipeline.from_config(config)
         except ConfigError as exc:
             raise RequestError("the new config was not loaded: " + "; ".join(str(p) for p in exc.problems)) from None
-        ignored = [section for section in ("mqtt", "wechaty", "limits", "outbox", "http")
+        ignored = [section for section in ("mqtt", "wechaty", "limits", "outbox", "http", "homeassistant")
                    if getattr(config, section) != getattr(self.config, section)]
         self.config = config.model_copy(update={s: getattr(self.config, s) for s in ignored})
         self.pipeline = pipeline
         self.intake.use(pipeline, delivery_policies(self.config, pipeline.router.routes))
         self.directory.configured = config.rooms
         await self.mqtt.set_subscriptions(self._subscriptions())
+        await self.homeassistant.reload(self.config)
         if self.directory.rooms or self.wechat.state.state == "logged_in":
             self._apply_rooms(self.directory.rooms)
             await self.status.set_rooms(reports.rooms_body(self.directory.rooms, self.directory.resolutions))

@@ -1,4 +1,4 @@
-"""Command line: `run`, `check` and `render`. The only place that decides exit codes."""
+"""Command line: `run`, `check`, `render` and `health`. The only place that decides exit codes."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from bridge.pipeline import Pipeline
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
+#: `health`: what Docker's HEALTHCHECK reads as unhealthy.
+EXIT_UNHEALTHY = 1
 EXIT_USAGE = 2
 EXIT_OUTBOX = 3
 
@@ -121,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     render.add_argument("--topic", "-t", required=True, help="the MQTT topic of the message")
     render.add_argument("--payload", "-p", default="", help="the payload (text or JSON)")
     render.add_argument("--retained", action="store_true", help="treat it as a retained message")
+    health = commands.add_parser(
+        "health", help="ask the running bridge over MQTT whether it is healthy: exit 0 if so, 1 if not")
+    health.add_argument("--config", "-c", required=True, help="YAML config file (for the broker and base topic)")
+    health.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
     args = parser.parse_args(argv)
 
     try:
@@ -133,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "render":
         return _render(config, args.topic, args.payload, args.retained)
+    if args.command == "health":
+        from bridge.health import check_health
+
+        healthy, line = asyncio.run(check_health(config, wait_seconds=args.timeout))
+        print(line)
+        return EXIT_OK if healthy else EXIT_UNHEALTHY
 
     _setup_logging(config)
     from bridge.app import run_until_signalled  # imports the wechaty SDK, slow: only when running

@@ -233,6 +233,23 @@ class OutboxSettings(_Strict):
     keep_finished: PositiveDuration = 7 * 86400.0
 
 
+class HomeAssistantSettings(_Strict):
+    """Home Assistant MQTT discovery: the bridge's entities appear in HA without any HA config."""
+
+    discovery: bool = True
+    #: HA's `discovery_prefix`; HA announces itself on `<prefix>/status`.
+    prefix: str = "homeassistant"
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_usable(cls, value: str) -> str:
+        try:
+            Topics(value)  # the same rules as a base topic: no wildcards, no leading or trailing '/'
+        except TopicFilterError as exc:
+            raise ValueError(str(exc).replace("base_topic", "the discovery prefix")) from None
+        return value
+
+
 class RoomSettings(_Strict):
     """A room the bridge may write to, found by exact topic (name) or by id."""
 
@@ -319,6 +336,7 @@ class Config(_Mappings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     include: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -10,6 +10,7 @@
     ├── SendError            WeChat did not take a message; `transient` says whether a retry may help
     │   └── GatewayUnavailable  not connected or not logged in: the message waits, no attempt is counted
     └── OutboxError          the outbox database cannot be opened, read or written
+    └── BrokerUnavailable    a one-shot MQTT client (the `health` command) cannot reach the broker
 
 `EventRejected` ends in a `rejected` delivery report whose `error` is `str(exc)`, so the
 messages are written for the person reading that report, not for a developer.
@@ -89,3 +90,6 @@ class GatewayUnavailable(SendError):
 
 class OutboxError(BridgeError):
     """The SQLite outbox failed (disk full, file not writable, used by another bridge)."""
+class BrokerUnavailable(BridgeError):
+    """The MQTT broker cannot be reached or refused the connection (one-shot clients only;
+    the bridge's own session reconnects instead)."""

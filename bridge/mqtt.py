@@ -26,6 +26,7 @@ import aiomqtt
 import paho.mqtt.client as paho
 
 from bridge.config import MqttSettings, TlsSettings
+from bridge.errors import BrokerUnavailable
 from bridge.events import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -234,3 +235,41 @@ class _ManualAck:
 
     def ack(self, mid: int, qos: int) -> bool:
         return self._paho.ack(mid, qos) == paho.MQTT_ERR_SUCCESS
+async def request_once(settings: MqttSettings, *, client_id: str, request: Publication, response_topic: str,
+                       accept: Callable[[bytes], bool], wait_seconds: float) -> bytes | None:
+    """Publish `request` and return the first payload on `response_topic` that `accept` takes.
+
+    For short-lived clients such as the `health` command: `client_id` must differ from the
+    bridge's own, or the broker would disconnect the bridge. Returns None when no accepted
+    answer came within `wait_seconds`; raises `BrokerUnavailable` when the broker cannot be
+    reached (or does not answer the connect) in that time.
+    """
+    client = aiomqtt.Client(
+        settings.host, settings.port,
+        username=settings.username,
+        password=settings.password.get_secret_value() if settings.password else None,
+        identifier=client_id,
+        keepalive=settings.keepalive,
+        timeout=wait_seconds,
+        tls_context=tls_context(settings.tls) if settings.tls is not None else None,
+        tls_insecure=settings.tls.insecure if settings.tls is not None else None,
+    )
+    where = f"the MQTT broker at {settings.host}:{settings.port}"
+    connected = False
+    try:
+        async with asyncio.timeout(wait_seconds), client:
+            connected = True
+            await client.subscribe(response_topic, qos=1)
+            await client.publish(request.topic, request.payload, qos=request.qos, retain=request.retain)
+            async for message in client.messages:
+                payload = message.payload
+                data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+                if accept(data):
+                    return data
+    except TimeoutError:
+        if not connected:
+            raise BrokerUnavailable(f"{where} did not accept a connection within {wait_seconds:g} s") from None
+        return None
+    except aiomqtt.MqttError as exc:
+        raise BrokerUnavailable(f"cannot reach {where}: {exc}") from None
+    return None

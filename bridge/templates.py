@@ -23,6 +23,7 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from bridge.errors import TemplateError
+from bridge.filters import FILTERS
 
 #: Longest text a template may produce; WeChat itself refuses much longer messages.
 MAX_RENDERED_CHARS = 20_000
@@ -146,6 +147,7 @@ class TemplateEngine:
     def __init__(self) -> None:
         self._env = _LimitedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
         self._env.globals.update({"now": _now, "range": _bounded_range, "_counted": _counted})
+        self._env.filters.update(FILTERS)
         for name, width_args in (("center", (0,)), ("indent", (0,)), ("wordwrap", (0,)),
                                  ("truncate", (0,)), ("format", ())):
             self._env.filters[name] = _capped_filter(self._env.filters[name], width_args=width_args)

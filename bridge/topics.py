@@ -121,6 +121,7 @@ class Topics:
     |--------------------------------|----------|---------------------------------------------|
     | <base>/bridge/state            | yes      | online / offline (also the MQTT last will)  |
     | <base>/bridge/login            | yes      | connecting / scan / logged_in / logged_out  |
+    | <base>/bridge/login/qrcode     | yes      | SVG image: the login QR code, or the state  |
     | <base>/bridge/rooms            | yes      | every room of the account                   |
     | <base>/bridge/info             | yes      | version, counts, unresolved rooms, uptime   |
     | <base>/bridge/event            | no       | login, logout, room changes, errors         |
@@ -150,6 +151,11 @@ class Topics:
     @property
     def login(self) -> str:
         return self._join("bridge/login")
+
+    @property
+    def login_qrcode(self) -> str:
+        """An SVG picture of the login QR code while a scan is needed (Home Assistant's image entity)."""
+        return self._join("bridge/login/qrcode")
 
     @property
     def rooms(self) -> str:
@@ -217,3 +223,46 @@ class Topics:
             return None
         rest = topic[len(prefix):]
         return None if "/" in rest or not rest else rest
+
+
+#: What Home Assistant accepts as a discovery node id or object id (its discovery topic regex).
+_DISCOVERY_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+
+class DiscoveryTopics:
+    """Home Assistant MQTT discovery topics of one bridge, under HA's discovery prefix.
+
+    | topic                                        | retained | what                                 |
+    |----------------------------------------------|----------|--------------------------------------|
+    | <prefix>/<component>/<node id>/<object id>/config | yes | one entity's discovery config; empty = removed |
+    | <prefix>/status                              | in       | `online` when Home Assistant starts   |
+
+    The node id is the bridge's own (from `mqtt.client_id`), so `config_filter` sees exactly this
+    bridge's configs and no one else's.
+    """
+
+    def __init__(self, prefix: str, node_id: str) -> None:
+        Topics(prefix)  # same rules as a base topic
+        if not _DISCOVERY_ID.match(node_id):
+            raise TopicFilterError(f"discovery node id {node_id!r} may only hold letters, digits, '_' and '-'")
+        self.prefix = prefix
+        self.node_id = node_id
+
+    @property
+    def status(self) -> str:
+        """Where Home Assistant publishes `online` (its birth message) and `offline`."""
+        return f"{self.prefix}/status"
+
+    @property
+    def config_filter(self) -> str:
+        return f"{self.prefix}/+/{self.node_id}/+/config"
+
+    def config(self, component: str, object_id: str) -> str:
+        for value, what in ((component, "component"), (object_id, "object id")):
+            if not _DISCOVERY_ID.match(value):
+                raise TopicFilterError(f"discovery {what} {value!r} may only hold letters, digits, '_' and '-'")
+        return f"{self.prefix}/{component}/{self.node_id}/{object_id}/config"
+
+    def is_config(self, topic: str) -> bool:
+        """Whether `topic` is one of this bridge's discovery config topics."""
+        return TopicFilter.parse(self.config_filter).match(topic) is not None

@@ -1,0 +1,204 @@
+"""Home Assistant MQTT discovery, read off the real broker as Home Assistant would read it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.conftest import READY_LOG, BridgeFactory
+from tests.integration.test_mqtt_contract import request
+from tests.support.bridge_process import BridgeProcess
+from tests.support.broker import MosquittoBroker
+from tests.support.gateway import MockGateway
+from tests.support.mqtt_client import TestClient
+
+pytestmark = pytest.mark.integration
+
+ROOMS = """\
+rooms:
+  family: {topic: "Happy Family"}
+  ops: {id: "room-ops@chatroom"}
+"""
+
+# --- Home Assistant's discovery schema, per platform ---------------------------------------------
+# Taken from home-assistant/core homeassistant/components/mqtt: config.py (MQTT_BASE_SCHEMA,
+# MQTT_RO_SCHEMA), schemas.py (MQTT_ENTITY_COMMON_SCHEMA with the availability schemas,
+# MQTT_ENTITY_DEVICE_INFO_SCHEMA, MQTT_ORIGIN_INFO_SCHEMA), notify.py, binary_sensor.py, sensor.py
+# and image.py (PLATFORM_SCHEMA_MODERN / DISCOVERY_SCHEMA). Discovery drops unknown keys silently
+# (vol.REMOVE_EXTRA), which is exactly why a misspelt key must be caught here.
+BASE = {"qos", "encoding"}
+COMMON = {
+    "availability_topic", "availability_template", "payload_available", "payload_not_available",
+    "availability_mode", "availability",
+    "device", "entity_picture", "origin", "enabled_by_default", "entity_category", "icon",
+    "json_attributes_topic", "json_attributes_template", "default_entity_id", "unique_id",
+}
+READ_ONLY = {"state_topic", "value_template"}
+PLATFORM_KEYS: dict[str, set[str]] = {
+    "notify": BASE | COMMON | {"command_topic", "command_template", "name", "retain"},
+    "binary_sensor": BASE | COMMON | READ_ONLY | {
+        "device_class", "expire_after", "force_update", "name", "off_delay", "payload_off", "payload_on"},
+    "sensor": BASE | COMMON | READ_ONLY | {
+        "device_class", "expire_after", "force_update", "last_reset_value_template", "name", "options",
+        "suggested_display_precision", "state_class", "unit_of_measurement"},
+    "image": BASE | COMMON | {"content_type", "name", "url_topic", "image_topic", "image_encoding", "url_template"},
+}
+REQUIRED: dict[str, set[str]] = {
+    "notify": {"command_topic"},
+    "binary_sensor": {"state_topic"},
+    "sensor": {"state_topic"},
+    "image": set(),  # one of image_topic / url_topic, checked below
+}
+DEVICE_KEYS = {"identifiers", "connections", "manufacturer", "model", "model_id", "name", "hw_version",
+               "serial_number", "sw_version", "via_device", "suggested_area", "configuration_url"}
+ORIGIN_KEYS = {"name", "sw_version", "support_url"}
+ENTITY_CATEGORIES = {"config", "diagnostic"}
+
+
+def node_of(bridge: BridgeProcess) -> str:
+    client_id: str = yaml.safe_load(bridge.config_path.read_text())["mqtt"]["client_id"]
+    return client_id  # the test client ids hold only letters, digits and '-'
+
+
+def retained_under(broker: MosquittoBroker, topic_filter: str, count: int | None = None,
+                   settle: float = 1.0) -> dict[str, bytes]:
+    """Every retained message a new subscriber to `topic_filter` gets: topic -> payload."""
+    client = TestClient(broker.host, broker.port, [topic_filter])
+    try:
+        if count is not None:
+            client.wait_for(lambda m: m.retain, count=count, what=f"retained messages under {topic_filter}")
+        time.sleep(settle)  # no more than these arrive
+        return {m.topic: m.payload for m in client.messages() if m.retain}
+    finally:
+        client.close()
+
+
+def settled(broker: MosquittoBroker, topic_filter: str, predicate: Callable[[dict[str, bytes]], bool],
+            timeout: float = 10.0) -> dict[str, bytes]:
+    """The retained messages under `topic_filter` once `predicate` holds for them (the bridge logs a
+    clean-up when it queues it, a moment before the broker has it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = retained_under(broker, topic_filter, settle=0.3)
+        if predicate(found) or time.monotonic() > deadline:
+            return found
+
+
+def discovery_configs(broker: MosquittoBroker, node: str, count: int) -> dict[str, dict[str, Any]]:
+    found = retained_under(broker, f"homeassistant/+/{node}/+/config", count, settle=0.3)
+    return {topic: json.loads(payload) for topic, payload in found.items()}
+
+
+def check_schema(topic: str, config: dict[str, Any]) -> None:
+    component = topic.split("/")[1]
+    allowed = PLATFORM_KEYS[component]
+    assert set(config) <= allowed, f"{topic}: keys HA does not know: {sorted(set(config) - allowed)}"
+    assert REQUIRED[component] <= set(config), f"{topic}: missing {sorted(REQUIRED[component] - set(config))}"
+    if component == "image":
+        assert ("image_topic" in config) != ("url_topic" in config)
+    assert "object_id" not in config  # deprecated in HA 2025.10 for default_entity_id
+    assert config["default_entity_id"].startswith(f"{component}.")
+    assert config["unique_id"] and config["name"]
+    assert set(config["device"]) <= DEVICE_KEYS and config["device"]["identifiers"]
+    assert set(config["origin"]) <= ORIGIN_KEYS and config["origin"]["name"]
+    assert config.get("entity_category", "diagnostic") in ENTITY_CATEGORIES
+    assert ("options" in config) == (config.get("device_class") == "enum")
+    assert not ("availability" in config and "availability_topic" in config)
+
+
+def test_discovery_follows_ha_schema_and_notify_sends_to_the_room(
+        start_bridge: BridgeFactory, broker: MosquittoBroker, gateway: MockGateway, listener: TestClient) -> None:
+    bridge = start_bridge(ROOMS)
+    gateway.clear()
+    node = node_of(bridge)
+    configs = discovery_configs(broker, node, count=8)
+    assert sorted(configs) == sorted(f"homeassistant/{c}/{node}/{o}/config" for c, o in [
+        ("notify", "room_family"), ("notify", "room_ops"), ("binary_sensor", "connection"), ("sensor", "login"),
+        ("sensor", "queue_depth"), ("sensor", "last_delivery"), ("sensor", "last_delivery_time"),
+        ("image", "login_qr_code")])
+    for topic, config in configs.items():
+        check_schema(topic, config)
+    assert len({c["unique_id"] for c in configs.values()}) == len(configs)
+    assert len({json.dumps(c["device"], sort_keys=True) for c in configs.values()}) == 1  # one device
+    for topic, config in configs.items():
+        if "connection" not in topic:  # the connectivity sensor itself must read off, not unavailable
+            assert config["availability_topic"] == "wechat/bridge/state"
+
+    family = configs[f"homeassistant/notify/{node}/room_family/config"]
+    assert (family["name"], family["command_topic"], family["default_entity_id"]) == (
+        "Happy Family", "wechat/send/family", "notify.wechat_family")
+    # notify.send_message: HA publishes the message text, as is, to command_topic.
+    listener.publish(family["command_topic"], "洗衣机洗好了 🧺 (washer done)")
+    assert [(m["room_id"], m["text"]) for m in gateway.wait_for_messages(1)] == [
+        ("room-family@chatroom", "洗衣机洗好了 🧺 (washer done)")]
+
+    image = configs[f"homeassistant/image/{node}/login_qr_code/config"]
+    picture = retained_under(broker, image["image_topic"], count=1, settle=0)[image["image_topic"]]
+    assert picture.startswith(b"<svg") and b"Logged in as Bridge Bot" in picture
+    login = configs[f"homeassistant/sensor/{node}/login/config"]
+    assert json.loads(retained_under(broker, login["state_topic"], count=1, settle=0)[login["state_topic"]])[
+        "state"] == "logged_in"
+
+
+def test_ha_birth_message_republishes_discovery(start_bridge: BridgeFactory, broker: MosquittoBroker) -> None:
+    node = node_of(start_bridge(ROOMS))
+    discovery_configs(broker, node, count=8)
+    watcher = TestClient(broker.host, broker.port, [f"homeassistant/+/{node}/+/config"])
+    try:
+        watcher.wait_for(lambda m: m.retain, count=8, what="retained configs")
+        watcher.publish("homeassistant/status", "online")
+        again = watcher.wait_for(lambda m: not m.retain and bool(m.payload), count=8, what="re-published configs")
+        assert len({m.topic for m in again}) == 8
+    finally:
+        watcher.close()
+
+
+def test_reload_removes_the_entity_of_a_removed_room(
+        start_bridge: BridgeFactory, broker: MosquittoBroker, listener: TestClient) -> None:
+    bridge = start_bridge(ROOMS)
+    node = node_of(bridge)
+    ops = f"homeassistant/notify/{node}/room_ops/config"
+    assert ops in discovery_configs(broker, node, count=8)
+    bridge.config_path.write_text(bridge.config_path.read_text().replace('  ops: {id: "room-ops@chatroom"}\n', ""))
+    assert request(listener, "reload", {})["status"] == "ok"
+    after = discovery_configs(broker, node, count=7)
+    assert ops not in after and f"homeassistant/notify/{node}/room_family/config" in after
+
+
+def test_restart_clears_stale_configs_and_discovery_off_clears_all(
+        start_bridge: BridgeFactory, broker: MosquittoBroker) -> None:
+    bridge = start_bridge(ROOMS + '  garden: {topic: "Garden Club"}\n')
+    node = node_of(bridge)
+    assert f"homeassistant/notify/{node}/room_garden/config" in discovery_configs(broker, node, count=9)
+    assert bridge.stop() == 0
+    producer = TestClient(broker.host, broker.port)
+    try:
+        # A leftover of an older version of this bridge, and another device's config that must stay.
+        producer.publish(f"homeassistant/sensor/{node}/old_thing/config", '{"name": "old"}', retain=True)
+        producer.publish("homeassistant/sensor/someone-else/thing/config", '{"name": "theirs"}', retain=True)
+        bridge.config_path.write_text(bridge.config_path.read_text().replace('  garden: {topic: "Garden Club"}\n', ""))
+        offset = len(bridge.log())
+        bridge.start()
+        bridge.wait_for_log(READY_LOG, after=offset)
+        bridge.wait_for_log(f"removing the stale entity config on homeassistant/sensor/{node}/old_thing", after=offset)
+        after = settled(broker, f"homeassistant/+/{node}/+/config", lambda found: len(found) == 8)
+        assert f"homeassistant/notify/{node}/room_garden/config" not in after
+        assert f"homeassistant/sensor/{node}/old_thing/config" not in after
+        assert "homeassistant/sensor/someone-else/thing/config" in retained_under(
+            broker, "homeassistant/sensor/someone-else/+/config", count=1, settle=0)
+
+        assert bridge.stop() == 0
+        bridge.config_path.write_text(bridge.config_path.read_text() + "homeassistant: {discovery: false}\n")
+        offset = len(bridge.log())
+        bridge.start()
+        bridge.wait_for_log(f"removing the stale entity config on homeassistant/image/{node}/login_qr_code",
+                            after=offset)
+        assert settled(broker, f"homeassistant/+/{node}/+/config", lambda found: not found) == {}
+    finally:
+        producer.publish("homeassistant/sensor/someone-else/thing/config", "", retain=True)
+        producer.close()

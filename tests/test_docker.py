@@ -1,0 +1,150 @@
+"""The Docker deployment, tested without a Docker engine (these machines have only the client).
+
+What can be checked here: the compose file's shape and secrets, that the image's entrypoint
+command works from a plain install on exactly the config the compose file mounts, and that the
+environment variables the README documents are the ones the code reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = ROOT / "docker"
+COMPOSE = DOCKER / "compose.yaml"
+#: The console script `pip install .` puts beside the interpreter, as in the image.
+SCRIPT = Path(sys.executable).parent / "wechat-mqtt-bridge"
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def dockerfile_instruction(name: str) -> str:
+    """The arguments of the one `name` instruction of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (DOCKER / "Dockerfile").read_text())
+    found = [line.split(None, 1)[1] for line in text.splitlines() if line.split(None, 1)[:1] == [name]]
+    assert len(found) == 1, f"{name}: {found}"
+    return found[0]
+
+
+def exec_form(arguments: str) -> list[str]:
+    """`["a", "b"]` of an ENTRYPOINT/CMD/HEALTHCHECK CMD instruction."""
+    value: list[str] = json.loads(arguments[arguments.index("["):])
+    return value
+
+
+def test_compose_file_with_the_docker_cli() -> None:
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True,
+                                         check=False).returncode != 0:
+        pytest.skip("the docker client here has no compose plugin; the file is checked with PyYAML below")
+    env = {**os.environ, "PADLOCAL_TOKEN": "p", "WECHATY_TOKEN": "w"}
+    result = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
+                            capture_output=True, text=True, check=False, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_services_images_and_secrets() -> None:
+    services = compose()["services"]
+    assert set(services) == {"mosquitto", "gateway", "bridge"}
+    assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:")
+    assert "./mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in services["mosquitto"]["volumes"]
+    assert (DOCKER / "mosquitto.conf").is_file()
+
+    gateway = services["gateway"]
+    assert gateway["image"].startswith("wechaty/wechaty:")
+    env = gateway["environment"]
+    assert env["WECHATY_PUPPET"] == "wechaty-puppet-padlocal"
+    assert env["WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER"] == "true"
+    assert "ports" not in gateway  # without TLS, the gateway is for the compose network only
+
+    bridge = services["bridge"]
+    assert bridge["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
+    assert set(bridge["depends_on"]) == {"mosquitto", "gateway"}
+    assert bridge["environment"]["WECHATY_PUPPET_SERVICE_ENDPOINT"] == f"gateway:{env['WECHATY_PUPPET_SERVER_PORT']}"
+    # Secrets are references to docker/.env, never values; both sides share one gateway token.
+    assert env["WECHATY_PUPPET_PADLOCAL_TOKEN"].startswith("${PADLOCAL_TOKEN:?")
+    assert env["WECHATY_TOKEN"].startswith("${WECHATY_TOKEN:?")
+    assert bridge["environment"]["WECHATY_PUPPET_SERVICE_TOKEN"].startswith("${WECHATY_TOKEN:?")
+    assert "docker/.env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_dockerfile_is_slim_non_root_without_secrets_and_checks_health() -> None:
+    assert "slim" in dockerfile_instruction("FROM")
+    assert dockerfile_instruction("USER") not in ("root", "0")
+    assert json.loads(dockerfile_instruction("VOLUME")) == ["/config", "/data"]
+    text = (DOCKER / "Dockerfile").read_text()
+    assert not re.search(r"^(ENV|ARG)\b.*(TOKEN|PASSWORD|SECRET)", text, re.MULTILINE | re.IGNORECASE)
+    health = exec_form(dockerfile_instruction("HEALTHCHECK"))
+    assert health[:2] == ["wechat-mqtt-bridge", "health"]
+
+
+def mounted_config_root(tmp_path: Path) -> Path:
+    """The bridge container's filesystem as far as the compose volumes make it: host paths linked in."""
+    for volume in compose()["services"]["bridge"]["volumes"]:
+        source, target = volume.split(":")[:2]
+        if not source.startswith("."):
+            continue  # a named volume
+        place = tmp_path / target.lstrip("/")
+        place.parent.mkdir(parents=True, exist_ok=True)
+        place.symlink_to((DOCKER / source).resolve())
+    return tmp_path
+
+
+def container_command(tmp_path: Path, arguments: list[str]) -> list[str]:
+    """An image command, run from the plain install with the container's paths under `tmp_path`."""
+    return [str(SCRIPT), *(str(tmp_path / a.lstrip("/")) if a.startswith("/config/") else a for a in arguments)]
+
+
+def test_entrypoint_runs_and_checks_the_mounted_config(tmp_path: Path) -> None:
+    entrypoint = exec_form(dockerfile_instruction("ENTRYPOINT"))
+    assert entrypoint == ["wechat-mqtt-bridge"] and SCRIPT.is_file()
+    helped = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
+    assert helped.returncode == 0 and "{run,check,render,health}" in helped.stdout
+
+    root = mounted_config_root(tmp_path)
+    command = exec_form(dockerfile_instruction("CMD"))
+    assert command[:1] == ["run"]
+    environment = dict(compose()["services"]["bridge"]["environment"])
+    env = {"PATH": os.environ["PATH"], **environment, "WECHATY_PUPPET_SERVICE_TOKEN": "from-docker-env"}
+    checked = subprocess.run(container_command(root, ["check", *command[1:]]), capture_output=True, text=True,
+                             check=False, env=env, cwd=tmp_path)
+    assert (checked.returncode, checked.stderr) == (0, "")
+    assert checked.stdout == f"{root}/config/config.yaml: OK (17 routes, 2 rooms)\n"
+    health = exec_form(dockerfile_instruction("HEALTHCHECK"))
+    helped = subprocess.run([str(SCRIPT), *health[1:2], "--help"], capture_output=True, text=True, check=False)
+    assert helped.returncode == 0 and "--timeout" in helped.stdout
+
+
+def env_vars_in_code() -> set[str]:
+    """Names the bridge reads from the environment: ENV_* constants and os.environ/getenv literals."""
+    names: set[str] = set()
+    for path in (ROOT / "bridge").glob("*.py"):
+        text = path.read_text()
+        names.update(re.findall(r'^ENV_\w+\s*=\s*"([A-Z][A-Z0-9_]*)"', text, re.MULTILINE))
+        names.update(re.findall(r'(?:environ(?:\.get)?\(|environ\[|getenv\()\s*"([A-Z][A-Z0-9_]*)"', text))
+    return names
+
+
+def env_vars_in_readme() -> set[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Environment variables", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", section, re.MULTILINE))
+
+
+def test_readme_documents_exactly_the_environment_variables_the_code_reads() -> None:
+    in_code = env_vars_in_code()
+    assert in_code >= {"WECHATY_PUPPET_SERVICE_ENDPOINT", "WECHATY_PUPPET_SERVICE_TOKEN"}  # the grep works
+    assert env_vars_in_readme() == in_code

@@ -1,0 +1,121 @@
+"""Discovery payloads, ids and the runtime hooks of bridge/homeassistant.py, with a fake publish."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bridge.config import Config, load_config
+from bridge.errors import ConfigError
+from bridge.events import InboundMessage
+from bridge.homeassistant import HomeAssistant, discovery_publications, login_image, node_id, slug, subscriptions
+from bridge.mqtt import Publication
+from bridge.wechat import LoginState, WeChatUser
+
+CONFIG = """\
+mqtt: {client_id: "bridge.home 1", base_topic: wechat}
+wechaty: {token: t}
+rooms:
+  family: {topic: "Happy Family"}
+  Ops-Team: {id: "1@chatroom"}
+  家: {topic: "老家群"}
+"""
+
+
+def config(tmp_path: Path, text: str = CONFIG) -> Config:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return load_config(path, environ={})
+
+
+def message(topic: str, payload: bytes, *, retain: bool) -> InboundMessage:
+    return InboundMessage(topic, payload, retain, time.time())
+
+
+def test_ids_are_stable_distinct_and_what_ha_accepts() -> None:
+    assert node_id("bridge.home 1") == "bridge_home_1"
+    assert slug("family") == "family"
+    assert slug("Ops-Team") == "ops_team_" + slug("Ops-Team")[-6:] != slug("ops_team")
+    assert slug("家") != slug("群") and len(slug("家")) == 6
+    assert slug("家") == slug("家")  # a hash, not a random id
+
+
+def test_discovery_topics_and_entity_ids(tmp_path: Path) -> None:
+    pubs = discovery_publications(config(tmp_path))
+    node = "bridge_home_1"
+    notify = {t: orjson.loads(p.payload) for t, p in pubs.items() if "/notify/" in t}
+    family = notify[f"homeassistant/notify/{node}/room_family/config"]
+    assert (family["command_topic"], family["unique_id"], family["default_entity_id"], family["name"]) == (
+        "wechat/send/family", f"{node}_room_family", "notify.wechat_family", "Happy Family")
+    ops = notify[f"homeassistant/notify/{node}/room_{slug('Ops-Team')}/config"]
+    assert (ops["command_topic"], ops["name"]) == ("wechat/send/Ops-Team", "Ops-Team")
+    assert all(p.retain and p.qos == 1 for p in pubs.values())
+    assert len(pubs) == 3 + 6
+
+
+def test_prefix_is_validated_and_discovery_off_still_watches_its_own_configs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"homeassistant\.prefix: the discovery prefix 'ha/#' cannot contain"):
+        config(tmp_path, CONFIG + "homeassistant: {prefix: 'ha/#'}\n")
+    off = config(tmp_path, CONFIG + "homeassistant: {discovery: false, prefix: ha}\n")
+    assert subscriptions(off) == ["ha/+/bridge_home_1/+/config"]
+    assert subscriptions(config(tmp_path)) == ["homeassistant/+/bridge_home_1/+/config", "homeassistant/status"]
+
+
+async def test_stale_configs_are_cleared_and_our_own_are_kept(tmp_path: Path) -> None:
+    published: list[Publication] = []
+
+    async def publish(p: Publication) -> None:
+        published.append(p)
+
+    cfg = config(tmp_path)
+    ha = HomeAssistant(cfg, publish)
+    await ha.on_connect()
+    ours = set(discovery_publications(cfg))
+    assert {p.topic for p in published} == ours | {"wechat/bridge/login/qrcode"}
+    published.clear()
+
+    stale = "homeassistant/notify/bridge_home_1/room_gone/config"
+    assert await ha.on_message(message(stale, b"{}", retain=True))
+    assert await ha.on_message(message(sorted(ours)[0], b"{}", retain=True))  # ours: kept
+    assert await ha.on_message(message(stale, b"", retain=True))  # already cleared
+    assert await ha.on_message(message(stale, b"{}", retain=False))  # live, not a leftover
+    assert published == [Publication(stale, b"", qos=1, retain=True)]
+    assert not await ha.on_message(message("homeassistant/notify/other/x/config", b"{}", retain=True))
+
+    published.clear()
+    assert not await ha.on_message(message("homeassistant/status", b"offline", retain=False))
+    assert published == []
+    assert not await ha.on_message(message("homeassistant/status", b"online", retain=False))
+    assert {p.topic for p in published} == ours
+
+
+async def test_reload_clears_removed_rooms_and_publishes_only_changes(tmp_path: Path) -> None:
+    published: list[Publication] = []
+
+    async def publish(p: Publication) -> None:
+        published.append(p)
+
+    ha = HomeAssistant(config(tmp_path), publish)
+    await ha.reload(config(tmp_path, CONFIG.replace('  family: {topic: "Happy Family"}\n',
+                                                    '  family: {topic: "Family"}\n  garden: {id: "g@chatroom"}\n')
+                           .replace('  家: {topic: "老家群"}\n', "")))
+    assert [(p.topic.split("/")[3], p.payload == b"") for p in published] == [
+        (f"room_{slug('家')}", True), ("room_family", False), ("room_garden", False)]
+
+
+async def test_login_picture(tmp_path: Path) -> None:
+    scan = login_image(LoginState("scan", qrcode="https://login.weixin.qq.com/l/abc"))
+    assert scan.startswith(b'<svg xmlns="http://www.w3.org/2000/svg"') and b'<path d="M' in scan
+    assert b"Logged in as A &amp; B" in login_image(LoginState("logged_in", user=WeChatUser("1", "A & B")))
+    published: list[Publication] = []
+
+    async def publish(p: Publication) -> None:
+        published.append(p)
+
+    ha = HomeAssistant(config(tmp_path), publish)
+    await ha.on_login(LoginState("scan", qrcode="x"))
+    await ha.on_login(LoginState("scan", qrcode="x"))  # unchanged: not published again
+    assert [(p.topic, p.retain) for p in published] == [("wechat/bridge/login/qrcode", True)]
