@@ -32,7 +32,7 @@ from bridge.errors import ConfigError, SendError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.homeassistant import HomeAssistant
 from bridge.housekeeping import Housekeeping
-from bridge.http import HttpIngress
+from bridge.http import HttpIngress, download
 from bridge.intake import Intake
 from bridge.mqtt import Acknowledge, MqttSession
 from bridge.outbox import Outbox, OutboxRunner, OutboxStats
@@ -89,7 +89,9 @@ class Bridge:
         self.homeassistant = HomeAssistant(config, self.mqtt.publish)
         self.reporter = Reporter(store=self.store, publish=self._publish_report)
         self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
-                                     rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge)
+                                     rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge,
+                                     contacts=lambda: self.config.contacts, attachments=config.attachments,
+                                     download=download)
         self.intake = Intake(pipeline=self.pipeline, store=self.store,
                              policies=delivery_policies(config, self.pipeline.router.routes),
                              max_payload_bytes=config.limits.max_payload_bytes, on_stored=self._on_stored)
@@ -338,7 +340,8 @@ class Bridge:
         if not isinstance(room, str) or not isinstance(text, str):
             raise RequestError('a send request needs "room" (a room key) and "text", both strings')
         outcome = self.pipeline.direct_send(topic=self.topics.request("send"), room_key=room, text=text,
-                                            event_id=event_id_from(body.get("id")), received_at=time.time())
+                                            event_id=event_id_from(body.get("id")), received_at=time.time(),
+                                            mention=body.get("mention", []))
         rejection = await self._accept(outcome)
         if rejection is not None:
             raise RequestError(rejection.error or "rejected")

@@ -276,12 +276,59 @@ class RoomSettings(_Strict):
         return f"id {self.id!r}" if self.id is not None else f"topic {self.topic!r}"
 
 
+class ContactSettings(_Strict):
+    """A person the bridge may @-mention, found by exact name or id among a room's members."""
+
+    name: Annotated[str, Field(min_length=1)] | None = None
+    id: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_selector(self) -> ContactSettings:
+        if (self.name is None) == (self.id is None):
+            raise ValueError("give exactly one of 'name' or 'id'")
+        return self
+
+    def describe(self) -> str:
+        return f"id {self.id!r}" if self.id is not None else f"name {self.name!r}"
+
+
+class AttachmentSource(_Strict):
+    """Where a route's image or file comes from: a URL or a local path (templates), with a file name."""
+
+    url: str | None = None
+    path: str | None = None
+    name: str | None = None  # a template too; defaults to the last part of the URL or path
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> AttachmentSource:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("give exactly one of 'url' or 'path' (or write 'payload' for the MQTT payload itself)")
+        return self
+
+
+#: `payload`: the MQTT payload is the image or file itself.
+AttachmentSetting = Literal["payload"] | AttachmentSource
+
+
+class AttachmentsSettings(_Strict):
+    """Limits for images and files, however they arrive."""
+
+    #: Local paths a route may send from must be inside this directory; unset: no local files.
+    directory: ConfigPath | None = None
+    max_bytes: Annotated[int, Field(ge=1024, le=100 * 1024 * 1024)] = 10 * 1024 * 1024
+    download_timeout: PositiveDuration = 15.0
+
+
 class RouteSettings(_Strict):
     """MQTT messages on `topic` become `template` in each of `rooms`, when `when` holds."""
 
     topic: str
     rooms: Annotated[list[str], Field(min_length=1)]
-    template: str
+    template: str | None = None
+    #: Contact keys to @-mention in the text.
+    mention: list[str] = Field(default_factory=list)
+    image: AttachmentSetting | None = None
+    file: AttachmentSetting | None = None
     name: Annotated[str, Field(min_length=1)] | None = None
     when: str | None = None
     #: Retained messages are replayed by the broker on every (re)subscribe; alarms must not repeat.
@@ -291,6 +338,24 @@ class RouteSettings(_Strict):
     expire_after: PositiveDuration | None = None
 
     _origin: tuple[YamlDocument, Path_] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _something_to_send(self) -> RouteSettings:
+        if self.template is None and self.image is None and self.file is None:
+            raise ValueError("a route needs a 'template', an 'image' or a 'file'")
+        if self.image is not None and self.file is not None:
+            raise ValueError("give 'image' or 'file', not both")
+        if self.template is None and self.mention:
+            raise ValueError("'mention' needs a 'template': mentions are part of the text")
+        return self
+
+    @property
+    def attachment(self) -> tuple[Literal["image", "file"], AttachmentSetting] | None:
+        if self.image is not None:
+            return "image", self.image
+        if self.file is not None:
+            return "file", self.file
+        return None
 
     @field_validator("topic")
     @classmethod
@@ -317,6 +382,7 @@ class _Mappings(_Strict):
 
     rooms: dict[str, RoomSettings] = Field(default_factory=dict)
     routes: list[RouteSettings] = Field(default_factory=list)
+    contacts: dict[str, ContactSettings] = Field(default_factory=dict)
 
     @field_validator("rooms")
     @classmethod
@@ -334,6 +400,7 @@ class Config(_Mappings):
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    attachments: AttachmentsSettings = Field(default_factory=AttachmentsSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
@@ -360,15 +427,21 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
 
     rooms = dict(config.rooms) if config is not None else _rooms_alone(main_doc.value)
     routes = list(config.routes) if config is not None else []
-    _read_includes(main_doc, includes, env, rooms=rooms, routes=routes, problems=problems)
+    contacts = dict(config.contacts) if config is not None else {}
+    _read_includes(main_doc, includes, env, rooms=rooms, contacts=contacts, routes=routes, problems=problems)
     for route in routes:
         for index, key in enumerate(route.rooms):
             if key not in rooms:
                 known = ", ".join(sorted(rooms)) or "none are defined"
                 problems.append(route.problem(("rooms", index), f"unknown room key {key!r} (known: {known})"))
+        for index, key in enumerate(route.mention):
+            if key not in contacts:
+                known = ", ".join(sorted(contacts)) or "none are defined under 'contacts'"
+                problems.append(route.problem(("mention", index), f"unknown contact key {key!r} (known: {known})"))
     if config is None:
         raise ConfigError(problems or [ConfigProblem(str(main_path), "", "cannot be used")])
-    config = config.model_copy(update={"rooms": rooms, "routes": routes, "include": config.include})
+    config = config.model_copy(update={"rooms": rooms, "routes": routes, "contacts": contacts,
+                                       "include": config.include})
 
     wechaty = config.wechaty
     endpoint = env.get(ENV_ENDPOINT) or wechaty.endpoint
@@ -399,21 +472,24 @@ def _included_files(main_doc: YamlDocument, includes: list[str], problems: list[
 
 
 def _read_includes(main_doc: YamlDocument, includes: list[str], env: Mapping[str, str], *,
-                   rooms: dict[str, RoomSettings], routes: list[RouteSettings], problems: list[ConfigProblem]) -> None:
-    """Add the rooms and routes of every included file; a room key defined twice is a problem."""
-    room_origin = {key: main_doc.file for key in rooms}
+                   rooms: dict[str, RoomSettings], contacts: dict[str, ContactSettings],
+                   routes: list[RouteSettings], problems: list[ConfigProblem]) -> None:
+    """Add the rooms, contacts and routes of every included file; a key defined twice is a problem."""
+    origin = {("rooms", key): main_doc.file for key in rooms} | {("contacts", key): main_doc.file for key in contacts}
     for file in _included_files(main_doc, includes, problems):
         doc = read_yaml(file, env)
         problems.extend(doc.problems)
         fragment = _validate(_Mappings, doc, problems)
         if fragment is None:
             continue
-        for key, room in fragment.rooms.items():
-            if key in rooms:
-                problems.append(doc.problem(("rooms", key), f"room key {key!r} is also defined in {room_origin[key]}"))
-                continue
-            rooms[key] = room
-            room_origin[key] = doc.file
+        for section, mine, theirs in (("rooms", rooms, fragment.rooms), ("contacts", contacts, fragment.contacts)):
+            for key, value in theirs.items():
+                if key in mine:
+                    problems.append(doc.problem((section, key), f"{section[:-1]} key {key!r} is also defined in "
+                                                                f"{origin[section, key]}"))
+                    continue
+                mine[key] = value  # type: ignore[assignment]
+                origin[section, key] = doc.file
         routes.extend(fragment.routes)
 
 

@@ -13,14 +13,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from bridge.errors import GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
-from bridge.events import RoomRef
+from bridge.attachments import read_local
+from bridge.config import AttachmentsSettings, ContactSettings
+from bridge.errors import EventRejected, GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
+from bridge.events import Attachment, RoomRef
 from bridge.outbox import Outbox, OutboxRow, OutboxRunner
 from bridge.rooms import RoomDirectory
-from bridge.wechat import WeChatClient
+from bridge.wechat import WeChatClient, WeChatContact
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,10 @@ UNAVAILABLE_PAUSE_SECONDS = 1.0
 #: Pause before retrying an outbox read or write that failed (disk full, I/O error).
 OUTBOX_RETRY_SECONDS = 1.0
 
+class Download(Protocol):
+    def __call__(self, url: str, *, max_bytes: int, seconds: float) -> Awaitable[bytes]: ...
+
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -37,7 +43,12 @@ T = TypeVar("T")
 class DeliveryWorker:
     def __init__(self, *, store: OutboxRunner, wechat: WeChatClient, directory: RoomDirectory,
                  rooms_ready: asyncio.Event, on_finished: Callable[[], None],
+                 contacts: Callable[[], Mapping[str, ContactSettings]] = dict,
+                 attachments: AttachmentsSettings | None = None, download: Download | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        self._contacts = contacts
+        self._attachments = attachments or AttachmentsSettings()
+        self._download = download
         self._store = store
         self._wechat = wechat
         self._directory = directory
@@ -108,7 +119,13 @@ class DeliveryWorker:
             return
         ref = RoomRef(row.room_key, room.id, room.topic)
         try:
-            await self._wechat.send_text(room.id, row.text)
+            await self._send(row, room.id)
+        except EventRejected as exc:
+            await self._call(Outbox.mark_finished, row.seq, "rejected", now=self._clock(), room=ref,
+                             error=str(exc), attempted=False)
+            log.info("delivery %s rejected: %s", row.event_id, exc)
+            self._on_finished()
+            return
         except GatewayUnavailable as exc:
             log.info("delivery %s to room %r waits: %s", row.event_id, row.room_key, exc)
             await self._call(Outbox.mark_retry, row.seq, error=str(exc), attempted=False,
@@ -133,8 +150,52 @@ class DeliveryWorker:
         await self._call(Outbox.mark_delivered, row.seq, now=self._clock(), room=ref)
         log.info("delivered %s to room %r%s", row.event_id, row.room_key,
                  f" at attempt {attempt}" if attempt > 1 else "")
-        log.debug("text sent to room %r: %s", row.room_key, row.text)
+        log.debug("sent to room %r: %s%s", row.room_key, row.text,
+                  f" + {row.attachment.kind} {row.attachment.name}" if row.attachment else "")
         self._on_finished()
+
+    async def _send(self, row: OutboxRow, room_id: str) -> None:
+        """The text (with its mentions), then the attachment; a text already sent is not sent again."""
+        assert row.text is not None
+        attachment = row.attachment
+        data = await self._attachment_bytes(attachment) if attachment is not None else None
+        if row.text.strip() and not row.text_sent:
+            mentions = await self._mentions(row, room_id) if row.mentions else []
+            await self._wechat.send_text(room_id, row.text, mentions)
+            if attachment is not None:
+                await self._call(Outbox.mark_text_sent, row.seq)
+        if attachment is not None and data is not None:
+            await self._wechat.send_file(room_id, attachment.name, data)
+
+    async def _mentions(self, row: OutboxRow, room_id: str) -> list[WeChatContact]:
+        """The room members to @-mention; a configured contact who is not in the room rejects the delivery."""
+        members = await self._wechat.room_members(room_id)
+        contacts = self._contacts()
+        found = []
+        for key in row.mentions:
+            wanted = contacts.get(key)
+            if wanted is None:
+                raise EventRejected(f"contact key {key!r} is no longer configured")
+            matches = [m for m in members if (m.id == wanted.id if wanted.id is not None else m.name == wanted.name)]
+            if not matches:
+                raise EventRejected(f"contact {key!r} ({wanted.describe()}) is not a member of room {row.room_key!r}")
+            if len(matches) > 1:
+                ids = ", ".join(sorted(m.id for m in matches))
+                raise EventRejected(f"contact {key!r}: {len(matches)} members of room {row.room_key!r} are named "
+                                    f"{wanted.name!r} ({ids}); configure the contact by id")
+            found.append(matches[0])
+        return found
+
+    async def _attachment_bytes(self, attachment: Attachment) -> bytes:
+        limits = self._attachments
+        if attachment.data is not None:
+            return attachment.data
+        if attachment.url is not None:
+            if self._download is None:
+                raise EventRejected("this bridge cannot download attachments")
+            return await self._download(attachment.url, max_bytes=limits.max_bytes, seconds=limits.download_timeout)
+        assert attachment.path is not None
+        return read_local(attachment.path, directory=limits.directory, max_bytes=limits.max_bytes)
 
     async def _call(self, method: Callable[Concatenate[Outbox, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """An outbox call, retried until it works: an outcome not written would leave its row stuck."""

@@ -31,15 +31,29 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """An image or file to send after the text: bytes already in hand, or where to get them at send time."""
+
+    kind: Literal["image", "file"]
+    name: str
+    data: bytes | None = None  # the MQTT payload itself (a Frigate snapshot, say)
+    url: str | None = None  # downloaded when sent, with a timeout and a size cap
+    path: str | None = None  # a file inside `attachments.directory`
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
-    """One rendered text for one room: the unit that is queued, sent and reported."""
+    """One rendered text (and attachment) for one room: the unit that is queued, sent and reported."""
 
     event_id: str
     route: str | None  # None for a direct send on <base>/send/<key>
     source_topic: str
     room_key: str
-    text: str
+    text: str  # may be empty when there is an attachment
     created_at: float
+    #: Contact keys to @-mention in the text.
+    mentions: tuple[str, ...] = ()
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp
 import orjson
 from aiohttp import web
 
 from bridge.config import HttpSettings, RoomSettings
-from bridge.errors import StartupError
+from bridge.errors import SendError, StartupError
 from bridge.events import DeliveryReport, InboundMessage
 from bridge.pipeline import Outcome, Pipeline, event_id_from
 
@@ -113,7 +114,8 @@ class HttpIngress:
             return _error(400, 'the body needs "room" (a room key or room name) and "message", both strings')
         key = self._key_for(room)
         outcome = self._pipeline().direct_send(topic=request.path, room_key=key, text=text,
-                                               event_id=event_id_from(body.get("id")), received_at=time.time())
+                                               event_id=event_id_from(body.get("id")), received_at=time.time(),
+                                               mention=body.get("mention", []))
         return await self._answer(outcome)
 
     async def _send_to_key(self, request: web.Request) -> web.Response:
@@ -205,3 +207,27 @@ def openapi_document() -> dict[str, Any]:
             }},
         },
     }
+
+
+async def download(url: str, *, max_bytes: int, seconds: float) -> bytes:
+    """GET `url` for an attachment: bounded in time and size. Raises `SendError` on failure."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session, \
+                session.get(url) as response:
+            if response.status != 200:
+                transient = response.status >= 500 or response.status == 429
+                raise SendError(f"downloading {url} gave HTTP {response.status}", transient=transient)
+            if response.content_length is not None and response.content_length > max_bytes:
+                raise SendError(f"{url} is {response.content_length} bytes, more than the {max_bytes} allowed "
+                                "(attachments.max_bytes)", transient=False)
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(65536):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise SendError(f"{url} is larger than the {max_bytes} bytes allowed (attachments.max_bytes)",
+                                    transient=False)
+            return bytes(data)
+    except TimeoutError:
+        raise SendError(f"downloading {url} took more than {seconds:g} s", transient=True) from None
+    except aiohttp.ClientError as exc:
+        raise SendError(f"cannot download {url}: {exc}", transient=True) from None

@@ -28,9 +28,11 @@ it on one thread of its own, so a commit's fsync never stalls the event loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fcntl
 import functools
+import json
 import logging
 import os
 import sqlite3
@@ -43,7 +45,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from bridge.config import format_duration
 from bridge.errors import OutboxError
-from bridge.events import Delivery, DeliveryReport, RoomRef
+from bridge.events import Attachment, Delivery, DeliveryReport, RoomRef
 from bridge.policy import DeliveryPolicy
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,11 @@ log = logging.getLogger(__name__)
 RowStatus = Literal["pending", "delivered", "rejected", "failed", "expired"]
 STATUSES: tuple[RowStatus, ...] = ("pending", "delivered", "rejected", "failed", "expired")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Changes from one schema version to the next, applied in order to an older database.
+_MIGRATIONS = {
+    2: "ALTER TABLE deliveries ADD COLUMN extras TEXT",  # mentions, attachment, what was sent so far
+}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id           INTEGER PRIMARY KEY,
@@ -82,7 +88,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     room_id         TEXT,
     room_topic      TEXT,
     error           TEXT,
-    reported_at     REAL
+    reported_at     REAL,
+    extras          TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_unreported ON deliveries (seq)
@@ -168,6 +175,29 @@ class OutboxRow:
     room_topic: str | None
     error: str | None
     reported_at: float | None
+    #: JSON: `mentions` (contact keys), `attachment` (kind, name, and base64 data, url or path),
+    #: `text_sent` (the text went out; a retry sends only the attachment).
+    extras: str | None = None
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return json.loads(self.extras) if self.extras else {}
+
+    @property
+    def mentions(self) -> tuple[str, ...]:
+        return tuple(self.details.get("mentions", ()))
+
+    @property
+    def attachment(self) -> Attachment | None:
+        found = self.details.get("attachment")
+        if not found:
+            return None
+        data = base64.b64decode(found["data"]) if found.get("data") is not None else None
+        return Attachment(found["kind"], found["name"], data=data, url=found.get("url"), path=found.get("path"))
+
+    @property
+    def text_sent(self) -> bool:
+        return bool(self.details.get("text_sent"))
 
     @property
     def policy(self) -> DeliveryPolicy:
@@ -241,6 +271,9 @@ class Outbox:
                 if version > SCHEMA_VERSION:
                     raise OutboxError(f"the outbox database {where} was written by a newer bridge "
                                       f"(schema {version}, this one knows {SCHEMA_VERSION})")
+                if version and version < SCHEMA_VERSION:
+                    for step in range(version + 1, SCHEMA_VERSION + 1):
+                        db.execute(_MIGRATIONS[step])
                 db.executescript(_SCHEMA)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except BaseException:
@@ -343,9 +376,10 @@ class Outbox:
         expires_at = None if policy.expire_after is None else d.created_at + policy.expire_after
         self._db.execute(
             "INSERT INTO deliveries (event_id, route, source_topic, room_key, text, status, max_attempts, backoff, "
-            "max_backoff, created_at, expires_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+            "max_backoff, created_at, expires_at, next_attempt_at, extras) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
             (d.event_id, d.route, d.source_topic, d.room_key, d.text, policy.attempts, policy.backoff,
-             policy.max_backoff, d.created_at, expires_at, d.created_at),
+             policy.max_backoff, d.created_at, expires_at, d.created_at, _extras(d)),
         )
 
     def _insert_finished(self, report: DeliveryReport) -> None:
@@ -383,6 +417,14 @@ class Outbox:
     def mark_finished(self, seq: int, status: Literal["failed", "rejected"], *, now: float, room: RoomRef,
                       error: str, attempted: bool) -> None:
         self._finish(seq, status, now=now, room=room, error=error, attempted=attempted)
+
+    def mark_text_sent(self, seq: int) -> None:
+        """The text of a delivery with an attachment went out: a retry must not send it again."""
+        with self._transaction():
+            row = self._rows("WHERE seq = ?", (seq,))
+            if row:
+                details = {**row[0].details, "text_sent": True}
+                self._db.execute("UPDATE deliveries SET extras = ? WHERE seq = ?", (json.dumps(details), seq))
 
     def mark_retry(self, seq: int, *, error: str, retry_at: float, attempted: bool = True) -> None:
         """Back to pending until `retry_at`; `attempted` False (WeChat unreachable) spends no attempt."""
@@ -487,6 +529,17 @@ class Outbox:
 
 
 _COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
+
+
+def _extras(delivery: Delivery) -> str | None:
+    details: dict[str, Any] = {}
+    if delivery.mentions:
+        details["mentions"] = list(delivery.mentions)
+    a = delivery.attachment
+    if a is not None:
+        details["attachment"] = {"kind": a.kind, "name": a.name, "url": a.url, "path": a.path,
+                                 "data": base64.b64encode(a.data).decode() if a.data is not None else None}
+    return json.dumps(details) if details else None
 
 
 def _event_id(outcome: Queued | DeliveryReport) -> str:

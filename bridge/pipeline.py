@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.config import Config, RoomSettings
-from bridge.errors import EventRejected
+from bridge.attachments import build_attachment
+from bridge.config import Config, ContactSettings, RoomSettings
+from bridge.errors import EventRejected, PayloadError
 from bridge.events import Delivery, DeliveryReport, InboundMessage, RejectReason, new_event_id
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.routing import Route, RouteMatch, Router, compile_routes
@@ -38,15 +39,19 @@ class Pipeline:
     def from_config(cls, config: Config) -> Pipeline:
         """Compile the config's routes; raises `ConfigError` on template problems."""
         router = Router(compile_routes(config, TemplateEngine()))
-        return cls(router=router, topics=config.topics, rooms=config.rooms,
-                   max_payload_bytes=config.limits.max_payload_bytes)
+        return cls(router=router, topics=config.topics, rooms=config.rooms, contacts=config.contacts,
+                   max_payload_bytes=config.limits.max_payload_bytes,
+                   max_attachment_bytes=config.attachments.max_bytes)
 
     def __init__(self, *, router: Router, topics: Topics, rooms: Mapping[str, RoomSettings],
-                 max_payload_bytes: int) -> None:
+                 max_payload_bytes: int, contacts: Mapping[str, ContactSettings] | None = None,
+                 max_attachment_bytes: int = 10 * 1024 * 1024) -> None:
         self.router = router
         self._topics = topics
         self._rooms = rooms
+        self._contacts = contacts or {}
         self._max_payload_bytes = max_payload_bytes
+        self._max_attachment_bytes = max_attachment_bytes
 
     def plan(self, message: InboundMessage) -> list[Outcome]:
         room_key = self._topics.direct_send_key(message.topic)
@@ -68,51 +73,55 @@ class Pipeline:
         if not matches:
             return []
         try:
-            payload = decode_payload(message.payload, max_bytes=self._max_payload_bytes)
+            payload: DecodedPayload | EventRejected = decode_payload(message.payload,
+                                                                   max_bytes=self._max_payload_bytes)
         except EventRejected as exc:
-            event_id = new_event_id()
-            return [
-                RouteTrace(m.route, None, [
-                    DeliveryReport.rejected(event_id=event_id, route=m.route.name, topic=message.topic,
-                                            room_key=key, error=str(exc))
-                    for key in m.route.rooms
-                ])
-                for m in matches
-            ]
-        event_id = _event_id(payload)
+            payload = exc
+        event_id = _event_id(payload) if isinstance(payload, DecodedPayload) else new_event_id()
         return [self._render(message, payload, event_id, match) for match in matches]
 
-    def _render(self, message: InboundMessage, payload: DecodedPayload, event_id: str,
+    def _render(self, message: InboundMessage, payload: DecodedPayload | EventRejected, event_id: str,
                 match: RouteMatch) -> RouteTrace:
         route = match.route
+        binary = route.attachment is not None and route.attachment.from_payload
         context: dict[str, Any] = {
             **match.match.named,
-            "payload": payload.value,
-            "raw": payload.raw,
             "topic": message.topic,
             "wildcards": list(match.match.wildcards),
         }
         holds: bool | None = None
         try:
+            if binary:  # the payload is the image or file: no text to decode
+                context.update(payload=None, raw="")
+            elif isinstance(payload, EventRejected):
+                raise payload
+            else:
+                context.update(payload=payload.value, raw=payload.raw)
             if route.when is not None:
                 holds = route.when.holds(context)
                 if not holds:
                     log.debug("route %s: 'when' is false for %s", route.name, message.topic)
                     return RouteTrace(route, False, [])
-            text = route.template.render(context)
+            text = route.template.render(context) if route.template is not None else ""
+            attachment = None
+            if route.attachment is not None:
+                attachment = build_attachment(route.attachment, payload=message.payload, context=context,
+                                              max_bytes=self._max_attachment_bytes,
+                                              default_name=_file_stem(message.topic))
         except EventRejected as exc:
+            error = str(exc) if isinstance(exc, PayloadError) and not binary else f"route {route.name!r}: {exc}"
             return RouteTrace(route, holds, [
                 DeliveryReport.rejected(event_id=event_id, route=route.name, topic=message.topic,
-                                        room_key=key, error=f"route {route.name!r}: {exc}")
+                                        room_key=key, error=error)
                 for key in route.rooms
             ])
         return RouteTrace(route, holds, [
-            Delivery(event_id, route.name, message.topic, key, text, message.received_at)
+            Delivery(event_id, route.name, message.topic, key, text, message.received_at, route.mentions, attachment)
             for key in route.rooms
         ])
 
     def direct_send_message(self, message: InboundMessage, room_key: str) -> Outcome:
-        """A direct send as it arrives: plain text, or JSON `{"text": ..., "id": ...}`."""
+        """A direct send as it arrives: plain text, or JSON `{"text": ..., "id": ..., "mention": [...]}`."""
         try:
             payload = decode_payload(message.payload, max_bytes=self._max_payload_bytes)
         except EventRejected as exc:
@@ -124,13 +133,18 @@ class Pipeline:
                 return DeliveryReport.rejected(
                     event_id=_event_id(payload), route=None, topic=message.topic, room_key=room_key,
                     error='a JSON direct send needs a "text" field holding a string')
+            mention: Any = payload.value.get("mention", [])
         else:
-            text = payload.raw
-        return self.direct_send(topic=message.topic, room_key=room_key, text=text,
+            text, mention = payload.raw, []
+        return self.direct_send(topic=message.topic, room_key=room_key, text=text, mention=mention,
                                 event_id=_event_id(payload), received_at=message.received_at)
 
-    def direct_send(self, *, topic: str, room_key: str, text: str, event_id: str, received_at: float) -> Outcome:
-        """A text for one room by key, from `<base>/send/<key>` or the `send` request."""
+    def direct_send(self, *, topic: str, room_key: str, text: str, event_id: str, received_at: float,
+                    mention: Any = ()) -> Outcome:
+        """A text for one room by key, from `<base>/send/<key>`, the `send` request or the HTTP door.
+
+        `mention` is a list of contact keys, as given by the caller (checked here).
+        """
         def reject(error: str, reason: RejectReason = "bad_input") -> DeliveryReport:
             return DeliveryReport.rejected(event_id=event_id, route=None, topic=topic, room_key=room_key,
                                            error=error, reason=reason)
@@ -146,7 +160,20 @@ class Pipeline:
             return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)", "direct_not_allowed")
         if not text.strip():
             return reject("the message is empty")
-        return Delivery(event_id, None, topic, room_key, text, received_at)
+        problem = self._mention_problem(mention)
+        if problem:
+            return reject(problem)
+        return Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention))
+
+
+    def _mention_problem(self, mention: Any) -> str | None:
+        if not isinstance(mention, list | tuple) or not all(isinstance(k, str) for k in mention):
+            return '"mention" must be a list of contact keys'
+        unknown = [key for key in mention if key not in self._contacts]
+        if unknown:
+            known = ", ".join(sorted(self._contacts)) or "none are configured"
+            return f"unknown contact key {unknown[0]!r} in mention (known: {known})"
+        return None
 
 
 def producer_id(given: Any) -> str | None:
@@ -166,6 +193,13 @@ def producer_event_id(payload: DecodedPayload) -> str | None:
 def event_id_from(given: Any) -> str:
     """The producer's `id` when it gave one (so it can match reports), else a new one."""
     return producer_id(given) or new_event_id()
+
+
+def _file_stem(topic: str) -> str:
+    """`frigate/front/person/snapshot` -> `front-person-snapshot`: a readable attachment name."""
+    parts = [p for p in topic.split("/")[1:] or topic.split("/") if p]
+    stem = "-".join(parts)[:60]
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "attachment"
 
 
 def _event_id(payload: DecodedPayload) -> str:

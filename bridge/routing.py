@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Literal
 
 from bridge.config import Config, RouteSettings
 from bridge.errors import ConfigError, ConfigProblem
@@ -12,13 +13,26 @@ from bridge.topics import TopicFilter, TopicMatch
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentSpec:
+    """A route's image or file: the MQTT payload itself, or a URL or path rendered per event."""
+
+    kind: Literal["image", "file"]
+    from_payload: bool
+    url: CompiledTemplate | None = None
+    path: CompiledTemplate | None = None
+    name: CompiledTemplate | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     name: str
     filter: TopicFilter
     rooms: tuple[str, ...]
-    template: CompiledTemplate
+    template: CompiledTemplate | None
     when: CompiledExpression | None
     retained: bool
+    mentions: tuple[str, ...] = ()
+    attachment: AttachmentSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,28 +71,50 @@ def compile_routes(config: Config, engine: TemplateEngine) -> list[Route]:
     names = _route_names(config.routes, explicit)
     routes = []
     for settings, name in zip(config.routes, names, strict=True):
-        error = engine.check_template(settings.template)
-        if error:
-            problems.append(settings.problem(("template",), error))
-        if settings.when is not None:
-            when_error = engine.check_expression(settings.when)
-            if when_error:
-                problems.append(settings.problem(("when",), when_error))
-            if error or when_error:
+        sources = {"template": settings.template, "when": settings.when}
+        attachment = settings.attachment
+        if attachment is not None and not isinstance(attachment[1], str):
+            kind, source = attachment
+            for field in ("url", "path", "name"):
+                sources[f"{kind}.{field}"] = getattr(source, field)
+        errors = 0
+        for key, source_text in sources.items():
+            if source_text is None:
                 continue
-        if error:
+            check = engine.check_expression if key == "when" else engine.check_template
+            error = check(source_text)
+            if error:
+                errors += 1
+                problems.append(settings.problem(tuple(key.split(".")), error))
+        if errors:
             continue
         routes.append(Route(
             name=name,
             filter=TopicFilter.parse(settings.topic),
             rooms=tuple(settings.rooms),
-            template=engine.compile(settings.template),
+            template=engine.compile(settings.template) if settings.template is not None else None,
             when=engine.compile_expression(settings.when) if settings.when is not None else None,
             retained=settings.retained,
+            mentions=tuple(settings.mention),
+            attachment=_attachment(settings, engine),
         ))
     if problems:
         raise ConfigError(problems)
     return routes
+
+
+def _attachment(settings: RouteSettings, engine: TemplateEngine) -> AttachmentSpec | None:
+    if settings.attachment is None:
+        return None
+    kind, source = settings.attachment
+    if isinstance(source, str):
+        return AttachmentSpec(kind, from_payload=True)
+
+    def compiled(text: str | None) -> CompiledTemplate | None:
+        return engine.compile(text) if text is not None else None
+
+    return AttachmentSpec(kind, from_payload=False, url=compiled(source.url), path=compiled(source.path),
+                          name=compiled(source.name))
 
 
 def _route_names(routes: list[RouteSettings], explicit: Counter[str]) -> list[str]:

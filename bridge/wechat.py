@@ -13,12 +13,13 @@ the room would be reported as failed and could be sent twice.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
@@ -32,6 +33,7 @@ from bridge.wechaty_compat import (
     EventRoomLeavePayload,
     EventRoomTopicPayload,
     EventScanPayload,
+    FileBox,
     Wechaty,
     new_options,
 )
@@ -47,11 +49,21 @@ _PERMANENT_STATUSES = frozenset({
     Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.PERMISSION_DENIED, Status.UNIMPLEMENTED,
 })
 
+#: What WeChat puts between a mention and the text (U+2005, four-per-em space), as `Room.say` does.
+MENTION_SEPARATOR = "\u2005"
+T = TypeVar("T")
+
 LoginStateName = Literal["connecting", "scan", "logged_in", "logged_out"]
 
 
 @dataclass(frozen=True, slots=True)
 class WeChatUser:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatContact:
     id: str
     name: str
 
@@ -261,14 +273,40 @@ class WeChatClient:
         except (OSError, StreamTerminatedError, ProtocolError, GRPCError) as exc:
             raise SendError(f"cannot list rooms: {_describe(exc)}", transient=True) from None
 
-    async def send_text(self, room_id: str, text: str) -> str:
-        """Send `text` to the room; returns WeChat's message id. Raises `SendError`."""
+    async def send_text(self, room_id: str, text: str, mentions: Sequence[WeChatContact] = ()) -> str:
+        """Send `text` to the room, @-mentioning `mentions`; returns WeChat's message id. Raises `SendError`.
+
+        Like `Room.say`, the names go in front of the text (`@Alice` and a narrow space, as WeChat
+        writes them), and their ids go with the message so WeChat notifies those people.
+        """
+        if mentions:
+            text = "".join(f"@{contact.name}{MENTION_SEPARATOR}" for contact in mentions) + text
+        ids = [contact.id for contact in mentions] or None
+        return await self._send(lambda puppet: puppet.message_send_text(
+            conversation_id=room_id, message=text, mention_ids=ids))
+
+    async def send_file(self, room_id: str, name: str, data: bytes) -> str:
+        """Send bytes as a file; WeChat shows images inline. FileBox from base64, the form 1.x gateways take."""
+        box = FileBox.from_base64(base64.b64encode(data).decode(), name=name)
+        return await self._send(lambda puppet: puppet.message_send_file(conversation_id=room_id, file=box))
+
+    async def room_members(self, room_id: str) -> list[WeChatContact]:
+        """The people in a room, with their names, read fresh from the gateway."""
+        async def members(puppet: Any) -> list[WeChatContact]:
+            found = []
+            for member_id in await puppet.room_members(room_id):
+                payload = await puppet.contact_payload(member_id)
+                found.append(WeChatContact(member_id, payload.name or member_id))
+            return found
+        return await self._send(members)
+
+    async def _send(self, call: Callable[[Any], Awaitable[T]]) -> T:
         if not self._logged_in.is_set():
             raise GatewayUnavailable(f"WeChat is not logged in ({self._state.reason or self._state.state})")
         puppet = self._puppet()
         try:
             async with asyncio.timeout(self._send_timeout):
-                message_id = await puppet.message_send_text(conversation_id=room_id, message=text)
+                return await call(puppet)
         except TimeoutError:
             raise SendError(f"the gateway did not answer within {self._send_timeout:g} s", transient=True) from None
         except GRPCError as exc:
@@ -277,7 +315,6 @@ class WeChatClient:
         except (OSError, StreamTerminatedError, ProtocolError) as exc:
             # Not counted as an attempt: the message waits for the reconnect like any other.
             raise GatewayUnavailable(f"lost the gateway while sending: {_describe(exc)}") from None
-        return str(message_id or "")
 
 
 def _describe(exc: BaseException) -> str:
