@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import BridgeFactory
+from tests.integration.conftest import WORLD, BridgeFactory
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
 
@@ -127,3 +127,26 @@ def test_every_bad_input_gets_one_clear_rejection_and_nothing_reaches_a_room(
     listener.publish("wechat/bridge/request/health_check", "{}")
     [health] = listener.wait_for(lambda m: m.topic == "wechat/bridge/response/health_check", what="health")
     assert health.json()["data"]["healthy"] is True
+
+
+def test_a_full_outbox_rejects_new_events_while_queued_ones_are_still_delivered(
+        start_bridge: BridgeFactory, listener: TestClient) -> None:
+    own = MockGateway().start(WORLD)
+    try:
+        start_bridge("limits: {max_queued: 3}\nrooms:\n  family: {topic: \"Happy Family\"}\n", gateway_=own)
+        own.logout()  # nothing can be sent: deliveries pile up in the outbox
+        listener.wait_for(lambda m: m.topic == "wechat/bridge/login" and m.json()["state"] == "logged_out",
+                          what="logged out")
+        for n in range(5):
+            listener.publish("wechat/send/family", json.dumps({"text": f"message {n}", "id": f"full-{n}"}))
+        rejected = listener.wait_for(lambda m: m.topic == "wechat/bridge/delivery", count=2, what="rejections")
+        assert [(r.json()["id"], r.json()["status"], r.json()["error"]) for r in rejected] == [
+            (f"full-{n}", "rejected", "the bridge already holds 3 undelivered messages (limits.max_queued)")
+            for n in (3, 4)]
+        own.login()
+        reports = listener.wait_for(lambda m: m.topic == "wechat/bridge/delivery", count=5, what="all reports")
+        assert sorted((r.json()["id"], r.json()["status"]) for r in reports[2:]) == [
+            ("full-0", "delivered"), ("full-1", "delivered"), ("full-2", "delivered")]
+        assert [m["text"] for m in own.messages()] == ["message 0", "message 1", "message 2"]
+    finally:
+        own.stop()

@@ -125,3 +125,26 @@ def test_the_payload_path_never_raises_and_answers_every_target(tmp_path_factory
         assert isinstance(outcome, Delivery | DeliveryReport)
         if isinstance(outcome, DeliveryReport):
             assert outcome.status == "rejected" and outcome.error
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=300), st.lists(st.text(min_size=1, max_size=8), max_size=3),
+       st.none() | st.binary(max_size=200), st.text(max_size=40))
+def test_the_outbox_round_trips_arbitrary_text_and_attachments(
+        text: str, mentions: list[str], data: bytes | None, name: str) -> None:
+    from bridge.events import Attachment
+    from bridge.outbox import Arrival, IdempotencyKey, Outbox, Queued
+    from bridge.policy import DeliveryPolicy
+
+    attachment = Attachment("file", name, data=data) if data is not None else None
+    delivery = Delivery("e", "r", "t/\u2603", "room", text, 1.0, tuple(mentions), attachment)
+    box = Outbox.open(":memory:")
+    try:
+        box.accept([Arrival(IdempotencyKey("k", False), False, True,
+                            (Queued(delivery, DeliveryPolicy(1, 1.0, 1.0)),), 1.0)], now=1.0)
+        row = box.claim(2.0)
+        assert row is not None
+        assert (row.text, row.mentions, row.attachment, row.source_topic) == (
+            text, tuple(mentions), attachment, "t/\u2603")
+    finally:
+        box.close()
