@@ -50,6 +50,9 @@ def main() -> int:
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}, base_topic: wechat}}\n"
         f"wechaty: {{endpoint: '{gateway.endpoint}', token: '{gateway.token}'}}\n"
         f"include: ['{ROOT / 'mappings' / 'example.yaml'}']\n"
+        # A fresh outbox per run: a kept one would remember the sample ids and suppress them as repeats.
+        f"outbox: {{path: '{workdir / 'outbox.sqlite3'}'}}\n"
+        "homeassistant: {discovery: false}\n"
     )
     bridge = BridgeProcess(config).start()
     client = TestClient(broker.host, broker.port, ["wechat/bridge/delivery"])
