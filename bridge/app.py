@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__, homeassistant, reports
-from bridge.config import Config, load_config
+from bridge.config import Config
+from bridge.config_loader import load_config
 from bridge.delivery import DeliveryWorker
 from bridge.errors import ConfigError, SendError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage

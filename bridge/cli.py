@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from bridge import __version__
-from bridge.config import Config, load_config
+from bridge.config import Config
+from bridge.config_loader import load_config
 from bridge.errors import ConfigError, OutboxError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.pipeline import Pipeline

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import load_config
+from bridge.config_loader import load_config
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.pipeline import Pipeline
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ENV_TOKEN, load_config
+from bridge.config import ENV_TOKEN
+from bridge.config_loader import load_config
 from bridge.errors import ConfigError
 from bridge.policy import DeliveryPolicy, delivery_policies
 from bridge.routing import compile_routes

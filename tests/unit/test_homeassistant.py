@@ -8,7 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bridge.config import Config, load_config
+from bridge.config import Config
+from bridge.config_loader import load_config
 from bridge.errors import ConfigError
 from bridge.events import InboundMessage
 from bridge.homeassistant import HomeAssistant, discovery_publications, login_image, node_id, slug, subscriptions

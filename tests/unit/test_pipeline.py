@@ -5,7 +5,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bridge.config import ENV_TOKEN, load_config
+from bridge.config import ENV_TOKEN
+from bridge.config_loader import load_config
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.pipeline import Pipeline
 from bridge.routing import Router, compile_routes

@@ -13,7 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.config import ENV_TOKEN, load_config
+from bridge.config import ENV_TOKEN
+from bridge.config_loader import load_config
 from bridge.errors import BridgeError, ConfigError, EventRejected
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.payloads import decode_payload
