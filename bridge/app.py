@@ -36,6 +36,7 @@ from bridge.http import HttpIngress
 from bridge.intake import Intake
 from bridge.mqtt import Acknowledge, MqttSession
 from bridge.outbox import Outbox, OutboxRunner, OutboxStats
+from bridge.pacing import Pacer
 from bridge.pipeline import Outcome, Pipeline, event_id_from
 from bridge.policy import delivery_policies
 from bridge.reporter import Reporter
@@ -89,7 +90,8 @@ class Bridge:
         self.homeassistant = HomeAssistant(config, self.mqtt.publish)
         self.reporter = Reporter(store=self.store, publish=self._publish_report)
         self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
-                                     rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge)
+                                     rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge,
+                                     pacer=Pacer(config.pacing))
         self.intake = Intake(pipeline=self.pipeline, store=self.store,
                              policies=delivery_policies(config, self.pipeline.router.routes),
                              max_payload_bytes=config.limits.max_payload_bytes, on_stored=self._on_stored)

@@ -76,6 +76,8 @@ def format_duration(seconds: float) -> str:
 
 #: Seconds, written in the config as `2s`, `10m`, `1h`, `7d` or a plain number.
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+#: The same, where zero is allowed (a pacing gap of 0 turns it off).
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
 
 class _Strict(BaseModel):
@@ -233,6 +235,27 @@ class OutboxSettings(_Strict):
     keep_finished: PositiveDuration = 7 * 86400.0
 
 
+class PacingSettings(_Strict):
+    """How fast the bridge speaks to WeChat: an account that sends too fast gets restricted.
+
+    Limits delay sends, they never drop them. The defaults are a person's pace, not WeChat's
+    documented limits (there are none): raise them only for an account that can take it.
+    """
+
+    enabled: bool = True
+    #: Sends per `period` over all rooms (a token bucket: this many at once, then evenly spread).
+    global_limit: Annotated[int, Field(ge=1)] = 20
+    #: Sends per `period` into any one room.
+    room_limit: Annotated[int, Field(ge=1)] = 10
+    period: PositiveDuration = 60.0
+    #: At least this long between the end of one send and the start of the next...
+    min_gap: Duration = 1.0
+    #: ...plus a random extra of up to this much, so the rhythm does not look like a machine's.
+    jitter: Duration = 1.0
+    #: Longer texts are split into numbered parts `(1/3) ...` (WeChat's own limit is near 5,000).
+    max_text_chars: Annotated[int, Field(ge=100, le=20_000)] = 4000
+
+
 class HomeAssistantSettings(_Strict):
     """Home Assistant MQTT discovery: the bridge's entities appear in HA without any HA config."""
 
@@ -337,6 +360,7 @@ class Config(_Mappings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
+    pacing: PacingSettings = Field(default_factory=PacingSettings)
     include: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

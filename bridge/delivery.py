@@ -5,6 +5,11 @@ mid-send puts the row back without spending an attempt. A send WeChat refuses is
 the row's backoff until its attempts are used up, then ends `failed` with the last error; a room
 that cannot be resolved after login ends `rejected`; a row past its `expire_after` ends
 `expired`, logged in or not. Each finished row is handed to the reporter through `on_finished`.
+
+Pacing (`bridge.pacing`): nothing is claimed while the global gap or bucket says wait, and rows
+of rooms whose bucket is empty are left in the outbox while other rooms' rows go out, so a
+waiting send is never marked as being sent. A text longer than `pacing.max_text_chars` goes
+out as numbered parts, paced like separate sends; a retry sends every part again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from bridge.errors import GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
 from bridge.events import RoomRef
 from bridge.outbox import Outbox, OutboxRow, OutboxRunner
+from bridge.pacing import Pacer, split_text
 from bridge.rooms import RoomDirectory
 from bridge.wechat import WeChatClient
 
@@ -36,7 +42,7 @@ T = TypeVar("T")
 
 class DeliveryWorker:
     def __init__(self, *, store: OutboxRunner, wechat: WeChatClient, directory: RoomDirectory,
-                 rooms_ready: asyncio.Event, on_finished: Callable[[], None],
+                 rooms_ready: asyncio.Event, on_finished: Callable[[], None], pacer: Pacer,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._wechat = wechat
@@ -44,6 +50,7 @@ class DeliveryWorker:
         self._rooms_ready = rooms_ready
         self._on_finished = on_finished
         self._clock = clock
+        self._pacer = pacer
         self._wake = asyncio.Event()
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -81,12 +88,26 @@ class DeliveryWorker:
         if expired:
             self._on_finished()
         ready = self._rooms_ready.is_set()
+        paced_until: float | None = None
+        blocked: tuple[str, ...] = ()
         if ready:
-            row = await self._call(Outbox.claim, now)
-            if row is not None:
-                await self._attempt(row)
-                return 0
-        next_attempt, next_expiry = await self._call(Outbox.next_wakeup)
+            pause = self._pacer.global_wait(now)
+            if pause > 0:
+                paced_until = now + pause
+            else:
+                waits = self._pacer.blocked_rooms(self._pacer.known_rooms, now)
+                blocked = tuple(waits)
+                if waits:
+                    paced_until = now + min(waits.values())
+                row = await self._call(Outbox.claim, now, skip_rooms=blocked)
+                if row is not None:
+                    await self._attempt(row)
+                    return 0
+        next_attempt, next_expiry = await self._call(Outbox.next_wakeup, skip_rooms=blocked)
+        if ready and next_attempt is not None and paced_until is not None:
+            next_attempt = max(next_attempt, paced_until)
+        elif ready and paced_until is not None and blocked:
+            next_attempt = paced_until  # a row of a paced room may be due
         if not ready and next_attempt is not None and not self._said_waiting:
             state = self._wechat.state
             log.info("deliveries wait in the outbox until WeChat is logged in and its rooms are read (WeChat: %s%s)",
@@ -108,7 +129,7 @@ class DeliveryWorker:
             return
         ref = RoomRef(row.room_key, room.id, room.topic)
         try:
-            await self._wechat.send_text(room.id, row.text)
+            await self._send_paced(room.id, row.room_key, row.text)
         except GatewayUnavailable as exc:
             log.info("delivery %s to room %r waits: %s", row.event_id, row.room_key, exc)
             await self._call(Outbox.mark_retry, row.seq, error=str(exc), attempted=False,
@@ -135,6 +156,16 @@ class DeliveryWorker:
                  f" at attempt {attempt}" if attempt > 1 else "")
         log.debug("text sent to room %r: %s", row.room_key, row.text)
         self._on_finished()
+
+    async def _send_paced(self, room_id: str, room_key: str, text: str) -> None:
+        """Send `text`, in numbered parts when it is too long; the first part was paced by `_step`."""
+        for index, part in enumerate(split_text(text, self._pacer.settings.max_text_chars)):
+            if index:
+                await asyncio.sleep(self._pacer.wait(room_key, self._clock()))
+            try:
+                await self._wechat.send_text(room_id, part)
+            finally:
+                self._pacer.sent(room_key, self._clock())  # a refused send spoke to WeChat too
 
     async def _call(self, method: Callable[Concatenate[Outbox, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """An outbox call, retried until it works: an outcome not written would leave its row stuck."""

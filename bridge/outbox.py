@@ -366,12 +366,16 @@ class Outbox:
             self._db.execute("UPDATE deliveries SET sending_since = NULL WHERE status = 'pending'")
         return rows
 
-    def claim(self, now: float) -> OutboxRow | None:
-        """The oldest delivery due now, marked as being sent (committed before the send starts)."""
+    def claim(self, now: float, *, skip_rooms: Sequence[str] = ()) -> OutboxRow | None:
+        """The oldest delivery due now, marked as being sent (committed before the send starts).
+
+        Rows for `skip_rooms` (rooms paced right now) are left for later.
+        """
         with self._transaction():
             found = self._rows(
                 "WHERE status = 'pending' AND sending_since IS NULL AND next_attempt_at <= ? "
-                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT 1", (now, now))
+                f"AND (expires_at IS NULL OR expires_at > ?){_not_in_rooms(skip_rooms)} ORDER BY seq LIMIT 1",
+                (now, now, *skip_rooms))
             if not found:
                 return None
             self._db.execute("UPDATE deliveries SET sending_since = ? WHERE seq = ?", (now, found[0].seq))
@@ -414,13 +418,16 @@ class Outbox:
                                  (now, error, row.seq))
         return [_replace_status(r, "expired", now) for r in rows]
 
-    def next_wakeup(self) -> tuple[float | None, float | None]:
-        """(earliest next attempt, earliest expiry) among waiting deliveries."""
+    def next_wakeup(self, *, skip_rooms: Sequence[str] = ()) -> tuple[float | None, float | None]:
+        """(earliest next attempt outside `skip_rooms`, earliest expiry) among waiting deliveries."""
         with self._errors():
-            row = self._db.execute(
-                "SELECT MIN(next_attempt_at), MIN(expires_at) FROM deliveries "
-                "WHERE status = 'pending' AND sending_since IS NULL").fetchone()
-        return row[0], row[1]
+            attempt = self._db.execute(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND sending_since IS NULL"
+                f"{_not_in_rooms(skip_rooms)}", tuple(skip_rooms)).fetchone()[0]
+            expiry = self._db.execute(
+                "SELECT MIN(expires_at) FROM deliveries WHERE status = 'pending' AND sending_since IS NULL"
+            ).fetchone()[0]
+        return attempt, expiry
 
     # ------------------------------------------------------------------ reports
 
@@ -487,6 +494,11 @@ class Outbox:
 
 
 _COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
+
+
+def _not_in_rooms(rooms: Sequence[str]) -> str:
+    """A `room_key NOT IN (?, ...)` condition for `rooms` (nothing when empty)."""
+    return f" AND room_key NOT IN ({', '.join('?' * len(rooms))})" if rooms else ""
 
 
 def _event_id(outcome: Queued | DeliveryReport) -> str:
