@@ -299,6 +299,14 @@ class RoomSettings(_Strict):
         return f"id {self.id!r}" if self.id is not None else f"topic {self.topic!r}"
 
 
+class ThrottleSettings(_Strict):
+    """At most one event per `key` per `period` through this route; the others end `dropped`."""
+
+    period: PositiveDuration
+    #: A template rendered for each event (the route's variables); events with equal keys share a period.
+    key: Annotated[str, Field(min_length=1)] = "{{ topic }}"
+
+
 class RouteSettings(_Strict):
     """MQTT messages on `topic` become `template` in each of `rooms`, when `when` holds."""
 
@@ -312,6 +320,10 @@ class RouteSettings(_Strict):
     #: Override `delivery.retry` / `delivery.expire_after` for this route.
     retry: RetrySettings | None = None
     expire_after: PositiveDuration | None = None
+    #: Drop repeats of an event within a period (see ThrottleSettings).
+    throttle: ThrottleSettings | None = None
+    #: `high`: sent before every waiting `normal` delivery.
+    priority: Literal["normal", "high"] = "normal"
 
     _origin: tuple[YamlDocument, Path_] | None = PrivateAttr(default=None)
 

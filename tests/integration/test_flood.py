@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from typing import Any
 
@@ -28,6 +29,16 @@ routes:
     topic: "flood/+"
     rooms: [ops]
     template: "{{ payload.text }}"
+  - name: plugs
+    topic: "plugs/+"
+    rooms: [ops, family]
+    template: "{{ payload.device }}: {{ payload.text }}"
+    throttle: {period: 5m, key: "{{ payload.device }}"}
+  - name: alarm
+    topic: "alarm/+"
+    rooms: [ops]
+    priority: high
+    template: "ALARM {{ payload.text }}"
 """
 
 
@@ -89,3 +100,37 @@ def test_a_long_text_arrives_as_numbered_parts_in_order(
         "(3/4) " + "\n".join(lines[6:9]),
         "(4/4) " + lines[9],
     ]
+
+
+def test_throttle_drops_repeats_of_a_key_within_the_period_with_a_report(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES)
+    gateway.clear()
+    ids = [publish(listener, "plugs/x", [text], device=device)[0]
+           for device, text in [("plug1", "on"), ("plug1", "off"), ("plug2", "on"), ("plug1", "on again")]]
+    wanted = set(ids)
+    found = listener.wait_for(lambda m: m.topic == DELIVERY and json.loads(m.payload)["id"] in wanted,
+                              count=8, timeout=30, what="a report per event and room")
+    status: dict[tuple[str, str], dict[str, Any]] = {(m.json()["id"], m.json()["room"]["key"]): m.json()
+                                                     for m in found}
+    assert [status[(i, "ops")]["status"] for i in ids] == ["delivered", "dropped", "delivered", "dropped"]
+    assert [status[(i, "family")]["status"] for i in ids] == ["delivered", "dropped", "delivered", "dropped"]
+    error = status[(ids[1], "ops")]["error"]
+    assert re.fullmatch(r"throttled: an event with key 'plug1' was let through \d+ s ago \(route throttle 5m\)",
+                        error), error
+    assert status[(ids[1], "ops")]["room"] == {"key": "ops", "id": None, "topic": None}
+    sent = sorted(m["text"] for m in gateway.messages() if m["room_id"] == OPS)
+    assert sent == ["plug1: on", "plug2: on"]
+
+
+def test_a_high_priority_event_overtakes_the_waiting_normal_ones(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES, pacing="{min_gap: 250ms, jitter: 0, global_limit: 100, room_limit: 100}")
+    gateway.clear()
+    normal = publish(listener, "flood/ops", [f"normal {i}" for i in range(8)])
+    high = publish(listener, "alarm/x", ["water"])
+    reports(listener, normal + high)
+    sent = [m["text"] for m in gateway.messages() if m["room_id"] == OPS]
+    at = sent.index("ALARM water")
+    assert at <= 2, sent  # the burst of 8 takes 2 s; the alarm came after at most the first couple
+    assert [t for t in sent if t != "ALARM water"] == [f"normal {i}" for i in range(8)]
