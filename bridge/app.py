@@ -37,12 +37,14 @@ from bridge.http import HttpIngress, download
 from bridge.intake import Intake
 from bridge.mqtt import Acknowledge, MqttSession
 from bridge.outbox import Outbox, OutboxRunner, OutboxStats
+from bridge.pacing import Pacer
 from bridge.pipeline import Outcome, Pipeline, event_id_from
 from bridge.policy import delivery_policies
 from bridge.reporter import Reporter
 from bridge.requests import RequestError, RequestHandler, handle_request
 from bridge.rooms import RoomDirectory
 from bridge.status import BridgeStatus
+from bridge.throttle import Throttles
 from bridge.wechat import (
     ConnectionProblem,
     IncomingMessage,
@@ -92,10 +94,12 @@ class Bridge:
         self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
                                      rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge,
                                      contacts=lambda: self.config.contacts, attachments=config.attachments,
-                                     download=download)
+                                     download=download,
+                                     pacer=Pacer(config.pacing))
         self.intake = Intake(pipeline=self.pipeline, store=self.store,
                              policies=delivery_policies(config, self.pipeline.router.routes),
-                             max_payload_bytes=config.limits.max_payload_bytes, on_stored=self._on_stored)
+                             max_payload_bytes=config.limits.max_payload_bytes, on_stored=self._on_stored,
+                             throttles=Throttles.from_config(config, self.pipeline.router.routes))
         self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
         self.requests: dict[str, RequestHandler] = {
             "health_check": self._request_health_check,
@@ -355,13 +359,15 @@ class Bridge:
         try:
             config = load_config(self.config_path)
             pipeline = Pipeline.from_config(config)
+            throttles = Throttles.from_config(config, pipeline.router.routes)
         except ConfigError as exc:
             raise RequestError("the new config was not loaded: " + "; ".join(str(p) for p in exc.problems)) from None
-        ignored = [section for section in ("mqtt", "wechaty", "limits", "outbox", "http", "homeassistant")
+        ignored = [section for section in ("mqtt", "wechaty", "limits", "outbox", "http", "attachments", "pacing",
+                                          "homeassistant")
                    if getattr(config, section) != getattr(self.config, section)]
         self.config = config.model_copy(update={s: getattr(self.config, s) for s in ignored})
         self.pipeline = pipeline
-        self.intake.use(pipeline, delivery_policies(self.config, pipeline.router.routes))
+        self.intake.use(pipeline, delivery_policies(self.config, pipeline.router.routes), throttles)
         self.directory.configured = config.rooms
         await self.mqtt.set_subscriptions(self._subscriptions())
         await self.homeassistant.reload(self.config)

@@ -17,6 +17,7 @@ from bridge.config_loader import load_config
 from bridge.errors import ConfigError, OutboxError, StartupError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.pipeline import Pipeline
+from bridge.throttle import Throttles
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -66,7 +67,8 @@ def _setup_logging(config: Config) -> None:
 
 def _load(path: str) -> Config:
     config = load_config(path)
-    Pipeline.from_config(config)  # template syntax errors are config errors too
+    pipeline = Pipeline.from_config(config)  # template syntax errors are config errors too
+    Throttles.from_config(config, pipeline.router.routes)  # and so are those of throttle keys
     return config
 
 

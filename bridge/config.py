@@ -72,6 +72,8 @@ def format_duration(seconds: float) -> str:
 
 #: Seconds, written in the config as `2s`, `10m`, `1h`, `7d` or a plain number.
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+#: The same, where zero is allowed (a pacing gap of 0 turns it off).
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
 
 class _Strict(BaseModel):
@@ -229,6 +231,27 @@ class OutboxSettings(_Strict):
     keep_finished: PositiveDuration = 7 * 86400.0
 
 
+class PacingSettings(_Strict):
+    """How fast the bridge speaks to WeChat: an account that sends too fast gets restricted.
+
+    Limits delay sends, they never drop them. The defaults are a person's pace, not WeChat's
+    documented limits (there are none): raise them only for an account that can take it.
+    """
+
+    enabled: bool = True
+    #: Sends per `period` over all rooms (a token bucket: this many at once, then evenly spread).
+    global_limit: Annotated[int, Field(ge=1)] = 20
+    #: Sends per `period` into any one room.
+    room_limit: Annotated[int, Field(ge=1)] = 10
+    period: PositiveDuration = 60.0
+    #: At least this long between the end of one send and the start of the next...
+    min_gap: Duration = 1.0
+    #: ...plus a random extra of up to this much, so the rhythm does not look like a machine's.
+    jitter: Duration = 1.0
+    #: Longer texts are split into numbered parts `(1/3) ...` (WeChat's own limit is near 5,000).
+    max_text_chars: Annotated[int, Field(ge=100, le=20_000)] = 4000
+
+
 class HomeAssistantSettings(_Strict):
     """Home Assistant MQTT discovery: the bridge's entities appear in HA without any HA config."""
 
@@ -315,6 +338,14 @@ class AttachmentsSettings(_Strict):
     download_timeout: PositiveDuration = 15.0
 
 
+class ThrottleSettings(_Strict):
+    """At most one event per `key` per `period` through this route; the others end `dropped`."""
+
+    period: PositiveDuration
+    #: A template rendered for each event (the route's variables); events with equal keys share a period.
+    key: Annotated[str, Field(min_length=1)] = "{{ topic }}"
+
+
 class RouteSettings(_Strict):
     """MQTT messages on `topic` become `template` in each of `rooms`, when `when` holds."""
 
@@ -332,6 +363,10 @@ class RouteSettings(_Strict):
     #: Override `delivery.retry` / `delivery.expire_after` for this route.
     retry: RetrySettings | None = None
     expire_after: PositiveDuration | None = None
+    #: Drop repeats of an event within a period (see ThrottleSettings).
+    throttle: ThrottleSettings | None = None
+    #: `high`: sent before every waiting `normal` delivery.
+    priority: Literal["normal", "high"] = "normal"
 
     _origin: tuple[YamlDocument, Path_] | None = PrivateAttr(default=None)
 
@@ -400,6 +435,7 @@ class Config(MappingFile):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
+    pacing: PacingSettings = Field(default_factory=PacingSettings)
     include: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

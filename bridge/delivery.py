@@ -5,6 +5,11 @@ mid-send puts the row back without spending an attempt. A send WeChat refuses is
 the row's backoff until its attempts are used up, then ends `failed` with the last error; a room
 that cannot be resolved after login ends `rejected`; a row past its `expire_after` ends
 `expired`, logged in or not. Each finished row is handed to the reporter through `on_finished`.
+
+Pacing (`bridge.pacing`): nothing is claimed while the global gap or bucket says wait, and rows
+of rooms whose bucket is empty are left in the outbox while other rooms' rows go out, so a
+waiting send is never marked as being sent. A text longer than `pacing.max_text_chars` goes
+out as numbered parts, paced like separate sends; a retry sends every part again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from bridge.config import AttachmentsSettings, ContactSettings
 from bridge.errors import EventRejected, GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
 from bridge.events import Attachment, RoomRef
 from bridge.outbox import Outbox, OutboxRow, OutboxRunner
+from bridge.pacing import Pacer, split_text
 from bridge.rooms import RoomDirectory
 from bridge.wechat import WeChatClient, WeChatContact
 
@@ -42,7 +48,7 @@ T = TypeVar("T")
 
 class DeliveryWorker:
     def __init__(self, *, store: OutboxRunner, wechat: WeChatClient, directory: RoomDirectory,
-                 rooms_ready: asyncio.Event, on_finished: Callable[[], None],
+                 rooms_ready: asyncio.Event, on_finished: Callable[[], None], pacer: Pacer,
                  contacts: Callable[[], Mapping[str, ContactSettings]] = dict,
                  attachments: AttachmentsSettings | None = None, download: Download | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -55,6 +61,7 @@ class DeliveryWorker:
         self._rooms_ready = rooms_ready
         self._on_finished = on_finished
         self._clock = clock
+        self._pacer = pacer
         self._wake = asyncio.Event()
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -92,12 +99,26 @@ class DeliveryWorker:
         if expired:
             self._on_finished()
         ready = self._rooms_ready.is_set()
+        paced_until: float | None = None
+        blocked: tuple[str, ...] = ()
         if ready:
-            row = await self._call(Outbox.claim, now)
-            if row is not None:
-                await self._attempt(row)
-                return 0
-        next_attempt, next_expiry = await self._call(Outbox.next_wakeup)
+            pause = self._pacer.global_wait(now)
+            if pause > 0:
+                paced_until = now + pause
+            else:
+                waits = self._pacer.blocked_rooms(self._pacer.known_rooms, now)
+                blocked = tuple(waits)
+                if waits:
+                    paced_until = now + min(waits.values())
+                row = await self._call(Outbox.claim, now, skip_rooms=blocked)
+                if row is not None:
+                    await self._attempt(row)
+                    return 0
+        next_attempt, next_expiry = await self._call(Outbox.next_wakeup, skip_rooms=blocked)
+        if ready and next_attempt is not None and paced_until is not None:
+            next_attempt = max(next_attempt, paced_until)
+        elif ready and paced_until is not None and blocked:
+            next_attempt = paced_until  # a row of a paced room may be due
         if not ready and next_attempt is not None and not self._said_waiting:
             state = self._wechat.state
             log.info("deliveries wait in the outbox until WeChat is logged in and its rooms are read (WeChat: %s%s)",
@@ -161,11 +182,15 @@ class DeliveryWorker:
         data = await self._attachment_bytes(attachment) if attachment is not None else None
         if row.text.strip() and not row.text_sent:
             mentions = await self._mentions(row, room_id) if row.mentions else []
-            await self._wechat.send_text(room_id, row.text, mentions)
+            await self._send_paced(room_id, row.room_key, row.text, mentions)
             if attachment is not None:
                 await self._call(Outbox.mark_text_sent, row.seq)
         if attachment is not None and data is not None:
-            await self._wechat.send_file(room_id, attachment.name, data)
+            await asyncio.sleep(self._pacer.wait(row.room_key, self._clock()))
+            try:
+                await self._wechat.send_file(room_id, attachment.name, data)
+            finally:
+                self._pacer.sent(row.room_key, self._clock())
 
     async def _mentions(self, row: OutboxRow, room_id: str) -> list[WeChatContact]:
         """The room members to @-mention; a configured contact who is not in the room rejects the delivery."""
@@ -196,6 +221,18 @@ class DeliveryWorker:
             return await self._download(attachment.url, max_bytes=limits.max_bytes, seconds=limits.download_timeout)
         assert attachment.path is not None
         return read_local(attachment.path, directory=limits.directory, max_bytes=limits.max_bytes)
+
+    async def _send_paced(self, room_id: str, room_key: str, text: str,
+                          mentions: list[WeChatContact] | None = None) -> None:
+        """Send `text`, in numbered parts when it is too long; the first part (which carries the mentions)
+        was paced by `_step`."""
+        for index, part in enumerate(split_text(text, self._pacer.settings.max_text_chars)):
+            if index:
+                await asyncio.sleep(self._pacer.wait(room_key, self._clock()))
+            try:
+                await self._wechat.send_text(room_id, part, (mentions or []) if index == 0 else [])
+            finally:
+                self._pacer.sent(room_key, self._clock())  # a refused send spoke to WeChat too
 
     async def _call(self, method: Callable[Concatenate[Outbox, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """An outbox call, retried until it works: an outcome not written would leave its row stuck."""

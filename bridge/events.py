@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-DeliveryStatus = Literal["delivered", "rejected", "failed", "expired"]
+DeliveryStatus = Literal["delivered", "rejected", "failed", "expired", "dropped"]
 #: Why an event was rejected, for callers that answer in codes (the HTTP door); not published.
 RejectReason = Literal["unknown_room", "direct_not_allowed", "bad_input", "queue_full"]
 

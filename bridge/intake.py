@@ -26,6 +26,7 @@ from bridge.outbox import Accepted, Arrival, Duplicate, IdempotencyKey, Outbox, 
 from bridge.payloads import decode_payload
 from bridge.pipeline import Pipeline, producer_event_id
 from bridge.policy import DeliveryPolicy
+from bridge.throttle import Throttles
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,10 @@ def _digest(topic: str, data: bytes) -> str:
 
 class Intake:
     def __init__(self, *, pipeline: Pipeline, store: OutboxRunner, policies: Mapping[str | None, DeliveryPolicy],
-                 max_payload_bytes: int, on_stored: Callable[[], None],
+                 max_payload_bytes: int, on_stored: Callable[[], None], throttles: Throttles | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._pipeline = pipeline
+        self._throttles = throttles or Throttles({}, max_payload_bytes=max_payload_bytes)
         self._store = store
         self._policies = policies
         self._max_payload_bytes = max_payload_bytes
@@ -70,9 +72,12 @@ class Intake:
         #: Size of every committed batch, for the figures in logs and tests.
         self.batch_sizes: list[int] = []
 
-    def use(self, pipeline: Pipeline, policies: Mapping[str | None, DeliveryPolicy]) -> None:
+    def use(self, pipeline: Pipeline, policies: Mapping[str | None, DeliveryPolicy],
+            throttles: Throttles | None = None) -> None:
         """Plan later messages with a reloaded config; those already taken keep the old one."""
         self._pipeline, self._policies = pipeline, policies
+        if throttles is not None:
+            self._throttles = throttles
 
     async def accept_direct(self, outcome: Delivery | DeliveryReport) -> DeliveryReport | None:
         """Store one direct send (the `send` request, the HTTP door); returns its rejection, if any.
@@ -163,7 +168,14 @@ class Intake:
             planned = []
         for outcome in planned:
             if isinstance(outcome, Delivery):
-                outcomes.append(Queued(outcome, self._policies[outcome.route]))
+                try:
+                    mark = self._throttles.mark(outcome.route, message) if self._throttles else None
+                except EventRejected as exc:
+                    outcomes.append(DeliveryReport.rejected(event_id=outcome.event_id, route=outcome.route,
+                                                            topic=outcome.source_topic, room_key=outcome.room_key,
+                                                            error=str(exc)))
+                    continue
+                outcomes.append(Queued(outcome, self._policies[outcome.route], mark))
             else:
                 log.info("rejected %s from %s: %s", outcome.id, outcome.topic, outcome.error)
                 outcomes.append(outcome)

@@ -15,7 +15,10 @@ A delivery row moves only forward:
        │  ├──retries used up──────> failed      (error: the last error)
        │  ├──room not resolvable──> rejected
        │  └──expires_at passed────> expired
-       └─ (rejected at intake: inserted as rejected, never pending)
+       └─ (rejected, or dropped by a route throttle, at intake: inserted finished, never pending)
+
+    throttle     per route throttle scope (route + key): when an event last passed, until when
+                 the scope is closed; decided in `accept`, so it survives restarts
 
 `sending_since` is set, and committed, before each send and cleared with its outcome; a
 pending row found with it set at start-up was being sent when the bridge stopped ("in doubt").
@@ -47,17 +50,15 @@ from bridge.config import format_duration
 from bridge.errors import OutboxError
 from bridge.events import Attachment, Delivery, DeliveryReport, RoomRef
 from bridge.policy import DeliveryPolicy
+from bridge.throttle import ThrottleMark
 
 log = logging.getLogger(__name__)
 
-RowStatus = Literal["pending", "delivered", "rejected", "failed", "expired"]
-STATUSES: tuple[RowStatus, ...] = ("pending", "delivered", "rejected", "failed", "expired")
+RowStatus = Literal["pending", "delivered", "rejected", "failed", "expired", "dropped"]
+STATUSES: tuple[RowStatus, ...] = ("pending", "delivered", "rejected", "failed", "expired", "dropped")
 
+#: 2: `extras` (mentions, attachment, what was sent so far) and `priority`; `throttle`.
 SCHEMA_VERSION = 2
-#: Changes from one schema version to the next, applied in order to an older database.
-_MIGRATIONS = {
-    2: "ALTER TABLE deliveries ADD COLUMN extras TEXT",  # mentions, attachment, what was sent so far
-}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id           INTEGER PRIMARY KEY,
@@ -89,7 +90,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     room_topic      TEXT,
     error           TEXT,
     reported_at     REAL,
-    extras          TEXT
+    extras          TEXT,
+    priority        INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS throttle (
+    scope       TEXT    PRIMARY KEY,
+    event_id    TEXT    NOT NULL,
+    passed_at   REAL    NOT NULL,
+    until       REAL    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_unreported ON deliveries (seq)
@@ -120,6 +128,8 @@ class Queued:
 
     delivery: Delivery
     policy: DeliveryPolicy
+    #: The route's throttle scope for this event: dropped if the scope passed another event recently.
+    throttle: ThrottleMark | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +185,7 @@ class OutboxRow:
     room_topic: str | None
     error: str | None
     reported_at: float | None
+    priority: int = 0
     #: JSON: `mentions` (contact keys), `attachment` (kind, name, and base64 data, url or path),
     #: `text_sent` (the text went out; a retry sends only the attachment).
     extras: str | None = None
@@ -202,7 +213,7 @@ class OutboxRow:
     @property
     def policy(self) -> DeliveryPolicy:
         expire_after = None if self.expires_at is None else self.expires_at - self.created_at
-        return DeliveryPolicy(self.max_attempts, self.backoff, self.max_backoff, expire_after)
+        return DeliveryPolicy(self.max_attempts, self.backoff, self.max_backoff, expire_after, self.priority)
 
     def report(self) -> DeliveryReport:
         """The terminal report of a finished row."""
@@ -271,10 +282,8 @@ class Outbox:
                 if version > SCHEMA_VERSION:
                     raise OutboxError(f"the outbox database {where} was written by a newer bridge "
                                       f"(schema {version}, this one knows {SCHEMA_VERSION})")
-                if version and version < SCHEMA_VERSION:
-                    for step in range(version + 1, SCHEMA_VERSION + 1):
-                        db.execute(_MIGRATIONS[step])
                 db.executescript(_SCHEMA)
+                _add_missing_columns(db)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except BaseException:
                 db.close()
@@ -330,6 +339,8 @@ class Outbox:
                 for outcome in arrival.outcomes:
                     if isinstance(outcome, DeliveryReport):
                         self._insert_finished(outcome)
+                    elif outcome.throttle is not None and (dropped := self._throttled(outcome, now)):
+                        self._insert_finished(dropped)
                     elif pending >= self._max_pending:
                         d = outcome.delivery
                         self._insert_finished(DeliveryReport.rejected(
@@ -371,15 +382,30 @@ class Outbox:
         return Duplicate(row[1], row[2], "the broker redelivered it (DUP) and an identical message stored "
                                          f"{now - row[2]:.1f} s ago was never acknowledged")
 
+    def _throttled(self, queued: Queued, now: float) -> DeliveryReport | None:
+        """The `dropped` report when the event's throttle scope is closed; else open it for this event."""
+        mark, d = queued.throttle, queued.delivery
+        assert mark is not None
+        row = self._db.execute("SELECT event_id, passed_at, until FROM throttle WHERE scope = ?",
+                               (mark.scope,)).fetchone()
+        if row is not None and row[2] > now and row[0] != d.event_id:
+            error = (f"throttled: an event with key {mark.key!r} was let through {now - row[1]:.0f} s ago "
+                     f"(route throttle {format_duration(mark.period)})")
+            return DeliveryReport(d.event_id, "dropped", d.route, d.source_topic, RoomRef(d.room_key), error, now)
+        if row is None or row[0] != d.event_id:  # the other rooms of the same event pass too
+            self._db.execute("INSERT OR REPLACE INTO throttle (scope, event_id, passed_at, until) VALUES (?, ?, ?, ?)",
+                             (mark.scope, d.event_id, now, now + mark.period))
+        return None
+
     def _insert_pending(self, queued: Queued) -> None:
         d, policy = queued.delivery, queued.policy
         expires_at = None if policy.expire_after is None else d.created_at + policy.expire_after
         self._db.execute(
             "INSERT INTO deliveries (event_id, route, source_topic, room_key, text, status, max_attempts, backoff, "
-            "max_backoff, created_at, expires_at, next_attempt_at, extras) "
-            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+            "max_backoff, created_at, expires_at, next_attempt_at, extras, priority) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
             (d.event_id, d.route, d.source_topic, d.room_key, d.text, policy.attempts, policy.backoff,
-             policy.max_backoff, d.created_at, expires_at, d.created_at, _extras(d)),
+             policy.max_backoff, d.created_at, expires_at, d.created_at, _extras(d), policy.priority),
         )
 
     def _insert_finished(self, report: DeliveryReport) -> None:
@@ -400,12 +426,17 @@ class Outbox:
             self._db.execute("UPDATE deliveries SET sending_since = NULL WHERE status = 'pending'")
         return rows
 
-    def claim(self, now: float) -> OutboxRow | None:
-        """The oldest delivery due now, marked as being sent (committed before the send starts)."""
+    def claim(self, now: float, *, skip_rooms: Sequence[str] = ()) -> OutboxRow | None:
+        """The oldest delivery due now, marked as being sent (committed before the send starts).
+
+        Rows for `skip_rooms` (rooms paced right now) are left for later.
+        """
         with self._transaction():
             found = self._rows(
                 "WHERE status = 'pending' AND sending_since IS NULL AND next_attempt_at <= ? "
-                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT 1", (now, now))
+                f"AND (expires_at IS NULL OR expires_at > ?){_not_in_rooms(skip_rooms)} "
+                "ORDER BY priority DESC, seq LIMIT 1",
+                (now, now, *skip_rooms))
             if not found:
                 return None
             self._db.execute("UPDATE deliveries SET sending_since = ? WHERE seq = ?", (now, found[0].seq))
@@ -456,13 +487,16 @@ class Outbox:
                                  (now, error, row.seq))
         return [_replace_status(r, "expired", now) for r in rows]
 
-    def next_wakeup(self) -> tuple[float | None, float | None]:
-        """(earliest next attempt, earliest expiry) among waiting deliveries."""
+    def next_wakeup(self, *, skip_rooms: Sequence[str] = ()) -> tuple[float | None, float | None]:
+        """(earliest next attempt outside `skip_rooms`, earliest expiry) among waiting deliveries."""
         with self._errors():
-            row = self._db.execute(
-                "SELECT MIN(next_attempt_at), MIN(expires_at) FROM deliveries "
-                "WHERE status = 'pending' AND sending_since IS NULL").fetchone()
-        return row[0], row[1]
+            attempt = self._db.execute(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND sending_since IS NULL"
+                f"{_not_in_rooms(skip_rooms)}", tuple(skip_rooms)).fetchone()[0]
+            expiry = self._db.execute(
+                "SELECT MIN(expires_at) FROM deliveries WHERE status = 'pending' AND sending_since IS NULL"
+            ).fetchone()[0]
+        return attempt, expiry
 
     # ------------------------------------------------------------------ reports
 
@@ -498,6 +532,7 @@ class Outbox:
             rows = self._db.execute("DELETE FROM deliveries WHERE reported_at IS NOT NULL AND finished_at < ?",
                                     (now - keep_finished,)).rowcount
             keys = self._db.execute("DELETE FROM events WHERE accepted_at < ?", (now - self._window,)).rowcount
+            self._db.execute("DELETE FROM throttle WHERE until < ?", (now,))
         return rows, keys
 
     # ------------------------------------------------------------------ plumbing
@@ -540,6 +575,20 @@ def _extras(delivery: Delivery) -> str | None:
         details["attachment"] = {"kind": a.kind, "name": a.name, "url": a.url, "path": a.path,
                                  "data": base64.b64encode(a.data).decode() if a.data is not None else None}
     return json.dumps(details) if details else None
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns added since schema 1, for databases created before them (CREATE TABLE IF NOT EXISTS
+    leaves an existing table as it is)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+    for column, declaration in (("extras", "TEXT"), ("priority", "INTEGER NOT NULL DEFAULT 0")):
+        if column not in have:
+            db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {declaration}")
+
+
+def _not_in_rooms(rooms: Sequence[str]) -> str:
+    """A `room_key NOT IN (?, ...)` condition for `rooms` (nothing when empty)."""
+    return f" AND room_key NOT IN ({', '.join('?' * len(rooms))})" if rooms else ""
 
 
 def _event_id(outcome: Queued | DeliveryReport) -> str:

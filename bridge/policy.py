@@ -18,14 +18,16 @@ class DeliveryPolicy:
     backoff: float
     max_backoff: float
     expire_after: float | None = None
+    #: Claim order: higher first (`priority: high` is 1), then oldest first.
+    priority: int = 0
 
     def retry_delay(self, attempts_made: int) -> float:
         """Seconds to wait after the `attempts_made`-th failed attempt: backoff, doubled each time, capped."""
         return float(min(self.backoff * 2 ** max(attempts_made - 1, 0), self.max_backoff))
 
 
-def _policy(retry: RetrySettings, expire_after: float | None) -> DeliveryPolicy:
-    return DeliveryPolicy(retry.attempts, retry.backoff, retry.max_backoff, expire_after)
+def _policy(retry: RetrySettings, expire_after: float | None, priority: int = 0) -> DeliveryPolicy:
+    return DeliveryPolicy(retry.attempts, retry.backoff, retry.max_backoff, expire_after, priority)
 
 
 def delivery_policies(config: Config, routes: list[Route]) -> dict[str | None, DeliveryPolicy]:
@@ -39,5 +41,6 @@ def delivery_policies(config: Config, routes: list[Route]) -> dict[str | None, D
         policies[route.name] = _policy(
             settings.retry or defaults.retry,
             settings.expire_after if settings.expire_after is not None else defaults.expire_after,
+            1 if settings.priority == "high" else 0,
         )
     return policies

@@ -30,7 +30,10 @@ WORLD: dict[str, Any] = {
 
 #: `queue` of health_check and bridge/info for a bridge that has stored nothing yet.
 EMPTY_QUEUE = {"depth": 0, "oldest_age": None, "sending": 0, "unreported": 0,
-               "finished": {"delivered": 0, "rejected": 0, "failed": 0, "expired": 0}}
+               "finished": {"delivered": 0, "rejected": 0, "failed": 0, "expired": 0, "dropped": 0}}
+
+#: Tests run unpaced unless they test pacing: the defaults would make every test take minutes.
+UNPACED = "enabled: false"
 
 #: The line the bridge logs once rooms are resolved after login: it is ready to send.
 READY_LOG = "configured rooms resolved"
@@ -64,10 +67,10 @@ def start_bridge(tmp_path: Path, broker: MosquittoBroker, gateway: MockGateway,
     def start(body: str, *, base_topic: str = "wechat", wait_ready: bool = True,
               broker_: MosquittoBroker | None = None, gateway_: MockGateway | None = None,
               mqtt_extra: str = "", wechaty_extra: str = "", env: dict[str, str] | None = None,
-              client_id: str | None = None, outbox: Path | None = None) -> BridgeProcess:
+              client_id: str | None = None, outbox: Path | None = None, pacing: str = UNPACED) -> BridgeProcess:
         """Start a bridge; `client_id` and `outbox` default to new ones (pass the previous ones to restart
         "the same" bridge); `mqtt_extra`/`wechaty_extra` add YAML lines to those sections; `env` replaces
-        the token environment variable."""
+        the token environment variable; `pacing` is the body of the `pacing:` section."""
         mqtt, gw = broker_ or broker, gateway_ or gateway
         header = "\n".join([
             "mqtt:",
@@ -81,6 +84,8 @@ def start_bridge(tmp_path: Path, broker: MosquittoBroker, gateway: MockGateway,
             textwrap.indent(textwrap.dedent(wechaty_extra), "  "),
             "outbox:",
             f"  path: {outbox or tmp_path / f'outbox-{len(started)}.sqlite3'}",
+            "pacing:",
+            textwrap.indent(textwrap.dedent(pacing), "  "),
             "log_level: debug",
             "",
         ])

@@ -206,7 +206,8 @@ def test_stats_and_prune(outbox: Outbox) -> None:
     outbox.mark_delivered(row.seq, now=T0 + 1, room=OPS)
     stats = outbox.stats(T0 + 10)
     assert (stats.depth, stats.oldest_age, stats.sending, stats.unreported) == (1, 10.0, 0, 2)
-    assert dict(stats.by_status) == {"pending": 1, "delivered": 1, "rejected": 1, "failed": 0, "expired": 0}
+    assert dict(stats.by_status) == {"pending": 1, "delivered": 1, "rejected": 1, "failed": 0, "expired": 0,
+                                     "dropped": 0}
     assert str(stats).startswith("1 pending (oldest 10.0 s), 0 sending; 1 delivered, 1 rejected")
     outbox.mark_reported([r.seq for r in outbox.unreported()], now=T0 + 2)
     assert outbox.prune(T0 + 100, keep_finished=50) == (2, 0)  # reported rows go, the pending one stays

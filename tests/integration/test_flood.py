@@ -1,0 +1,136 @@
+"""Flood control on the real broker and mock gateway: pacing, long texts, throttle, priority."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import BridgeFactory
+from tests.support.gateway import MockGateway
+from tests.support.mqtt_client import TestClient
+
+pytestmark = pytest.mark.integration
+
+OPS = "room-ops@chatroom"
+FAMILY = "room-family@chatroom"
+DELIVERY = "wechat/bridge/delivery"
+
+ROUTES = """\
+rooms:
+  ops: {id: "room-ops@chatroom"}
+  family: {id: "room-family@chatroom"}
+routes:
+  - name: flood
+    topic: "flood/+"
+    rooms: [ops]
+    template: "{{ payload.text }}"
+  - name: plugs
+    topic: "plugs/+"
+    rooms: [ops, family]
+    template: "{{ payload.device }}: {{ payload.text }}"
+    throttle: {period: 5m, key: "{{ payload.device }}"}
+  - name: alarm
+    topic: "alarm/+"
+    rooms: [ops]
+    priority: high
+    template: "ALARM {{ payload.text }}"
+"""
+
+
+def reports(listener: TestClient, ids: list[str], timeout: float = 30.0) -> dict[str, dict[str, Any]]:
+    wanted = set(ids)
+    found = listener.wait_for(lambda m: m.topic == DELIVERY and json.loads(m.payload)["id"] in wanted,
+                              count=len(ids), timeout=timeout, what="delivery reports")
+    return {m.json()["id"]: m.json() for m in found}
+
+
+def publish(listener: TestClient, topic: str, texts: list[str], **extra: Any) -> list[str]:
+    ids = []
+    for text in texts:
+        event_id = uuid.uuid4().hex[:8]
+        listener.publish(topic, json.dumps({"id": event_id, "text": text, **extra}))
+        ids.append(event_id)
+    return ids
+
+
+def test_sends_into_one_room_keep_the_minimum_gap_and_all_are_delivered(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES, pacing="{min_gap: 300ms, jitter: 100ms, global_limit: 100, room_limit: 100}")
+    gateway.clear()
+    texts = [f"paced {i}" for i in range(6)]
+    ids = publish(listener, "flood/ops", texts)
+    found = reports(listener, ids)
+    assert {r["status"] for r in found.values()} == {"delivered"}
+    sent = [m for m in gateway.messages() if m["room_id"] == OPS]
+    assert [m["text"] for m in sent] == texts
+    gaps = [b["ts"] - a["ts"] for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 300, gaps
+    assert max(gaps) < 1000, gaps
+
+
+def test_room_limit_delays_without_dropping(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES, pacing="{min_gap: 0, jitter: 0, global_limit: 100, room_limit: 2, period: 2s}")
+    gateway.clear()
+    ids = publish(listener, "flood/ops", [f"limited {i}" for i in range(5)])
+    found = reports(listener, ids)
+    assert {r["status"] for r in found.values()} == {"delivered"}
+    sent = [m for m in gateway.messages() if m["room_id"] == OPS]
+    # Two at once, then one a second (2 per 2 s): the fifth starts about 3 s after the first.
+    assert sent[4]["ts"] - sent[0]["ts"] >= 2900, [m["ts"] - sent[0]["ts"] for m in sent]
+
+
+def test_a_long_text_arrives_as_numbered_parts_in_order(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES, pacing="{enabled: false, max_text_chars: 100}")
+    gateway.clear()
+    lines = [f"line {i:02d} " + "w" * 20 for i in range(10)]  # 28 characters each
+    [event_id] = publish(listener, "flood/ops", ["\n".join(lines)])
+    [report] = reports(listener, [event_id]).values()
+    assert report["status"] == "delivered" and report["error"] is None
+    sent = [m["text"] for m in gateway.messages() if m["room_id"] == OPS]
+    assert sent == [
+        "(1/4) " + "\n".join(lines[0:3]),
+        "(2/4) " + "\n".join(lines[3:6]),
+        "(3/4) " + "\n".join(lines[6:9]),
+        "(4/4) " + lines[9],
+    ]
+
+
+def test_throttle_drops_repeats_of_a_key_within_the_period_with_a_report(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES)
+    gateway.clear()
+    ids = [publish(listener, "plugs/x", [text], device=device)[0]
+           for device, text in [("plug1", "on"), ("plug1", "off"), ("plug2", "on"), ("plug1", "on again")]]
+    wanted = set(ids)
+    found = listener.wait_for(lambda m: m.topic == DELIVERY and json.loads(m.payload)["id"] in wanted,
+                              count=8, timeout=30, what="a report per event and room")
+    status: dict[tuple[str, str], dict[str, Any]] = {(m.json()["id"], m.json()["room"]["key"]): m.json()
+                                                     for m in found}
+    assert [status[(i, "ops")]["status"] for i in ids] == ["delivered", "dropped", "delivered", "dropped"]
+    assert [status[(i, "family")]["status"] for i in ids] == ["delivered", "dropped", "delivered", "dropped"]
+    error = status[(ids[1], "ops")]["error"]
+    assert re.fullmatch(r"throttled: an event with key 'plug1' was let through \d+ s ago \(route throttle 5m\)",
+                        error), error
+    assert status[(ids[1], "ops")]["room"] == {"key": "ops", "id": None, "topic": None}
+    sent = sorted(m["text"] for m in gateway.messages() if m["room_id"] == OPS)
+    assert sent == ["plug1: on", "plug2: on"]
+
+
+def test_a_high_priority_event_overtakes_the_waiting_normal_ones(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES, pacing="{min_gap: 250ms, jitter: 0, global_limit: 100, room_limit: 100}")
+    gateway.clear()
+    normal = publish(listener, "flood/ops", [f"normal {i}" for i in range(8)])
+    high = publish(listener, "alarm/x", ["water"])
+    reports(listener, normal + high)
+    sent = [m["text"] for m in gateway.messages() if m["room_id"] == OPS]
+    at = sent.index("ALARM water")
+    assert at <= 2, sent  # the burst of 8 takes 2 s; the alarm came after at most the first couple
+    assert [t for t in sent if t != "ALARM water"] == [f"normal {i}" for i in range(8)]

@@ -1,0 +1,73 @@
+"""Flood control in the outbox: throttle scopes, priority claim order, paced rooms skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.events import Delivery
+from bridge.outbox import Arrival, IdempotencyKey, Outbox, Queued
+from bridge.policy import DeliveryPolicy
+from bridge.throttle import ThrottleMark
+
+T0 = 1_700_000_000.0
+NORMAL = DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0)
+HIGH = DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0, priority=1)
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox.open(tmp_path / "outbox.sqlite3", idempotency_window=3600.0, max_pending=100)
+    yield box
+    box.close()
+
+
+def arrival(event_id: str, *, rooms: tuple[str, ...] = ("ops",), key: str | None = None,
+            policy: DeliveryPolicy = NORMAL, at: float = T0) -> Arrival:
+    mark = ThrottleMark("plugs", key, 300.0) if key is not None else None
+    queued = tuple(Queued(Delivery(event_id, "plugs", "t/x", room, f"text {event_id}", at), policy, mark)
+                   for room in rooms)
+    return Arrival(IdempotencyKey(f"id:{event_id}", False), False, True, queued, at)
+
+
+def test_throttle_lets_one_event_per_key_and_period_through(outbox: Outbox) -> None:
+    outbox.accept([arrival("e1", key="plug1", rooms=("ops", "family")), arrival("e2", key="plug2")], now=T0)
+    outbox.accept([arrival("e3", key="plug1", rooms=("ops", "family"))], now=T0 + 12)
+    outbox.accept([arrival("e4", key="plug1")], now=T0 + 301)
+    dropped = [r for r in outbox.unreported() if r.status == "dropped"]
+    assert [(r.event_id, r.room_key) for r in dropped] == [("e3", "ops"), ("e3", "family")]
+    assert dropped[0].error == "throttled: an event with key 'plug1' was let through 12 s ago (route throttle 5m)"
+    assert dropped[0].report().status == "dropped"
+    claimed = []
+    while (row := outbox.claim(T0 + 400)) is not None:
+        claimed.append((row.event_id, row.room_key))
+    assert claimed == [("e1", "ops"), ("e1", "family"), ("e2", "ops"), ("e4", "ops")]
+
+
+def test_throttle_state_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox.open(path)
+    box.accept([arrival("e1", key="plug1")], now=T0)
+    box.close()
+    box = Outbox.open(path)
+    box.accept([arrival("e2", key="plug1")], now=T0 + 5)
+    assert [r.status for r in box.unreported()] == ["dropped"]
+    box.close()
+
+
+def test_high_priority_is_claimed_before_older_normal_rows(outbox: Outbox) -> None:
+    outbox.accept([arrival("n1"), arrival("n2"), arrival("h1", policy=HIGH), arrival("n3")], now=T0)
+    order = []
+    while (row := outbox.claim(T0)) is not None:
+        order.append(row.event_id)
+    assert order == ["h1", "n1", "n2", "n3"]
+
+
+def test_paced_rooms_are_skipped_by_claim_and_next_wakeup(outbox: Outbox) -> None:
+    outbox.accept([arrival("e1", rooms=("ops",)), arrival("e2", rooms=("family",))], now=T0)
+    row = outbox.claim(T0, skip_rooms=("ops",))
+    assert row is not None and row.room_key == "family"
+    assert outbox.next_wakeup(skip_rooms=("ops",)) == (None, None)
+    assert outbox.next_wakeup() == (T0, None)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bridge.config import PacingSettings
+from bridge.pacing import Pacer, TokenBucket, split_text
+
+
+def pacer(**settings: object) -> Pacer:
+    return Pacer(PacingSettings.model_validate({"jitter": 0, **settings}), rng=random.Random(7))
+
+
+def test_bucket_allows_its_capacity_at_once_then_refills_evenly() -> None:
+    bucket = TokenBucket(3, 0.5)
+    for _ in range(3):
+        assert bucket.wait(10.0) == 0
+        bucket.take(10.0)
+    assert bucket.wait(10.0) == pytest.approx(2.0)
+    assert bucket.wait(11.0) == pytest.approx(1.0)
+    assert bucket.wait(12.0) == 0
+
+
+def test_min_gap_counts_from_the_end_of_the_previous_send() -> None:
+    p = pacer(min_gap="1s", global_limit=100, room_limit=100)
+    assert p.wait("a", 0.0) == 0
+    p.sent("a", 0.5)
+    assert p.wait("a", 0.5) == pytest.approx(1.0)
+    assert p.wait("b", 1.0) == pytest.approx(0.5)  # the gap is global
+    assert p.wait("b", 1.5) == 0
+
+
+def test_jitter_adds_up_to_its_bound() -> None:
+    p = Pacer(PacingSettings(min_gap=1.0, jitter=1.0, global_limit=100, room_limit=100), rng=random.Random(1))
+    gaps = []
+    for i in range(50):
+        now = i * 10.0
+        p.sent("a", now)
+        gaps.append(p.global_wait(now))
+    assert all(1.0 <= g <= 2.0 for g in gaps)
+    assert max(gaps) - min(gaps) > 0.5
+
+
+def test_room_limit_blocks_only_that_room() -> None:
+    p = pacer(min_gap=0, global_limit=100, room_limit=2, period="60s")
+    p.sent("a", 0.0)
+    p.sent("a", 0.0)
+    assert p.room_wait("a", 0.0) == pytest.approx(30.0)
+    assert p.room_wait("b", 0.0) == 0
+    assert p.blocked_rooms(["a", "b"], 0.0) == {"a": pytest.approx(30.0)}
+    assert p.blocked_rooms(["a", "b"], 30.0) == {}
+
+
+def test_global_limit_spreads_a_burst_over_the_period() -> None:
+    p = pacer(min_gap=0, global_limit=20, room_limit=20, period="1m")
+    now, starts = 0.0, []
+    for _ in range(40):
+        now += p.wait("a", now)
+        starts.append(now)
+        p.sent("a", now)
+    assert starts[19] == 0.0  # the first 20 at once
+    assert starts[39] == pytest.approx(60.0)  # then one every 3 s
+
+
+def test_disabled_never_waits() -> None:
+    p = pacer(enabled=False, min_gap="5s", global_limit=1, room_limit=1)
+    for _ in range(10):
+        p.sent("a", 0.0)
+    assert p.wait("a", 0.0) == 0
+
+
+def test_short_text_is_one_part() -> None:
+    assert split_text("hello", 100) == ["hello"]
+
+
+def test_long_text_splits_at_lines_then_words_with_numbered_parts() -> None:
+    text = "\n".join(f"line {i:02d} " + "w" * 20 for i in range(10))  # 10 lines of 28 characters
+    parts = split_text(text, 100)
+    assert all(len(p) <= 100 for p in parts)
+    assert parts[0] == "(1/4) " + "\n".join(text.splitlines()[0:3])
+    assert [p.split(" ", 1)[0] for p in parts] == ["(1/4)", "(2/4)", "(3/4)", "(4/4)"]
+    assert "\n".join(p.split(" ", 1)[1] for p in parts) == text
+
+
+def test_one_long_line_splits_at_spaces_and_a_long_word_hard() -> None:
+    words = " ".join(["abcdefghi"] * 30)  # 299 characters
+    parts = split_text(words, 120)
+    assert all(len(p) <= 120 for p in parts)
+    assert " ".join(p.split(" ", 1)[1] for p in parts) == words
+    blob = "x" * 250
+    parts = split_text(blob, 120)
+    assert "".join(p.split(" ", 1)[1] for p in parts) == blob
+    assert all(len(p) <= 120 for p in parts)
