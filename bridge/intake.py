@@ -13,7 +13,6 @@ topic; without one, the key is a hash of topic and payload, and only counts for 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -23,7 +22,7 @@ from bridge.errors import EventRejected, OutboxError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.mqtt import Acknowledge
 from bridge.outbox import Accepted, Arrival, Duplicate, IdempotencyKey, Outbox, OutboxRunner, Queued
-from bridge.payloads import decode_payload
+from bridge.payloads import DecodedPayload, decode_payload
 from bridge.pipeline import Pipeline, producer_event_id
 from bridge.policy import DeliveryPolicy
 from bridge.throttle import Throttles
@@ -39,10 +38,15 @@ MAX_WAITING = 2_000
 COMMIT_RETRY_SECONDS = 1.0
 
 
-def idempotency_key(message: InboundMessage, *, max_payload_bytes: int) -> IdempotencyKey:
-    given = None
-    with contextlib.suppress(EventRejected):  # rejected by the pipeline too; its key is its content
-        given = producer_event_id(decode_payload(message.payload, max_bytes=max_payload_bytes))
+def idempotency_key(message: InboundMessage, *, max_payload_bytes: int,
+                    decoded: DecodedPayload | EventRejected | None = None) -> IdempotencyKey:
+    if decoded is None:
+        try:
+            decoded = decode_payload(message.payload, max_bytes=max_payload_bytes)
+        except EventRejected as exc:
+            decoded = exc
+    # A payload the pipeline rejects has no producer id: its key is its content.
+    given = producer_event_id(decoded) if isinstance(decoded, DecodedPayload) else None
     if given is not None:
         return IdempotencyKey("id:" + _digest(message.topic, given.encode()), by_content=False)
     return IdempotencyKey("content:" + _digest(message.topic, message.payload), by_content=True)
@@ -161,8 +165,9 @@ class Intake:
 
     def _arrival(self, message: InboundMessage) -> Arrival:
         outcomes: list[Queued | DeliveryReport] = []
+        decoded = self._pipeline.decode(message)  # once, for the plan and for the idempotency key
         try:
-            planned = self._pipeline.plan(message)
+            planned = self._pipeline.plan(message, decoded)
         except Exception:  # a bug must not stop the intake; logged and acknowledged, as a redelivery would fail too
             log.exception("planning the message on %s failed", message.topic)
             planned = []
@@ -180,6 +185,6 @@ class Intake:
                 log.info("rejected %s from %s: %s", outcome.id, outcome.topic, outcome.error)
                 outcomes.append(outcome)
         return Arrival(
-            key=idempotency_key(message, max_payload_bytes=self._max_payload_bytes),
+            key=idempotency_key(message, max_payload_bytes=self._max_payload_bytes, decoded=decoded),
             dup=message.dup, needs_ack=message.qos > 0, outcomes=tuple(outcomes), received_at=message.received_at,
         )

@@ -53,16 +53,25 @@ class Pipeline:
         self._max_payload_bytes = max_payload_bytes
         self._max_attachment_bytes = max_attachment_bytes
 
-    def plan(self, message: InboundMessage) -> list[Outcome]:
+    def decode(self, message: InboundMessage) -> DecodedPayload | EventRejected:
+        """The payload decoded once, for callers that need it too (the intake's idempotency key)."""
+        try:
+            return decode_payload(message.payload, max_bytes=self._max_payload_bytes)
+        except EventRejected as exc:
+            return exc
+
+    def plan(self, message: InboundMessage, decoded: DecodedPayload | EventRejected | None = None) -> list[Outcome]:
+        """What `message` turns into; `decoded` is `decode(message)` when the caller already has it."""
         room_key = self._topics.direct_send_key(message.topic)
         if room_key is not None:
-            return [self.direct_send_message(message, room_key)]
+            return [self.direct_send_message(message, room_key, decoded)]
         if self._topics.is_own(message.topic):
             # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
             return []
-        return [outcome for trace in self.trace(message) for outcome in trace.outcomes]
+        return [outcome for trace in self.trace(message, decoded) for outcome in trace.outcomes]
 
-    def trace(self, message: InboundMessage) -> list[RouteTrace]:
+    def trace(self, message: InboundMessage,
+              decoded: DecodedPayload | EventRejected | None = None) -> list[RouteTrace]:
         """Each route the message matches, with what it made of it (for `plan` and the `render` command)."""
         matches = self.router.match(message.topic)
         if message.retain:
@@ -72,11 +81,7 @@ class Pipeline:
             matches = [m for m in matches if m.route.retained]
         if not matches:
             return []
-        try:
-            payload: DecodedPayload | EventRejected = decode_payload(message.payload,
-                                                                   max_bytes=self._max_payload_bytes)
-        except EventRejected as exc:
-            payload = exc
+        payload = decoded if decoded is not None else self.decode(message)
         event_id = _event_id(payload) if isinstance(payload, DecodedPayload) else new_event_id()
         return [self._render(message, payload, event_id, match) for match in matches]
 
@@ -120,13 +125,13 @@ class Pipeline:
             for key in route.rooms
         ])
 
-    def direct_send_message(self, message: InboundMessage, room_key: str) -> Outcome:
+    def direct_send_message(self, message: InboundMessage, room_key: str,
+                            decoded: DecodedPayload | EventRejected | None = None) -> Outcome:
         """A direct send as it arrives: plain text, or JSON `{"text": ..., "id": ..., "mention": [...]}`."""
-        try:
-            payload = decode_payload(message.payload, max_bytes=self._max_payload_bytes)
-        except EventRejected as exc:
+        payload = decoded if decoded is not None else self.decode(message)
+        if isinstance(payload, EventRejected):
             return DeliveryReport.rejected(event_id=new_event_id(), route=None, topic=message.topic,
-                                           room_key=room_key, error=str(exc))
+                                           room_key=room_key, error=str(payload))
         if isinstance(payload.value, dict):
             text: Any = payload.value.get("text")
             if not isinstance(text, str):
