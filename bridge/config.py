@@ -231,6 +231,28 @@ class OutboxSettings(_Strict):
     keep_finished: PositiveDuration = 7 * 86400.0
 
 
+class DigestSettings(_Strict):
+    """A room's backlog of plain normal-priority texts merged into one message instead of draining
+    at the pace (`bridge.pacing.format_digest`)."""
+
+    enabled: bool = True
+    #: Fold when more than this many foldable deliveries for one room are due.
+    threshold: Annotated[int, Field(ge=1)] = 5
+    #: At most this many deliveries in one digest; the rest wait for the next one.
+    max_items: Annotated[int, Field(ge=2, le=500)] = 20
+    #: The first line; `{count}` is replaced by the number of items (no other placeholders).
+    header: str = "{count} notifications:"
+    #: One line per folded delivery; `{text}` is replaced by its text.
+    item: str = "\u2022 {text}"
+
+    @field_validator("item")
+    @classmethod
+    def _item_has_text(cls, value: str) -> str:
+        if "{text}" not in value:
+            raise ValueError("the digest item must contain {text}, else the folded texts are lost")
+        return value
+
+
 class PacingSettings(_Strict):
     """How fast the bridge speaks to WeChat: an account that sends too fast gets restricted.
 
@@ -250,6 +272,8 @@ class PacingSettings(_Strict):
     jitter: Duration = 1.0
     #: Longer texts are split into numbered parts `(1/3) ...` (WeChat's own limit is near 5,000).
     max_text_chars: Annotated[int, Field(ge=100, le=20_000)] = 4000
+    #: Merge a room's backlog into one message (see `DigestSettings`).
+    digest: DigestSettings = DigestSettings()
 
 
 class HomeAssistantSettings(_Strict):

@@ -10,12 +10,17 @@ Pacing (`bridge.pacing`): nothing is claimed while the global gap or bucket says
 of rooms whose bucket is empty are left in the outbox while other rooms' rows go out, so a
 waiting send is never marked as being sent. A text longer than `pacing.max_text_chars` goes
 out as numbered parts, paced like separate sends; a retry sends every part again.
+
+Digest: when more than `pacing.digest.threshold` plain normal-priority texts of one room are
+due and the oldest due row is one of them, they are claimed together (`Outbox.claim_digest`) and
+sent as one message (`bridge.pacing.format_digest`); each still ends with its own report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,7 +31,7 @@ from bridge.config import AttachmentsSettings, ContactSettings
 from bridge.errors import EventRejected, GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
 from bridge.events import Attachment, RoomRef
 from bridge.outbox import Outbox, OutboxRow, OutboxRunner
-from bridge.pacing import Pacer, split_text
+from bridge.pacing import Pacer, digest_fit, format_digest, split_text
 from bridge.rooms import RoomDirectory
 from bridge.wechat import WeChatClient, WeChatContact
 
@@ -110,6 +115,15 @@ class DeliveryWorker:
                 blocked = tuple(waits)
                 if waits:
                     paced_until = now + min(waits.values())
+                digest = self._pacer.settings.digest
+                if digest.enabled and self._pacer.enabled:  # no pace, no backlog to fold
+                    fit = functools.partial(digest_fit, settings=digest,
+                                            max_chars=self._pacer.settings.max_text_chars)
+                    folded = await self._call(Outbox.claim_digest, now, skip_rooms=blocked,
+                                              threshold=digest.threshold, limit=digest.max_items, fit=fit)
+                    if folded:
+                        await self._attempt_digest(folded)
+                        return 0
                 row = await self._call(Outbox.claim, now, skip_rooms=blocked)
                 if row is not None:
                     await self._attempt(row)
@@ -153,26 +167,71 @@ class DeliveryWorker:
                              retry_at=self._clock() + UNAVAILABLE_PAUSE_SECONDS)
             return
         except SendError as exc:
-            if exc.transient and attempt < row.max_attempts:
-                delay = row.policy.retry_delay(attempt)
-                log.warning("delivery %s to room %r: attempt %d of %d failed: %s; retrying in %.1f s",
-                            row.event_id, row.room_key, attempt, row.max_attempts, exc, delay)
-                await self._call(Outbox.mark_retry, row.seq, error=str(exc), retry_at=self._clock() + delay)
-                return
-            if exc.transient:
-                error = f"gave up after {attempt} attempt(s); last error: {exc}"
-            else:
-                error = f"{exc} (not retried)"
-            log.warning("delivery %s to room %r failed: %s", row.event_id, row.room_key, error)
-            await self._call(Outbox.mark_finished, row.seq, "failed", now=self._clock(), room=ref, error=error,
-                             attempted=True)
-            self._on_finished()
+            if await self._send_failed(row, ref, exc):
+                self._on_finished()
             return
         await self._call(Outbox.mark_delivered, row.seq, now=self._clock(), room=ref)
         log.info("delivered %s to room %r%s", row.event_id, row.room_key,
                  f" at attempt {attempt}" if attempt > 1 else "")
         log.debug("sent to room %r: %s%s", row.room_key, row.text,
                   f" + {row.attachment.kind} {row.attachment.name}" if row.attachment else "")
+        self._on_finished()
+
+    async def _send_failed(self, row: OutboxRow, ref: RoomRef, exc: SendError) -> bool:
+        """Retry `row` later, or finish it `failed` when its attempts are used up (returns True)."""
+        attempt = row.attempts + 1
+        if exc.transient and attempt < row.max_attempts:
+            delay = row.policy.retry_delay(attempt)
+            log.warning("delivery %s to room %r: attempt %d of %d failed: %s; retrying in %.1f s",
+                        row.event_id, row.room_key, attempt, row.max_attempts, exc, delay)
+            await self._call(Outbox.mark_retry, row.seq, error=str(exc), retry_at=self._clock() + delay)
+            return False
+        error = (f"gave up after {attempt} attempt(s); last error: {exc}" if exc.transient
+                 else f"{exc} (not retried)")
+        log.warning("delivery %s to room %r failed: %s", row.event_id, row.room_key, error)
+        await self._call(Outbox.mark_finished, row.seq, "failed", now=self._clock(), room=ref, error=error,
+                         attempted=True)
+        return True
+
+    async def _attempt_digest(self, rows: list[OutboxRow]) -> None:
+        """Send `rows` (one room, plain texts) as one digest message; each row gets its own outcome."""
+        first = rows[0]
+        digest_id = str(first.seq)
+        try:
+            room = self._directory.resolve(first.room_key)
+        except RoomNotAvailable as exc:
+            for row in rows:
+                await self._call(Outbox.mark_finished, row.seq, "rejected", now=self._clock(),
+                                 room=RoomRef(row.room_key), error=str(exc), attempted=False)
+            log.info("digest %s of %d deliveries rejected: %s", digest_id, len(rows), exc)
+            self._on_finished()
+            return
+        ref = RoomRef(first.room_key, room.id, room.topic)
+        text = format_digest([row.text or "" for row in rows], self._pacer.settings.digest)
+        try:
+            await self._send_paced(room.id, first.room_key, text)
+        except EventRejected as exc:
+            for row in rows:
+                await self._call(Outbox.mark_finished, row.seq, "rejected", now=self._clock(), room=ref,
+                                 error=str(exc), attempted=False)
+            log.info("digest %s rejected: %s", digest_id, exc)
+            self._on_finished()
+            return
+        except GatewayUnavailable as exc:
+            log.info("digest %s to room %r waits: %s", digest_id, first.room_key, exc)
+            for row in rows:
+                await self._call(Outbox.mark_retry, row.seq, error=str(exc), attempted=False,
+                                 retry_at=self._clock() + UNAVAILABLE_PAUSE_SECONDS)
+            return
+        except SendError as exc:
+            finished = [await self._send_failed(row, ref, exc) for row in rows]
+            if any(finished):
+                self._on_finished()
+            return
+        await self._call(Outbox.mark_delivered_many, [row.seq for row in rows], now=self._clock(), room=ref,
+                         digest=digest_id)
+        log.info("delivered %d deliveries to room %r as digest %s (%s)", len(rows), first.room_key, digest_id,
+                 ", ".join(row.event_id for row in rows))
         self._on_finished()
 
     async def _send(self, row: OutboxRow, room_id: str) -> None:

@@ -77,6 +77,8 @@ class DeliveryReport:
     error: str | None
     ts: float
     reason: RejectReason | None = None
+    #: Delivered folded into a digest message: the digest's id (the same in every folded report).
+    digest: str | None = None
 
     @classmethod
     def rejected(cls, *, event_id: str, route: str | None, topic: str, room_key: str, error: str,

@@ -9,7 +9,8 @@ crash or a power cut. Callers batch: the intake stores a whole burst in one tran
                  broker may still redeliver it (`awaiting_ack`)
     deliveries   one row per (event, room): the text, the retry policy, the state
 
-A delivery row moves only forward:
+A digest (`claim_digest`, `mark_delivered_many`) claims and finishes several rows of one room
+together; each still ends with its own report. A delivery row moves only forward:
 
     pending ──send ok──────────────> delivered
        │  ├──retries used up──────> failed      (error: the last error)
@@ -187,7 +188,8 @@ class OutboxRow:
     reported_at: float | None
     priority: int = 0
     #: JSON: `mentions` (contact keys), `attachment` (kind, name, and base64 data, url or path),
-    #: `text_sent` (the text went out; a retry sends only the attachment).
+    #: `text_sent` (the text went out; a retry sends only the attachment), `digest` (delivered
+    #: folded into the digest named by this id: the seq of the digest's first row).
     extras: str | None = None
 
     @property
@@ -223,6 +225,7 @@ class OutboxRow:
             id=self.event_id, status=self.status, route=self.route, topic=self.source_topic,
             room=RoomRef(self.room_key, self.room_id, self.room_topic), error=self.error,
             ts=self.finished_at if self.finished_at is not None else time.time(),
+            digest=self.details.get("digest"),
         )
 
 
@@ -441,6 +444,47 @@ class Outbox:
                 return None
             self._db.execute("UPDATE deliveries SET sending_since = ? WHERE seq = ?", (now, found[0].seq))
         return found[0]
+
+    def claim_digest(self, now: float, *, skip_rooms: Sequence[str] = (), threshold: int, limit: int,
+                     fit: Callable[[list[str]], int]) -> list[OutboxRow]:
+        """Up to `limit` due deliveries of one room to send as one digest, marked as being sent together.
+
+        Only when the delivery `claim` would return next is foldable (normal priority, a text, no
+        mentions, no attachment) and more than `threshold` foldable deliveries of its room are due;
+        `fit(texts)` says how many of them, oldest first, fit into one message. Otherwise (or when
+        fewer than two fit) nothing is claimed and the caller claims one row as usual.
+        """
+        due = ("status = 'pending' AND sending_since IS NULL AND next_attempt_at <= ? "
+               "AND (expires_at IS NULL OR expires_at > ?)")
+        foldable = " AND priority = 0 AND extras IS NULL AND text IS NOT NULL AND room_key = ?"
+        with self._transaction():
+            head = self._rows(f"WHERE {due}{_not_in_rooms(skip_rooms)} ORDER BY priority DESC, seq LIMIT 1",
+                              (now, now, *skip_rooms))
+            if not head or head[0].priority != 0 or head[0].extras is not None or head[0].text is None:
+                return []
+            room = head[0].room_key
+            count = self._db.execute(f"SELECT COUNT(*) FROM deliveries WHERE {due}{foldable}",
+                                     (now, now, room)).fetchone()[0]
+            if count <= threshold:
+                return []
+            rows = self._rows(f"WHERE {due}{foldable} ORDER BY seq LIMIT ?", (now, now, room, limit))
+            taken = rows[:fit([r.text or "" for r in rows])]
+            if len(taken) < 2:
+                return []
+            self._db.executemany("UPDATE deliveries SET sending_since = ? WHERE seq = ?",
+                                 [(now, r.seq) for r in taken])
+        return taken
+
+    def mark_delivered_many(self, seqs: Sequence[int], *, now: float, room: RoomRef, digest: str) -> None:
+        """Deliveries sent together as one digest: all delivered in one transaction, each naming it."""
+        with self._transaction():
+            for row in self._rows(f"WHERE seq IN ({', '.join('?' * len(seqs))}) AND status = 'pending'",
+                                  tuple(seqs)):
+                details = {**row.details, "digest": digest}
+                self._db.execute(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, sending_since = NULL, "
+                    "finished_at = ?, room_id = ?, room_topic = ?, error = NULL, extras = ? WHERE seq = ?",
+                    (now, room.id, room.topic, json.dumps(details), row.seq))
 
     def mark_delivered(self, seq: int, *, now: float, room: RoomRef) -> None:
         self._finish(seq, "delivered", now=now, room=room, error=None, attempted=True)

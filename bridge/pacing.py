@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bridge.config import PacingSettings
+from bridge.config import DigestSettings, PacingSettings
 
 
 @dataclass(slots=True)
@@ -153,3 +153,23 @@ def _cut(text: str, size: int) -> list[str]:
     if rest.strip() or not pieces:
         pieces.append(rest)
     return [p for p in pieces if p] or [text[:size]]
+
+
+# --------------------------------------------------------------------------- digest
+
+
+def format_digest(texts: Sequence[str], settings: DigestSettings) -> str:
+    """One message for `texts`: the header with `{count}`, then one item line per text."""
+    header = settings.header.replace("{count}", str(len(texts)))
+    return "\n".join([header, *(settings.item.replace("{text}", text) for text in texts)])
+
+
+def digest_fit(texts: Sequence[str], settings: DigestSettings, max_chars: int) -> int:
+    """How many of `texts`, from the first, make one digest of at most `max_items` items and
+    `max_chars` characters (0: not even the first fits)."""
+    fit = 0
+    for count in range(1, min(len(texts), settings.max_items) + 1):
+        if len(format_digest(texts[:count], settings)) > max_chars:
+            break
+        fit = count
+    return fit

@@ -40,6 +40,8 @@ def delivery_publication(topics: Topics, report: DeliveryReport) -> Publication:
         "error": report.error,
         "ts": iso_time(report.ts),
     }
+    if report.digest is not None:
+        body["digest"] = report.digest
     return Publication(topics.delivery, _json(body), qos=1, retain=False)
 
 

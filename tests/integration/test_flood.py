@@ -20,6 +20,9 @@ OPS = "room-ops@chatroom"
 FAMILY = "room-family@chatroom"
 DELIVERY = "wechat/bridge/delivery"
 
+#: Pacing tests that count single sends: the backlog must not fold into a digest.
+NO_DIGEST = "digest: {enabled: false}"
+
 ROUTES = """\
 rooms:
   ops: {id: "room-ops@chatroom"}
@@ -60,7 +63,7 @@ def publish(listener: TestClient, topic: str, texts: list[str], **extra: Any) ->
 
 def test_sends_into_one_room_keep_the_minimum_gap_and_all_are_delivered(
         start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
-    start_bridge(ROUTES, pacing="{min_gap: 300ms, jitter: 100ms, global_limit: 100, room_limit: 100}")
+    start_bridge(ROUTES, pacing=f"{{min_gap: 300ms, jitter: 100ms, global_limit: 100, room_limit: 100, {NO_DIGEST}}}")
     gateway.clear()
     texts = [f"paced {i}" for i in range(6)]
     ids = publish(listener, "flood/ops", texts)
@@ -75,7 +78,7 @@ def test_sends_into_one_room_keep_the_minimum_gap_and_all_are_delivered(
 
 def test_room_limit_delays_without_dropping(
         start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
-    start_bridge(ROUTES, pacing="{min_gap: 0, jitter: 0, global_limit: 100, room_limit: 2, period: 2s}")
+    start_bridge(ROUTES, pacing=f"{{min_gap: 0, jitter: 0, global_limit: 100, room_limit: 2, period: 2s, {NO_DIGEST}}}")
     gateway.clear()
     ids = publish(listener, "flood/ops", [f"limited {i}" for i in range(5)])
     found = reports(listener, ids)
@@ -125,7 +128,7 @@ def test_throttle_drops_repeats_of_a_key_within_the_period_with_a_report(
 
 def test_a_high_priority_event_overtakes_the_waiting_normal_ones(
         start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
-    start_bridge(ROUTES, pacing="{min_gap: 250ms, jitter: 0, global_limit: 100, room_limit: 100}")
+    start_bridge(ROUTES, pacing=f"{{min_gap: 250ms, jitter: 0, global_limit: 100, room_limit: 100, {NO_DIGEST}}}")
     gateway.clear()
     normal = publish(listener, "flood/ops", [f"normal {i}" for i in range(8)])
     high = publish(listener, "alarm/x", ["water"])
@@ -134,3 +137,22 @@ def test_a_high_priority_event_overtakes_the_waiting_normal_ones(
     at = sent.index("ALARM water")
     assert at <= 2, sent  # the burst of 8 takes 2 s; the alarm came after at most the first couple
     assert [t for t in sent if t != "ALARM water"] == [f"normal {i}" for i in range(8)]
+
+
+def test_a_backlog_for_one_room_goes_out_as_one_digest_with_a_report_per_event(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    # One send per 2 s into a room: the first event goes at once, the seven after it wait and fold.
+    start_bridge(ROUTES, pacing="{min_gap: 0, jitter: 0, global_limit: 100, room_limit: 1, period: 2s}")
+    gateway.clear()
+    texts = [f"event {i}" for i in range(8)]
+    first = publish(listener, "flood/ops", texts[:1])
+    reports(listener, first)  # sent alone: nothing else waited when it came (the room is paced for 2 s now)
+    rest = publish(listener, "flood/ops", texts[1:])
+    found = reports(listener, first + rest)
+    sent = [m["text"] for m in gateway.messages() if m["room_id"] == OPS]
+    assert sent == ["event 0", "7 notifications:\n" + "\n".join(f"\u2022 event {i}" for i in range(1, 8))]
+    assert {r["status"] for r in found.values()} == {"delivered"}
+    assert "digest" not in found[first[0]]
+    digests = {found[i]["digest"] for i in rest}
+    assert len(digests) == 1 and digests.pop().isdigit()
+    assert all(found[i]["room"] == {"key": "ops", "id": OPS, "topic": "Ops"} for i in rest)

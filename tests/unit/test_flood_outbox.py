@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.events import Delivery
+from bridge.events import Delivery, RoomRef
 from bridge.outbox import Arrival, IdempotencyKey, Outbox, Queued
 from bridge.policy import DeliveryPolicy
 from bridge.throttle import ThrottleMark
@@ -71,3 +71,39 @@ def test_paced_rooms_are_skipped_by_claim_and_next_wakeup(outbox: Outbox) -> Non
     assert row is not None and row.room_key == "family"
     assert outbox.next_wakeup(skip_rooms=("ops",)) == (None, None)
     assert outbox.next_wakeup() == (T0, None)
+
+
+def fit_all(texts: list[str]) -> int:
+    return len(texts)
+
+
+def test_claim_digest_folds_a_rooms_backlog_of_plain_normal_texts(outbox: Outbox) -> None:
+    outbox.accept([arrival(f"e{i}") for i in range(5)], now=T0)
+    assert outbox.claim_digest(T0, threshold=5, limit=20, fit=fit_all) == []  # 5 is not more than 5
+    outbox.accept([arrival("e5"), arrival("f0", rooms=("family",))], now=T0)
+    folded = outbox.claim_digest(T0, threshold=5, limit=4, fit=fit_all)
+    assert [r.event_id for r in folded] == ["e0", "e1", "e2", "e3"]
+    assert outbox.stats(T0).sending == 4
+    assert outbox.claim_digest(T0, threshold=2, limit=4, fit=fit_all) == []  # only e4, e5 left for ops
+    assert [r.event_id for r in outbox.claim_digest(T0, threshold=1, limit=4, fit=fit_all)] == ["e4", "e5"]
+    assert outbox.claim_digest(T0, threshold=0, limit=20, fit=fit_all) == []  # f0 alone is no digest
+    outbox.mark_delivered_many([r.seq for r in folded], now=T0 + 1, room=RoomRef("ops", "room-ops", "Ops"),
+                               digest=str(folded[0].seq))
+    reports = [r.report() for r in outbox.unreported()]
+    assert [(r.id, r.status, r.digest) for r in reports] == [(f"e{i}", "delivered", str(folded[0].seq))
+                                                             for i in range(4)]
+    assert reports[0].room == RoomRef("ops", "room-ops", "Ops")
+
+
+def test_claim_digest_leaves_high_priority_mentions_and_what_does_not_fit(outbox: Outbox) -> None:
+    outbox.accept([arrival(f"e{i}") for i in range(6)] + [arrival("alarm", policy=HIGH)], now=T0)
+    assert outbox.claim_digest(T0, threshold=2, limit=20, fit=fit_all) == []  # the alarm goes first
+    alarm = outbox.claim(T0)
+    assert alarm is not None and alarm.event_id == "alarm"
+    mention = Queued(Delivery("m", "plugs", "t/x", "ops", "hey", T0, mentions=("bob",)), NORMAL)
+    outbox.accept([Arrival(IdempotencyKey("id:m", False), False, True, (mention,), T0)], now=T0)
+    folded = outbox.claim_digest(T0, threshold=2, limit=20, fit=lambda texts: 2)
+    assert [r.event_id for r in folded] == ["e0", "e1"]
+    assert [r.event_id for r in outbox.claim_digest(T0, threshold=2, limit=20, fit=fit_all)] == ["e2", "e3", "e4", "e5"]
+    assert outbox.claim_digest(T0, threshold=0, limit=20, fit=fit_all) == []  # only the mention is left
+    assert outbox.claim_digest(T0, threshold=0, limit=20, fit=lambda texts: 1) == []

@@ -3,9 +3,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from pydantic import ValidationError
 
-from bridge.config import PacingSettings
-from bridge.pacing import Pacer, TokenBucket, split_text
+from bridge.config import DigestSettings, PacingSettings
+from bridge.pacing import Pacer, TokenBucket, digest_fit, format_digest, split_text
 
 
 def pacer(**settings: object) -> Pacer:
@@ -92,3 +93,34 @@ def test_one_long_line_splits_at_spaces_and_a_long_word_hard() -> None:
     parts = split_text(blob, 120)
     assert "".join(p.split(" ", 1)[1] for p in parts) == blob
     assert all(len(p) <= 120 for p in parts)
+
+
+def test_a_digest_is_the_header_with_its_count_then_one_item_per_text() -> None:
+    settings = DigestSettings()
+    expected = "2 notifications:\n\u2022 door open\n\u2022 lights {on}"
+    assert format_digest(["door open", "lights {on}"], settings) == expected
+    custom = DigestSettings(header="Backlog ({count}) of {count}", item="- {text} ({text})")
+    assert format_digest(["a"], custom) == "Backlog (1) of 1\n- a (a)"
+
+
+def test_a_digest_takes_what_fits_in_items_and_characters() -> None:
+    settings = DigestSettings(max_items=3)
+    assert digest_fit(["x"] * 5, settings, 4000) == 3
+    assert digest_fit(["x"] * 2, settings, 4000) == 2
+    # "3 notifications:" is 16 characters, each item 1 + 2 + 10.
+    texts = ["0123456789"] * 3
+    assert len(format_digest(texts[:2], settings)) == 16 + 2 * 13
+    assert digest_fit(texts, settings, 16 + 2 * 13) == 2
+    assert digest_fit(texts, settings, 16 + 2 * 13 - 1) == 1
+    assert digest_fit(["y" * 200], settings, 100) == 0
+
+
+def test_digest_settings_are_validated() -> None:
+    assert PacingSettings().digest == DigestSettings(enabled=True, threshold=5, max_items=20,
+                                                     header="{count} notifications:", item="\u2022 {text}")
+    with pytest.raises(ValidationError, match="must contain"):
+        DigestSettings(item="- item")
+    with pytest.raises(ValidationError):
+        DigestSettings(max_items=1)
+    with pytest.raises(ValidationError):
+        PacingSettings.model_validate({"digest": {"treshold": 3}})
