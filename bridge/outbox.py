@@ -101,6 +101,8 @@ CREATE TABLE IF NOT EXISTS throttle (
     until       REAL    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_expiring ON deliveries (expires_at)
+    WHERE status = 'pending' AND expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_unreported ON deliveries (seq)
     WHERE reported_at IS NULL AND status != 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE reported_at IS NOT NULL;
@@ -262,6 +264,9 @@ class Outbox:
         self._lock = lock
         self._window = idempotency_window
         self._max_pending = max_pending
+        #: At least the number of pending rows: rows only ever leave `pending` except by `accept`,
+        #: so it is counted again only when it reaches `max_pending` (a count is a scan of the backlog).
+        self._pending_bound: int | None = None
         #: Transactions committed since open: tests and figures on batching read it.
         self.commits = 0
 
@@ -323,7 +328,7 @@ class Outbox:
         results: list[AcceptResult] = []
         with self._transaction():
             self._db.executemany("UPDATE events SET awaiting_ack = 0 WHERE id = ?", [(r,) for r in acknowledged])
-            pending = self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0]
+            pending = self._count_pending() if self._pending_bound is None else self._pending_bound
             for arrival in arrivals:
                 if not arrival.outcomes:
                     results.append(Accepted(0, 0))  # nothing to deliver or report: nothing to remember
@@ -344,7 +349,7 @@ class Outbox:
                         self._insert_finished(outcome)
                     elif outcome.throttle is not None and (dropped := self._throttled(outcome, now)):
                         self._insert_finished(dropped)
-                    elif pending >= self._max_pending:
+                    elif pending >= self._max_pending and (pending := self._count_pending()) >= self._max_pending:
                         d = outcome.delivery
                         self._insert_finished(DeliveryReport.rejected(
                             event_id=d.event_id, route=d.route, topic=d.source_topic, room_key=d.room_key,
@@ -354,7 +359,11 @@ class Outbox:
                         self._insert_pending(outcome)
                         pending += 1
                 results.append(Accepted(event_row, len(arrival.outcomes)))
+        self._pending_bound = pending
         return results
+
+    def _count_pending(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0])
 
     def record_acks(self, acknowledged: Sequence[int]) -> None:
         """Mark `events` rows acknowledged (for the last batch before shutdown)."""
@@ -518,9 +527,12 @@ class Outbox:
 
     def expire_due(self, now: float) -> list[OutboxRow]:
         """Finish as `expired` every waiting delivery past its `expires_at`; returns them."""
+        due = "WHERE status = 'pending' AND sending_since IS NULL AND expires_at <= ? ORDER BY seq"
+        with self._errors():
+            if not self._rows(due + " LIMIT 1", (now,)):
+                return []  # the usual case, checked on every worker step: no write transaction for it
         with self._transaction():
-            rows = self._rows("WHERE status = 'pending' AND sending_since IS NULL AND expires_at <= ? ORDER BY seq",
-                              (now,))
+            rows = self._rows(due, (now,))
             for row in rows:
                 assert row.expires_at is not None
                 error = (f"not delivered within {format_duration(row.expires_at - row.created_at)} "
@@ -538,8 +550,8 @@ class Outbox:
                 "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND sending_since IS NULL"
                 f"{_not_in_rooms(skip_rooms)}", tuple(skip_rooms)).fetchone()[0]
             expiry = self._db.execute(
-                "SELECT MIN(expires_at) FROM deliveries WHERE status = 'pending' AND sending_since IS NULL"
-            ).fetchone()[0]
+                "SELECT MIN(expires_at) FROM deliveries "
+                "WHERE status = 'pending' AND expires_at IS NOT NULL AND sending_since IS NULL").fetchone()[0]
         return attempt, expiry
 
     # ------------------------------------------------------------------ reports
