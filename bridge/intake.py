@@ -68,6 +68,9 @@ class Intake:
         self._on_stored = on_stored
         self._clock = clock
         self._waiting: list[tuple[InboundMessage, Acknowledge]] = []
+        #: Set while `_waiting` holds messages: what `run` waits for.
+        self._arrived = asyncio.Event()
+        #: For the slow paths: room in `_waiting`, and `close` waiting for the last batch.
         self._changed = asyncio.Condition()
         self._busy = False
         self._closing = False
@@ -103,20 +106,24 @@ class Intake:
 
     async def submit(self, message: InboundMessage, ack: Acknowledge) -> None:
         """Take one message; `ack` is called once it is stored. Not acknowledged after `close()`."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self._waiting) < MAX_WAITING or self._closing)
-            if self._closing:
-                log.debug("shutting down: %s left to the broker to deliver again", message.topic)
-                return
-            self._waiting.append((message, ack))
-            self._changed.notify_all()
+        if len(self._waiting) >= MAX_WAITING and not self._closing:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self._waiting) < MAX_WAITING or self._closing)
+        if self._closing:
+            log.debug("shutting down: %s left to the broker to deliver again", message.topic)
+            return
+        # Called for every message of a burst: no lock to take, so no await.
+        self._waiting.append((message, ack))
+        self._arrived.set()
 
     async def run(self) -> None:
         while True:
+            await self._arrived.wait()
             async with self._changed:
-                await self._changed.wait_for(lambda: bool(self._waiting))
                 batch = self._waiting[:MAX_BATCH]
                 del self._waiting[:MAX_BATCH]
+                if not self._waiting:
+                    self._arrived.clear()
                 self._busy = True
                 self._changed.notify_all()
             try:

@@ -157,7 +157,7 @@ class MqttSession:
 
     async def _session(self) -> None:
         client = self._new_client()
-        acks = _ManualAck(client)
+        receiver = _Receiver(client)
         self._generation += 1
         generation = self._generation
         async with client:
@@ -170,25 +170,30 @@ class MqttSession:
                 await self._on_connect()
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._drain(client), name="mqtt-publish")
-                async for message in client.messages:
-                    payload = message.payload
-                    data = payload if isinstance(payload, bytes) else str(payload or "").encode()
-                    inbound = InboundMessage(
-                        topic=message.topic.value, payload=data, retain=message.retain,
-                        received_at=time.time(), qos=message.qos, dup=acks.dup(message.mid, message.qos),
-                    )
-                    await self._on_message(inbound, functools.partial(
-                        self._ack, acks, generation, message.mid, message.qos))
+                group.create_task(self._dispatch(receiver, generation), name="mqtt-dispatch")
+                # Messages come through `receiver`, so aiomqtt's iterator yields none: it only
+                # tells us, by raising MqttError, that the connection is gone.
+                async for _ in client.messages:
+                    pass
                 raise aiomqtt.MqttError("the broker closed the connection")
 
-    def _ack(self, acks: _ManualAck, generation: int, mid: int, qos: int) -> bool:
+    async def _dispatch(self, receiver: _Receiver, generation: int) -> None:
+        """Hand each received message to `on_message`, one at a time, in arrival order."""
+        while True:
+            await receiver.arrived.wait()
+            receiver.arrived.clear()
+            while receiver.inbox:
+                message, mid = receiver.inbox.popleft()
+                await self._on_message(message, functools.partial(self._ack, receiver, generation, mid, message.qos))
+
+    def _ack(self, receiver: _Receiver, generation: int, mid: int, qos: int) -> bool:
         if qos == 0:
             return True
         if generation != self._generation or not self.connected.is_set():
             # A PUBACK belongs to the connection that got the message; the broker redelivers it.
             log.debug("message %d not acknowledged: its connection is gone", mid)
             return False
-        return acks.ack(mid, qos)
+        return receiver.ack(mid, qos)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         while True:
@@ -205,36 +210,48 @@ class MqttSession:
                 self._pending_changed.notify_all()
 
 
-class _ManualAck:
-    """Acknowledge-after-commit: the one place that reaches into aiomqtt's paho client.
+class _Receiver:
+    """Takes messages straight from paho: the one place that reaches into aiomqtt's paho client.
 
-    aiomqtt 2.5 lets paho send each QoS 1 PUBACK as soon as the message arrives and has no switch
-    for it (aiomqtt issue #345). paho 2.x underneath has one: `manual_ack_set(True)`, then
-    `ack(mid, qos)` per message; aiomqtt's `Message` carries `mid`. It must be switched on before
-    connecting: a resumed session's queued messages arrive right after CONNACK, before we iterate
-    `messages`, and paho decides on arrival. aiomqtt's `Message` also drops paho's DUP flag, so it
-    is noted per message id on the way in (ids are unique among unacknowledged messages).
+    Acknowledge-after-commit: aiomqtt 2.5 lets paho send each QoS 1 PUBACK as soon as the message
+    arrives and has no switch for it (aiomqtt issue #345). paho 2.x underneath has one:
+    `manual_ack_set(True)`, then `ack(mid, qos)` per message. It must be switched on before
+    connecting: a resumed session's queued messages arrive right after CONNACK, and paho decides
+    on arrival.
+
+    The messages themselves bypass aiomqtt's queue and iterator, which cost a task and an
+    `asyncio.wait` per message, about a fifth of the bridge's CPU in an ingest burst (py-spy); and
+    aiomqtt's `Message` drops the DUP flag and the message id we need. paho calls `on_message`
+    from aiomqtt's socket reader, on the event loop's thread.
     """
 
     def __init__(self, client: aiomqtt.Client) -> None:
         self._paho: paho.Client = client._client  # private in aiomqtt 2.5, pinned in pyproject
         self._paho.manual_ack_set(True)
-        self._dup_flags: dict[int, bool] = {}
-        aiomqtt_on_message = self._paho.on_message
-        assert aiomqtt_on_message is not None
+        self._paho.on_message = self._on_message
+        #: Received and not yet handed on: (message, paho's message id for its PUBACK).
+        self.inbox: collections.deque[tuple[InboundMessage, int]] = collections.deque()
+        self.arrived = asyncio.Event()
 
-        def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
-            if message.qos > 0:
-                self._dup_flags[message.mid] = bool(message.dup)
-            aiomqtt_on_message(client, userdata, message)
-
-        self._paho.on_message = on_message
-
-    def dup(self, mid: int, qos: int) -> bool:
-        return self._dup_flags.pop(mid, False) if qos > 0 else False
+    def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # a broker must refuse such topics; acknowledged, or it comes back forever
+            log.warning("MQTT: dropped a message whose topic is not UTF-8: %r", message._topic)
+            self.ack(message.mid, message.qos)
+            return
+        payload = message.payload if isinstance(message.payload, bytes) else bytes(message.payload)
+        self.inbox.append((InboundMessage(topic=topic, payload=payload, retain=bool(message.retain),
+                                          received_at=time.time(), qos=message.qos, dup=bool(message.dup)),
+                           message.mid))
+        self.arrived.set()
 
     def ack(self, mid: int, qos: int) -> bool:
+        if qos == 0:
+            return True
         return self._paho.ack(mid, qos) == paho.MQTT_ERR_SUCCESS
+
+
 async def request_once(settings: MqttSettings, *, client_id: str, request: Publication, response_topic: str,
                        accept: Callable[[bytes], bool], wait_seconds: float) -> bytes | None:
     """Publish `request` and return the first payload on `response_topic` that `accept` takes.

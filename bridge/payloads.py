@@ -53,6 +53,10 @@ def _constant(name: str) -> Any:
     raise _Refused(f"the JSON payload contains {name}, which JSON does not allow")
 
 
+#: One decoder for every payload: `json.loads` with hooks builds a new decoder and scanner per call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant)
+
+
 def decode_payload(payload: bytes, *, max_bytes: int) -> DecodedPayload:
     if len(payload) > max_bytes:
         raise PayloadError(
@@ -68,7 +72,7 @@ def decode_payload(payload: bytes, *, max_bytes: int) -> DecodedPayload:
         raise PayloadError("the payload contains a NUL character")
     structured = text.lstrip()[:1] in ("{", "[")
     try:
-        value = json.loads(text, object_pairs_hook=_object, parse_constant=_constant)
+        value = _DECODER.decode(text)
     except _Refused as exc:
         if structured:
             raise PayloadError(str(exc)) from None
@@ -79,7 +83,8 @@ def decode_payload(payload: bytes, *, max_bytes: int) -> DecodedPayload:
         if _OBJECT_START.match(text):
             raise PayloadError(f"the payload starts like a JSON object but is not valid JSON: {exc}") from None
         return DecodedPayload(text, text, False)
-    if structured and _depth_exceeds(value, MAX_JSON_DEPTH):
+    # Nesting needs an opening bracket per level: most payloads cannot be too deep, no walk needed.
+    if structured and text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth_exceeds(value, MAX_JSON_DEPTH):
         raise PayloadError(f"the JSON payload is nested more than {MAX_JSON_DEPTH} levels deep")
     return DecodedPayload(text, value, True)
 

@@ -247,6 +247,7 @@ class DiscoveryTopics:
             raise TopicFilterError(f"discovery node id {node_id!r} may only hold letters, digits, '_' and '-'")
         self.prefix = prefix
         self.node_id = node_id
+        self._config_filter = TopicFilter.parse(self.config_filter)  # matched against every message
 
     @property
     def status(self) -> str:
@@ -265,4 +266,4 @@ class DiscoveryTopics:
 
     def is_config(self, topic: str) -> bool:
         """Whether `topic` is one of this bridge's discovery config topics."""
-        return TopicFilter.parse(self.config_filter).match(topic) is not None
+        return self._config_filter.match(topic) is not None
