@@ -10,7 +10,11 @@ prints one table, and appends it with the machine, date and commit to benchmarks
    receiving the same events from the same broker.
 2. end to end, pacing off: delivered msgs/s for a burst, and publish -> gateway receipt latency
    p50/p99 at a steady 50 events/s (the gateway records `ts` in ms when its puppet gets the send).
-3. RSS of the bridge process: idle, and peak (VmHWM) after the ingest and the end-to-end runs.
+   CPU time per event (the bridge process against the benchmark's own process running the bare
+   loop) is printed beside it: it moves less than wall-clock rates on a busy machine.
+3. memory: the bridge's RSS idle, and its peak (VmHWM) after 10,000 and after 100,000 events
+   delivered end to end, fed in chunks so the backlog stays small: growth between the two is
+   what a leak would show.
 4. burst survival: a burst against a broker with mosquitto's default queue limits
    (max_queued_messages 1000): how many events reached a terminal state in the outbox.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import sqlite3
 import statistics
@@ -61,6 +66,12 @@ def event(i: int, run: str) -> str:
     text = json.dumps(body)
     body["pad"] = "x" * max(0, 200 - len(text))
     return json.dumps(body)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int, field: str) -> int:
@@ -126,42 +137,43 @@ def mosquitto_pub(broker: MosquittoBroker, topic: str, lines: list[str]) -> subp
     return process
 
 
-async def bare_subscriber(broker: MosquittoBroker, topic: str, lines: list[str]) -> float:
-    """Seconds from the first publish until a bare aiomqtt QoS 1 subscriber has every event."""
+async def bare_subscriber(broker: MosquittoBroker, topic: str, lines: list[str]) -> tuple[float, float]:
+    """Seconds from the first publish until a bare aiomqtt QoS 1 subscriber has every event, and
+    the CPU seconds this process used meanwhile."""
     async with aiomqtt.Client(broker.host, broker.port, identifier=f"bare-{time.monotonic_ns()}") as client:
         await client.subscribe(topic, qos=1)
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         publisher = await asyncio.to_thread(mosquitto_pub, broker, topic, lines)
         received = 0
         async for _ in client.messages:
             received += 1
             if received == len(lines):
                 break
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
         await asyncio.to_thread(publisher.wait)
-    return elapsed
+    return elapsed, cpu
 
 
 def ingest(bench: Bench, n: int, figures: dict[str, str]) -> None:
     topic = "bench/ingest/state"
-    bare = asyncio.run(bare_subscriber(bench.broker, topic, [event(i, "bare") for i in range(n)]))
+    bare, bare_cpu = asyncio.run(bare_subscriber(bench.broker, topic, [event(i, "bare") for i in range(n)]))
     bridge, outbox = bench.start_bridge()
     try:
         pid = bench.pid(bridge)
-        time.sleep(1.0)
-        figures["idle RSS"] = f"{rss_kb(pid, 'VmRSS') / 1024:.0f} MB"
         bench.gateway.logout()
         bridge.wait_for_log("logged out", timeout=30)
         lines = [event(i, "ingest") for i in range(n)]
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), cpu_seconds(pid)
         publisher = mosquitto_pub(bench.broker, topic, lines)
         stored = wait_until(lambda: count_rows(outbox) >= n, timeout=300, poll=0.01)
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, cpu_seconds(pid) - cpu_started
         publisher.wait()
         assert stored, f"only {count_rows(outbox)} of {n} stored"
         figures[f"ingest {n} events, bridge (commit + PUBACK)"] = f"{n / elapsed:,.0f} events/s ({elapsed:.2f} s)"
         figures[f"ingest {n} events, bare aiomqtt QoS 1"] = f"{n / bare:,.0f} events/s ({bare:.2f} s)"
         figures["ingest ratio bridge / bare (target >= 50%)"] = f"{bare / elapsed:.0%}"
+        figures["ingest CPU per event, bridge / bare"] = (
+            f"{cpu / n * 1e6:.0f} us / {bare_cpu / n * 1e6:.0f} us ({bare_cpu / cpu:.0%})")
         figures[f"peak RSS after ingesting {n}"] = f"{rss_kb(pid, 'VmHWM') / 1024:.0f} MB"
     finally:
         bridge.stop()
@@ -203,6 +215,34 @@ def end_to_end(bench: Bench, burst: int, steady: int, figures: dict[str, str]) -
         figures[f"peak RSS after {burst + steady} end-to-end events"] = f"{rss_kb(pid, 'VmHWM') / 1024:.0f} MB"
     finally:
         client.close()
+        bridge.stop()
+
+
+def memory(bench: Bench, checkpoints: tuple[int, int], figures: dict[str, str], chunk: int = 1_000) -> None:
+    """Peak RSS after `checkpoints` events delivered, fed `chunk` at a time (at most two waiting)."""
+    bridge, outbox = bench.start_bridge()
+    try:
+        pid = bench.pid(bridge)
+        time.sleep(1.0)
+        idle = rss_kb(pid, "VmRSS")
+        bench.gateway.clear()
+        peaks: list[int] = []
+        published = 0
+        for checkpoint in checkpoints:
+            while published < checkpoint:
+                size = min(chunk, checkpoint - published)
+                lines = [event(published + i, "memory") for i in range(size)]
+                mosquitto_pub(bench.broker, "bench/memory/state", lines).wait()
+                published += size
+                backlog = published - chunk if published < checkpoint else published
+                assert wait_until(lambda b=backlog: count_rows(outbox, "WHERE status = 'delivered'") >= b,
+                                  timeout=600, poll=0.2), f"deliveries stalled before {backlog}"
+            peaks.append(rss_kb(pid, "VmHWM"))
+        bench.gateway.clear()
+        first, last = peaks
+        figures["memory: idle RSS, peak after {:,} / {:,} delivered (growth target <= 10%)".format(*checkpoints)] = (
+            f"{idle / 1024:.0f} MB, {first / 1024:.0f} MB / {last / 1024:.0f} MB ({last / first - 1:+.1%})")
+    finally:
         bridge.stop()
 
 
@@ -252,6 +292,7 @@ def main() -> int:
     args = parser.parse_args()
     n_ingest, n_burst, n_steady, n_survive = (2_000, 1_000, 250, 2_000) if args.quick else (
         20_000, 5_000, 1_000, 10_000)
+    checkpoints = (1_000, 10_000) if args.quick else (10_000, 100_000)
     workdir = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
     broker = MosquittoBroker().start()
     gateway = MockGateway().start(WORLD)
@@ -260,6 +301,7 @@ def main() -> int:
     try:
         for step in (lambda: ingest(bench, n_ingest, figures),
                      lambda: end_to_end(bench, n_burst, n_steady, figures),
+                     lambda: memory(bench, checkpoints, figures),
                      lambda: burst_survival(bench, n_survive, figures)):
             try:
                 step()

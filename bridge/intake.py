@@ -76,8 +76,6 @@ class Intake:
         self._closing = False
         #: `events` rows acknowledged since the last commit; recorded with the next one.
         self._acknowledged: list[int] = []
-        #: Size of every committed batch, for the figures in logs and tests.
-        self.batch_sizes: list[int] = []
 
     def use(self, pipeline: Pipeline, policies: Mapping[str | None, DeliveryPolicy],
             throttles: Throttles | None = None) -> None:
@@ -154,7 +152,6 @@ class Intake:
                           exc, len(batch), COMMIT_RETRY_SECONDS)
                 await asyncio.sleep(COMMIT_RETRY_SECONDS)
         self._acknowledged = []
-        self.batch_sizes.append(len(batch))
         log.debug("stored %d messages in one commit", len(batch))
         stored = False
         for (message, ack), arrival, result in zip(batch, arrivals, results, strict=True):
