@@ -71,9 +71,9 @@ def format_duration(seconds: float) -> str:
 
 
 #: Seconds, written in the config as `2s`, `10m`, `1h`, `7d` or a plain number.
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)]
 #: The same, where zero is allowed (a pacing gap of 0 turns it off).
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):

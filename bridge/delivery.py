@@ -177,14 +177,16 @@ class DeliveryWorker:
                   f" + {row.attachment.kind} {row.attachment.name}" if row.attachment else "")
         self._on_finished()
 
-    async def _send_failed(self, row: OutboxRow, ref: RoomRef, exc: SendError) -> bool:
-        """Retry `row` later, or finish it `failed` when its attempts are used up (returns True)."""
+    async def _send_failed(self, row: OutboxRow, ref: RoomRef, exc: SendError, failed_at: float | None = None) -> bool:
+        """Retry `row` later (counted from `failed_at`, default now), or finish it `failed` when its
+        attempts are used up (returns True)."""
         attempt = row.attempts + 1
         if exc.transient and attempt < row.max_attempts:
             delay = row.policy.retry_delay(attempt)
             log.warning("delivery %s to room %r: attempt %d of %d failed: %s; retrying in %.1f s",
                         row.event_id, row.room_key, attempt, row.max_attempts, exc, delay)
-            await self._call(Outbox.mark_retry, row.seq, error=str(exc), retry_at=self._clock() + delay)
+            await self._call(Outbox.mark_retry, row.seq, error=str(exc),
+                             retry_at=(self._clock() if failed_at is None else failed_at) + delay)
             return False
         error = (f"gave up after {attempt} attempt(s); last error: {exc}" if exc.transient
                  else f"{exc} (not retried)")
@@ -219,12 +221,13 @@ class DeliveryWorker:
             return
         except GatewayUnavailable as exc:
             log.info("digest %s to room %r waits: %s", digest_id, first.room_key, exc)
+            retry_at = self._clock() + UNAVAILABLE_PAUSE_SECONDS  # one time for all: due together, fold again
             for row in rows:
-                await self._call(Outbox.mark_retry, row.seq, error=str(exc), attempted=False,
-                                 retry_at=self._clock() + UNAVAILABLE_PAUSE_SECONDS)
+                await self._call(Outbox.mark_retry, row.seq, error=str(exc), attempted=False, retry_at=retry_at)
             return
         except SendError as exc:
-            finished = [await self._send_failed(row, ref, exc) for row in rows]
+            failed_at = self._clock()  # one time for all: rows with equal backoffs are due together, fold again
+            finished = [await self._send_failed(row, ref, exc, failed_at) for row in rows]
             if any(finished):
                 self._on_finished()
             return
