@@ -245,6 +245,15 @@ class DigestSettings(_Strict):
     #: One line per folded delivery; `{text}` is replaced by its text.
     item: str = "\u2022 {text}"
 
+    @field_validator("header", "item")
+    @classmethod
+    def _no_jinja(cls, value: str) -> str:
+        # Everywhere else the config takes Jinja; here `{{ count }}` would be sent as it is.
+        if "{{" in value or "{%" in value:
+            raise ValueError("the digest item and header are not templates: write {count} and {text}, "
+                             "without Jinja's {{ }} or {% %}")
+        return value
+
     @field_validator("item")
     @classmethod
     def _item_has_text(cls, value: str) -> str:

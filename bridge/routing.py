@@ -71,7 +71,9 @@ def compile_routes(config: Config, engine: TemplateEngine) -> list[Route]:
     names = _route_names(config.routes, explicit)
     routes = []
     for settings, name in zip(config.routes, names, strict=True):
-        sources = {"template": settings.template, "when": settings.when}
+        sources = {"template": settings.template, "when": settings.when,
+                   # compiled by the throttle module, checked here so that `check` lists every problem at once
+                   "throttle.key": settings.throttle.key if settings.throttle is not None else None}
         attachment = settings.attachment
         if attachment is not None and not isinstance(attachment[1], str):
             kind, source = attachment

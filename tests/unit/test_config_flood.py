@@ -137,8 +137,13 @@ pacing:
         ("{threshold: many}", "threshold: Input should be a valid integer, unable to parse string as an integer"),
         ("{max_items: 501}", "max_items: Input should be less than or equal to 500"),
         ("{max_items: 2.5}", "max_items: Input should be a valid integer, got a number with a fractional part"),
-        # A Jinja-style item has no `{text}`: refused, not sent as '{{ text }}' lines.
-        ('{item: "{{ text }}"}', "item: the digest item must contain {text}, else the folded texts are lost"),
+        # Jinja-style placeholders: refused, not sent as '{{ text }}' lines or a '{{ count }}' header.
+        ('{item: "{{ text }}"}', "item: the digest item and header are not templates: write {count} and {text}, "
+                                 "without Jinja's {{ }} or {% %}"),
+        ('{item: "- {{text}}"}', "item: the digest item and header are not templates: write {count} and {text}, "
+                                 "without Jinja's {{ }} or {% %}"),
+        ('{header: "{{ count }} items"}', "header: the digest item and header are not templates: write {count} "
+                                          "and {text}, without Jinja's {{ }} or {% %}"),
     ],
 )
 def test_a_bad_digest_value_is_located(
@@ -181,8 +186,6 @@ routes:
     assert out == f"{path}: OK (2 routes, 1 rooms)\n"
 
 
-@pytest.mark.xfail(strict=True, reason="README: every problem at once; a route template error hides the "
-                                       "throttle key problems (cli._load raises at the first stage that fails)")
 def test_throttle_key_problems_are_listed_with_template_problems(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path, code, out, err = check(tmp_path, """\
