@@ -159,9 +159,9 @@ def _cut(text: str, size: int) -> list[str]:
 
 
 def format_digest(texts: Sequence[str], settings: DigestSettings) -> str:
-    """One message for `texts`: the header with `{count}`, then one item line per text."""
-    header = settings.header.replace("{count}", str(len(texts)))
-    return "\n".join([header, *(settings.item.replace("{text}", text) for text in texts)])
+    """One message for `texts`: the header with `{count}` (none when empty), then one item line per text."""
+    header = [settings.header.replace("{count}", str(len(texts)))] if settings.header else []
+    return "\n".join([*header, *(settings.item.replace("{text}", text) for text in texts)])
 
 
 def digest_fit(texts: Sequence[str], settings: DigestSettings, max_chars: int) -> int:

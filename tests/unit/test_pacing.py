@@ -101,6 +101,8 @@ def test_a_digest_is_the_header_with_its_count_then_one_item_per_text() -> None:
     assert format_digest(["door open", "lights {on}"], settings) == expected
     custom = DigestSettings(header="Backlog ({count}) of {count}", item="- {text} ({text})")
     assert format_digest(["a"], custom) == "Backlog (1) of 1\n- a (a)"
+    # No header: the items alone, not an empty first line.
+    assert format_digest(["a", "b"], DigestSettings(header="")) == "\u2022 a\n\u2022 b"
 
 
 def test_a_digest_takes_what_fits_in_items_and_characters() -> None:
