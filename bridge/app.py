@@ -80,7 +80,8 @@ class Bridge:
         self.started = time.time()
         token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
         self.wechat = WeChatClient(endpoint=config.wechaty.endpoint, token=token,
-                                   send_timeout=config.wechaty.send_timeout, on_event=self._on_wechat_event)
+                                   send_timeout=config.wechaty.send_timeout, on_event=self._on_wechat_event,
+                                   listening=self._listening)
         self.mqtt = MqttSession(
             config.mqtt,
             subscriptions=self._subscriptions(),
@@ -244,6 +245,10 @@ class Bridge:
             await self.status.event("error", {"message": f"WeChat gateway: {event.reason}"})
         elif isinstance(event, IncomingMessage):
             await self._publish_incoming(event)
+
+    def _listening(self) -> bool:
+        """Whether any configured room publishes what people write (read at each message: reload)."""
+        return any(room.listening is not None for room in self.config.rooms.values())
 
     async def _publish_incoming(self, message: IncomingMessage) -> None:
         """A message someone wrote, to `<base>/rooms/<key>/message` of each listening key of its room."""

@@ -11,6 +11,11 @@ of rooms whose bucket is empty are left in the outbox while other rooms' rows go
 waiting send is never marked as being sent. A text longer than `pacing.max_text_chars` goes
 out as numbered parts, paced like separate sends; a retry sends every part again.
 
+One commit per send: a delivered row's outcome is committed in the transaction that claims the
+next row (`Outbox.claim(finish=...)`), or on its own when nothing is claimed next; its log line
+and report follow that commit. The next row is still claimed only after the previous send ended,
+so at most one send is in doubt.
+
 Digest: when more than `pacing.digest.threshold` plain normal-priority texts of one room are
 due and the oldest due row is one of them, they are claimed together (`Outbox.claim_digest`) and
 sent as one message (`bridge.pacing.format_digest`); each still ends with its own report.
@@ -30,7 +35,7 @@ from bridge.attachments import read_local
 from bridge.config import AttachmentsSettings, ContactSettings
 from bridge.errors import EventRejected, GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
 from bridge.events import Attachment, RoomRef
-from bridge.outbox import Outbox, OutboxRow, OutboxRunner
+from bridge.outbox import Finish, Outbox, OutboxRow, OutboxRunner
 from bridge.pacing import Pacer, digest_fit, format_digest, split_text
 from bridge.rooms import RoomDirectory
 from bridge.wechat import WeChatClient, WeChatContact
@@ -71,6 +76,9 @@ class DeliveryWorker:
         self._stopping = False
         self._stopped = asyncio.Event()
         self._said_waiting = False
+        #: A delivered row whose outcome is not committed yet (it goes with the next claim), with
+        #: its event id and attempt number for the log line.
+        self._delivered: tuple[Finish, str, int] | None = None
 
     def nudge(self) -> None:
         """Look again now: new rows were stored, or rooms became ready."""
@@ -92,42 +100,18 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
+            await self._commit_delivered()
         finally:
             self._stopped.set()
 
     async def _step(self) -> float | None:
         """Expire, then send one due row; returns how long to sleep (None: until nudged, 0: go on)."""
         now = self._clock()
-        expired = await self._call(Outbox.expire_due, now)
-        for gone in expired:
-            log.warning("delivery %s to room %r expired: %s", gone.event_id, gone.room_key, gone.error)
-        if expired:
-            self._on_finished()
         ready = self._rooms_ready.is_set()
-        paced_until: float | None = None
-        blocked: tuple[str, ...] = ()
-        if ready:
-            pause = self._pacer.global_wait(now)
-            if pause > 0:
-                paced_until = now + pause
-            else:
-                waits = self._pacer.blocked_rooms(self._pacer.known_rooms, now)
-                blocked = tuple(waits)
-                if waits:
-                    paced_until = now + min(waits.values())
-                digest = self._pacer.settings.digest
-                if digest.enabled and self._pacer.enabled:  # no pace, no backlog to fold
-                    fit = functools.partial(digest_fit, settings=digest,
-                                            max_chars=self._pacer.settings.max_text_chars)
-                    folded = await self._call(Outbox.claim_digest, now, skip_rooms=blocked,
-                                              threshold=digest.threshold, limit=digest.max_items, fit=fit)
-                    if folded:
-                        await self._attempt_digest(folded)
-                        return 0
-                row = await self._call(Outbox.claim, now, skip_rooms=blocked)
-                if row is not None:
-                    await self._attempt(row)
-                    return 0
+        paced_until, blocked, claiming = self._pace(now) if ready else (None, (), False)
+        if await self._expire_and_send(now, blocked, claiming=claiming):
+            return 0
+        await self._commit_delivered()
         next_attempt, next_expiry = await self._call(Outbox.next_wakeup, skip_rooms=blocked)
         if ready and next_attempt is not None and paced_until is not None:
             next_attempt = max(next_attempt, paced_until)
@@ -140,6 +124,64 @@ class DeliveryWorker:
         self._said_waiting = not ready and next_attempt is not None
         wake_at = [t for t in (next_expiry, next_attempt if ready else None) if t is not None]
         return max(min(wake_at) - self._clock(), 0.01) if wake_at else None
+
+    def _pace(self, now: float) -> tuple[float | None, tuple[str, ...], bool]:
+        """(until when pacing holds something back, the rooms paced now, whether to claim at all)."""
+        pause = self._pacer.global_wait(now)
+        if pause > 0:
+            return now + pause, (), False
+        waits = self._pacer.blocked_rooms(self._pacer.known_rooms, now)
+        return (now + min(waits.values()) if waits else None), tuple(waits), True
+
+    async def _expire_and_send(self, now: float, blocked: tuple[str, ...], *, claiming: bool) -> bool:
+        """Expire what is due, then (`claiming`) send the next due row or digest; False: nothing sent."""
+        digest = self._pacer.settings.digest
+        if claiming and not (digest.enabled and self._pacer.enabled):  # no pace, no backlog to fold
+            # The usual step, in one trip to the outbox thread: expire, commit the last outcome, claim.
+            finish = self._delivered[0] if self._delivered is not None else None
+            expired, row = await self._call(Outbox.expire_and_claim, now, skip_rooms=blocked, finish=finish)
+            self._committed()
+            self._expired(expired)
+            if row is None:
+                return False
+            await self._attempt(row)
+            return True
+        await self._commit_delivered()
+        self._expired(await self._call(Outbox.expire_due, now))
+        if not claiming:
+            return False
+        fit = functools.partial(digest_fit, settings=digest, max_chars=self._pacer.settings.max_text_chars)
+        folded = await self._call(Outbox.claim_digest, now, skip_rooms=blocked,
+                                  threshold=digest.threshold, limit=digest.max_items, fit=fit)
+        if folded:
+            await self._attempt_digest(folded)
+            return True
+        row = await self._call(Outbox.claim, now, skip_rooms=blocked)
+        if row is None:
+            return False
+        await self._attempt(row)
+        return True
+
+    def _expired(self, rows: list[OutboxRow]) -> None:
+        for gone in rows:
+            log.warning("delivery %s to room %r expired: %s", gone.event_id, gone.room_key, gone.error)
+        if rows:
+            self._on_finished()
+
+    async def _commit_delivered(self) -> None:
+        """Commit the last delivered outcome on its own: no claim follows it now."""
+        if self._delivered is not None:
+            await self._call(Outbox.finish, self._delivered[0])
+            self._committed()
+
+    def _committed(self) -> None:
+        """The last delivered outcome is on disk: log it and let the reporter publish it."""
+        if self._delivered is None:
+            return
+        (finish, event_id, attempt), self._delivered = self._delivered, None
+        log.info("delivered %s to room %r%s", event_id, finish.room.key,
+                 f" at attempt {attempt}" if attempt > 1 else "")
+        self._on_finished()
 
     async def _attempt(self, row: OutboxRow) -> None:
         assert row.text is not None
@@ -170,12 +212,9 @@ class DeliveryWorker:
             if await self._send_failed(row, ref, exc):
                 self._on_finished()
             return
-        await self._call(Outbox.mark_delivered, row.seq, now=self._clock(), room=ref)
-        log.info("delivered %s to room %r%s", row.event_id, row.room_key,
-                 f" at attempt {attempt}" if attempt > 1 else "")
         log.debug("sent to room %r: %s%s", row.room_key, row.text,
                   f" + {row.attachment.kind} {row.attachment.name}" if row.attachment else "")
-        self._on_finished()
+        self._delivered = (Finish(row.seq, "delivered", self._clock(), ref), row.event_id, attempt)
 
     async def _send_failed(self, row: OutboxRow, ref: RoomRef, exc: SendError, failed_at: float | None = None) -> bool:
         """Retry `row` later (counted from `failed_at`, default now), or finish it `failed` when its

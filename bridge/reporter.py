@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 #: Reports taken from the outbox at a time.
 BATCH = 100
 OUTBOX_RETRY_SECONDS = 1.0
+#: After publishing, wait this long before looking again: during a burst of sends the reports
+#: finished meanwhile go out as one batch (one outbox read, one mark) instead of one by one. A
+#: report after a quiet spell goes out at once.
+GATHER_SECONDS = 0.02
 
 #: Queues a report for publishing; the future is done once the broker acknowledged it.
 PublishReport = Callable[[DeliveryReport], Awaitable[asyncio.Future[None]]]
@@ -57,6 +61,8 @@ class Reporter:
             if not published:
                 self._idle.set()
                 await self._wake.wait()
+            else:
+                await asyncio.sleep(GATHER_SECONDS)
 
     async def _publish_batch(self) -> int:
         rows = await self._store.run(Outbox.unreported, BATCH)

@@ -8,6 +8,10 @@ connect the SDK's puppet ourselves, listen to its events, and reconnect with cap
 Texts are sent with the puppet's `message_send_text`, the call `Room.say` makes, without the
 message-payload fetch `Room.say` does after sending: if that fetch failed, a message already in
 the room would be reported as failed and could be sent twice.
+
+Every message in the account's rooms, the bot's own sends included (the gateway echoes them),
+arrives as a bare id whose payload costs a gRPC call; while no room listens (`listening()` is
+False) they are not read at all, which halves the gateway calls during a burst of sends.
 """
 
 from __future__ import annotations
@@ -122,8 +126,10 @@ EventHandler = Callable[[WeChatEvent], Awaitable[None]]
 class WeChatClient:
     """Keeps one bot connected and logged-in state known; sends texts to rooms by id."""
 
-    def __init__(self, *, endpoint: str, token: str, send_timeout: float, on_event: EventHandler) -> None:
+    def __init__(self, *, endpoint: str, token: str, send_timeout: float, on_event: EventHandler,
+                 listening: Callable[[], bool] = lambda: True) -> None:
         self._endpoint = endpoint
+        self._listening = listening
         self._token = token
         self._send_timeout = send_timeout
         self._on_event = on_event
@@ -233,6 +239,8 @@ class WeChatClient:
         }))
 
     async def _handle_message(self, payload: EventMessagePayload) -> None:
+        if not self._listening():
+            return  # nobody would be told; do not ask the gateway what it was
         user = self._state.user
         try:
             puppet = self._puppet()

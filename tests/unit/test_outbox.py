@@ -10,7 +10,7 @@ import pytest
 
 from bridge.errors import OutboxError
 from bridge.events import Delivery, DeliveryReport, RoomRef
-from bridge.outbox import Accepted, Arrival, Duplicate, IdempotencyKey, Outbox, Queued
+from bridge.outbox import Accepted, Arrival, Duplicate, Finish, IdempotencyKey, Outbox, Queued
 from bridge.policy import DeliveryPolicy
 
 T0 = 1_700_000_000.0
@@ -156,6 +156,51 @@ def test_a_burst_is_one_commit(outbox: Outbox) -> None:
     results = outbox.accept([arrival(f"e{i}") for i in range(80)], now=T0)
     assert len(results) == 80 and outbox.commits == before + 1
     assert outbox.stats(T0).depth == 80
+
+
+def test_a_send_outcome_and_the_next_claim_are_one_commit(outbox: Outbox) -> None:
+    outbox.accept([arrival("e1"), arrival("e2")], now=T0)
+    first = outbox.claim(T0)
+    assert first is not None
+    before = outbox.commits
+    second = outbox.claim(T0 + 1, finish=Finish(first.seq, "delivered", T0 + 1, OPS))
+    assert second is not None and second.event_id == "e2" and outbox.commits == before + 1
+    [done] = outbox.unreported()
+    assert (done.event_id, done.status, done.attempts, done.sending_since) == ("e1", "delivered", 1, None)
+    # Nothing left to claim: the outcome is committed all the same.
+    assert outbox.claim(T0 + 2, finish=Finish(second.seq, "failed", T0 + 2, OPS, "no", attempted=True)) is None
+    assert [(r.event_id, r.status, r.error) for r in outbox.unreported()] == [("e1", "delivered", None),
+                                                                              ("e2", "failed", "no")]
+
+
+def test_a_finish_is_applied_once(outbox: Outbox) -> None:
+    outbox.accept([arrival("e1")], now=T0)
+    row = outbox.claim(T0)
+    assert row is not None
+    outbox.finish(Finish(row.seq, "delivered", T0 + 1, OPS))
+    outbox.finish(Finish(row.seq, "delivered", T0 + 5, OPS))  # e.g. retried after an interrupted call
+    [done] = outbox.unreported()
+    assert (done.attempts, done.finished_at) == (1, T0 + 1)
+
+
+def test_claims_follow_priority_then_age_in_a_large_backlog(outbox: Outbox) -> None:
+    high = DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0, priority=1)
+    outbox.accept([arrival(f"n{i}") for i in range(50)] + [arrival("h", policy=high)], now=T0)
+    row = outbox.claim(T0)
+    assert row is not None
+    outbox.mark_retry(row.seq, error="x", retry_at=T0 + 60)  # not due: skipped, not blocking
+    order = []
+    while (row := outbox.claim(T0)) is not None:
+        order.append(row.event_id)
+    assert order == [f"n{i}" for i in range(50)]
+
+
+def test_report_marks_do_not_leave_the_connection_without_full_sync(outbox: Outbox) -> None:
+    outbox.accept([rejected("bad-1")], now=T0)
+    [row] = outbox.unreported()
+    outbox.mark_reported([row.seq], now=T0 + 1)
+    assert outbox.unreported() == []
+    assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, for every later commit
 
 
 def test_max_pending_rejects_beyond_the_limit(path: Path) -> None:
