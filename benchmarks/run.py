@@ -8,8 +8,10 @@ prints one table, and appends it with the machine, date and commit to benchmarks
    template route, WeChat logged out (nothing is sent): events/s from the first publish until the
    last is committed to the outbox (and acknowledged), against a bare aiomqtt QoS 1 subscriber
    receiving the same events from the same broker.
-2. end to end, pacing off: delivered msgs/s for a burst, and publish -> gateway receipt latency
-   p50/p99 at a steady 50 events/s (the gateway records `ts` in ms when its puppet gets the send).
+2. end to end, pacing off: delivered msgs/s for a burst, against our WeChat client alone sending
+   the same number of texts one after another (the ceiling of one-at-a-time sends through the
+   SDK and the mock gateway), and publish -> gateway receipt latency p50/p99 at a steady
+   50 events/s (the gateway records `ts` in ms when its puppet gets the send).
    CPU time per event (the bridge process against the benchmark's own process running the bare
    loop) is printed beside it: it moves less than wall-clock rates on a busy machine.
 3. memory: the bridge's RSS idle, and its peak (VmHWM) after 10,000 and after 100,000 events
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import platform
 import sqlite3
@@ -38,6 +42,7 @@ from pathlib import Path
 
 import aiomqtt
 
+from bridge.wechat import WeChatClient
 from tests.integration.conftest import WORLD
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker
@@ -180,7 +185,35 @@ def ingest(bench: Bench, n: int, figures: dict[str, str]) -> None:
         bench.gateway.login()
 
 
+async def bare_sends(bench: Bench, n: int) -> float:
+    """Msgs/s at the gateway for `n` texts sent one after another by our WeChat client alone: what
+    the SDK, gRPC and the mock gateway allow, with no MQTT, outbox or report around the sends."""
+    async def ignore(event: object) -> None:
+        return None
+
+    client = WeChatClient(endpoint=bench.gateway.endpoint, token=bench.gateway.token, send_timeout=30,
+                          on_event=ignore, listening=lambda: False)
+    logging.disable(logging.WARNING)  # the SDK's chatter, which the bridge process routes to its own log
+    task = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(client.wait_logged_in(), timeout=60)
+        bench.gateway.clear()
+        for i in range(n):
+            await client.send_text(OPS, f"bare {i}")
+        await asyncio.to_thread(wait_until, lambda: len(bench.gateway.messages()) >= n, 30, 0.1)
+        sent = bench.gateway.messages()
+        return n / ((sent[-1]["ts"] - sent[0]["ts"]) / 1000)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        logging.disable(logging.NOTSET)
+        bench.gateway.clear()
+
+
 def end_to_end(bench: Bench, burst: int, steady: int, figures: dict[str, str]) -> None:
+    bare = asyncio.run(bare_sends(bench, burst))  # before the bridge: a gateway serves one client at a time
+    figures[f"bare sequential SDK sends, {burst} texts"] = f"{bare:,.0f} msgs/s at the gateway"
     bridge, _ = bench.start_bridge()
     client = TestClient(bench.broker.host, bench.broker.port)
     try:
@@ -196,6 +229,7 @@ def end_to_end(bench: Bench, burst: int, steady: int, figures: dict[str, str]) -
         total = time.monotonic() - started
         figures[f"end to end {burst}-event burst, pacing off (target >= 500)"] = (
             f"{burst / span:,.0f} msgs/s at the gateway ({burst / total:,.0f}/s incl. start)")
+        figures["end to end / bare sequential SDK sends"] = f"{burst / span / bare:.0%}"
         bench.gateway.clear()
         published: dict[str, float] = {}
         tick = 1 / 50
