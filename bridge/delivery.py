@@ -100,9 +100,13 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
-            await self._commit_delivered()
         finally:
-            self._stopped.set()
+            try:
+                # Also when cancelled: a message that reached WeChat must not be found in doubt
+                # at the next start, and sent again.
+                await self._commit_delivered()
+            finally:
+                self._stopped.set()
 
     async def _step(self) -> float | None:
         """Expire, then send one due row; returns how long to sleep (None: until nudged, 0: go on)."""
