@@ -178,7 +178,7 @@ class Intake:
         for outcome in planned:
             if isinstance(outcome, Delivery):
                 try:
-                    mark = self._throttles.mark(outcome.route, message) if self._throttles else None
+                    mark = self._throttles.mark(outcome.route, message, decoded) if self._throttles else None
                 except EventRejected as exc:
                     outcomes.append(DeliveryReport.rejected(event_id=outcome.event_id, route=outcome.route,
                                                             topic=outcome.source_topic, room_key=outcome.room_key,

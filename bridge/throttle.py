@@ -15,7 +15,7 @@ from typing import Any
 from bridge.config import Config
 from bridge.errors import ConfigError, ConfigProblem, EventRejected
 from bridge.events import InboundMessage
-from bridge.payloads import decode_payload
+from bridge.payloads import DecodedPayload, decode_payload
 from bridge.routing import Route
 from bridge.templates import CompiledTemplate, TemplateEngine
 from bridge.topics import TopicFilter
@@ -70,16 +70,20 @@ class Throttles:
     def __bool__(self) -> bool:
         return bool(self._throttles)
 
-    def mark(self, route: str | None, message: InboundMessage) -> ThrottleMark | None:
+    def mark(self, route: str | None, message: InboundMessage,
+             decoded: DecodedPayload | EventRejected | None = None) -> ThrottleMark | None:
         """The throttle key of `message` on `route`, or None when the route has no throttle.
 
+        `decoded` is the payload as the intake already decoded it (decoded here when None).
         Raises `EventRejected` when the key cannot be rendered from this payload.
         """
         throttle = self._throttles.get(route) if route is not None else None
         if throttle is None:
             return None
         match = throttle.filter.match(message.topic)
-        payload = decode_payload(message.payload, max_bytes=self._max_payload_bytes)
+        if isinstance(decoded, EventRejected):
+            raise decoded  # what decoding it here would raise
+        payload = decoded or decode_payload(message.payload, max_bytes=self._max_payload_bytes)
         context: dict[str, Any] = {
             **(match.named if match is not None else {}),
             "payload": payload.value,
@@ -92,3 +96,4 @@ class Throttles:
         except EventRejected as exc:
             raise type(exc)(f"route {route!r}: the throttle key: {exc}") from None
         return ThrottleMark(route or "", key, throttle.period)
+
