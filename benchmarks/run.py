@@ -1,4 +1,4 @@
-"""Is the bridge ever the bottleneck? `.venv/bin/python -m benchmarks.run [--quick]`
+"""Is the bridge ever the bottleneck? `.venv/bin/python -m benchmarks.run [--quick] [--only STEP]`
 
 A benchmark, not a test: it starts its own mosquitto (tests/support/broker.py), the official mock
 gateway (tests/support/gateway.py) and the bridge as a user runs it (`python -m bridge run`),
@@ -319,10 +319,15 @@ def commit() -> str:
     return result.stdout.strip() + ("-dirty" if dirty else "")
 
 
+STEPS = ("ingest", "end-to-end", "memory", "burst")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (2,000 events) to try the benchmark")
     parser.add_argument("--no-record", action="store_true", help="do not append to benchmarks/RESULTS.md")
+    parser.add_argument("--only", choices=STEPS, action="append",
+                        help="run this step only (may be given more than once); the default is all four")
     args = parser.parse_args()
     n_ingest, n_burst, n_steady, n_survive = (2_000, 1_000, 250, 2_000) if args.quick else (
         20_000, 5_000, 1_000, 10_000)
@@ -333,10 +338,13 @@ def main() -> int:
     bench = Bench(broker, gateway, workdir)
     figures: dict[str, str] = {}
     try:
-        for step in (lambda: ingest(bench, n_ingest, figures),
-                     lambda: end_to_end(bench, n_burst, n_steady, figures),
-                     lambda: memory(bench, checkpoints, figures),
-                     lambda: burst_survival(bench, n_survive, figures)):
+        steps = {"ingest": lambda: ingest(bench, n_ingest, figures),
+                 "end-to-end": lambda: end_to_end(bench, n_burst, n_steady, figures),
+                 "memory": lambda: memory(bench, checkpoints, figures),
+                 "burst": lambda: burst_survival(bench, n_survive, figures)}
+        for name, step in steps.items():
+            if args.only and name not in args.only:
+                continue
             try:
                 step()
             except Exception as exc:  # one failed measurement must not hide the others
@@ -351,7 +359,8 @@ def main() -> int:
     if not args.no_record:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         with RESULTS.open("a") as out:
-            out.write(f"\n## {stamp}, commit {commit()}{' (--quick)' if args.quick else ''}\n\n"
+            out.write(f"\n## {stamp}, commit {commit()}{' (--quick)' if args.quick else ''}"
+                      f"{' (only ' + ', '.join(args.only) + ')' if args.only else ''}\n\n"
                       f"{machine()}\n\n{header}\n{table}\n")
     return 0
 

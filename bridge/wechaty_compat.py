@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 
+from h2.connection import H2Connection
 from wechaty_puppet import PuppetOptions
 
 # Shim 1: `WechatyOptions` is a dataclass whose field default is `PuppetOptions()`. Python 3.11
@@ -46,7 +47,17 @@ def _no_blocking_ping(end_point: str) -> bool:
 
 _puppet_module.ping_endpoint = _no_blocking_ping
 
-# Shim 4: each SDK module builds its own logger with a private stderr handler and
+#: How many closed HTTP/2 streams a gateway connection remembers (h2's default is 65,536).
+CLOSED_STREAMS_REMEMBERED = 1_024
+
+# Shim 4: the SDK's gRPC runs on h2, whose connection remembers the ids of its last 65,536 closed
+# streams (one per call, about 160 bytes each) to tell a late frame of a reset stream from a
+# protocol error. Over a long-lived gateway connection that is 10 MB held for nothing: our calls
+# are short unary calls, and a frame arriving after 1,024 newer calls only earns an RST_STREAM.
+# The limit is read when a connection is made, so setting it here covers every connection.
+H2Connection.MAX_CLOSED_STREAMS = CLOSED_STREAMS_REMEMBERED
+
+# Shim 5: each SDK module builds its own logger with a private stderr handler and
 # `propagate = False`, logging message texts at INFO and the gateway token in a warning. We
 # route them through the bridge's own handlers (which redact secrets) and quiet them to
 # WARNING unless the bridge runs at debug level (see `adopt_sdk_loggers`).
@@ -76,6 +87,7 @@ def new_options(endpoint: str, token: str) -> WechatyOptions:
 
 
 __all__ = [
+    "CLOSED_STREAMS_REMEMBERED",
     "EventLoginPayload",
     "EventLogoutPayload",
     "EventMessagePayload",
