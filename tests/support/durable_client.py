@@ -17,6 +17,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.support.mqtt_client import close_wakeup_sockets
+
 
 class DurableClient:
     __test__ = False
@@ -85,6 +87,7 @@ class DurableClient:
         """Disconnect; `forget` also ends the session on the broker, so it queues nothing more for us."""
         self._client.loop_stop()
         self._client.disconnect()
+        close_wakeup_sockets(self._client)
         if forget:
             forget_session(self._client.host, self._client.port, self._client._client_id.decode())
 
@@ -100,3 +103,5 @@ def forget_session(host: str, port: int, client_id: str) -> None:
         client.loop_stop()
     except OSError:
         pass  # the broker is gone, and the session with it
+    finally:
+        close_wakeup_sockets(client)

@@ -13,6 +13,16 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 
+def close_wakeup_sockets(client: paho.Client) -> None:
+    """Close the socket pair paho wakes its loop with, once the client is stopped.
+
+    paho closes it only in `Client.__del__`; when the garbage collector takes a client in a
+    reference cycle, the sockets may be finalised first and warn that they were left open, which
+    pytest turns into a failed run at exit.
+    """
+    client._reset_sockets(sockpair_only=True)
+
+
 @dataclass(frozen=True)
 class Received:
     topic: str
@@ -82,3 +92,4 @@ class TestClient:
     def close(self) -> None:
         self._client.loop_stop()
         self._client.disconnect()
+        close_wakeup_sockets(self._client)
