@@ -144,10 +144,14 @@ class DeliveryWorker:
             # The usual step, in one trip to the outbox thread: expire, commit the last outcome, claim.
             finish = self._delivered[0] if self._delivered is not None else None
             expired, row = await self._call(Outbox.expire_and_claim, now, skip_rooms=blocked, finish=finish)
-            self._committed()
+            delivered, self._delivered = self._delivered, None
             self._expired(expired)
             if row is None:
+                self._announce(delivered)
                 return False
+            # The last outcome's log line and report are not on the way to the next send: they run
+            # while the loop waits for the gateway to answer it.
+            asyncio.get_running_loop().call_soon(self._announce, delivered)
             await self._attempt(row)
             return True
         await self._commit_delivered()
@@ -176,13 +180,14 @@ class DeliveryWorker:
         """Commit the last delivered outcome on its own: no claim follows it now."""
         if self._delivered is not None:
             await self._call(Outbox.finish, self._delivered[0])
-            self._committed()
+            delivered, self._delivered = self._delivered, None
+            self._announce(delivered)
 
-    def _committed(self) -> None:
-        """The last delivered outcome is on disk: log it and let the reporter publish it."""
-        if self._delivered is None:
+    def _announce(self, delivered: tuple[Finish, str, int] | None) -> None:
+        """A delivered outcome is on disk: log it and let the reporter publish it."""
+        if delivered is None:
             return
-        (finish, event_id, attempt), self._delivered = self._delivered, None
+        finish, event_id, attempt = delivered
         log.info("delivered %s to room %r%s", event_id, finish.room.key,
                  f" at attempt {attempt}" if attempt > 1 else "")
         self._on_finished()
