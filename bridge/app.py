@@ -36,7 +36,8 @@ from bridge.housekeeping import Housekeeping
 from bridge.http import HttpIngress, download
 from bridge.intake import Intake
 from bridge.mqtt import Acknowledge, MqttSession
-from bridge.outbox import Outbox, OutboxRunner, OutboxStats
+from bridge.outbox import Outbox, OutboxRunner
+from bridge.outbox_records import OutboxStats
 from bridge.pacing import Pacer
 from bridge.pipeline import Outcome, Pipeline, event_id_from
 from bridge.policy import delivery_policies

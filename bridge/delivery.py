@@ -35,7 +35,8 @@ from bridge.attachments import read_local
 from bridge.config import AttachmentsSettings, ContactSettings
 from bridge.errors import EventRejected, GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
 from bridge.events import Attachment, RoomRef
-from bridge.outbox import Finish, Outbox, OutboxRow, OutboxRunner
+from bridge.outbox import Outbox, OutboxRunner
+from bridge.outbox_records import Finish, OutboxRow
 from bridge.pacing import Pacer, digest_fit, format_digest, split_text
 from bridge.rooms import RoomDirectory
 from bridge.wechat import WeChatClient, WeChatContact

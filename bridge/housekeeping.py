@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 
 from bridge.errors import OutboxError
-from bridge.outbox import Outbox, OutboxRunner, OutboxStats
+from bridge.outbox import Outbox, OutboxRunner
+from bridge.outbox_records import OutboxStats
 
 log = logging.getLogger(__name__)
 

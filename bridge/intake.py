@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from bridge.errors import EventRejected, OutboxError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.mqtt import Acknowledge
-from bridge.outbox import Accepted, Arrival, Duplicate, IdempotencyKey, Outbox, OutboxRunner, Queued
+from bridge.outbox import Outbox, OutboxRunner
+from bridge.outbox_records import Accepted, Arrival, Duplicate, IdempotencyKey, Queued
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.pipeline import Pipeline, producer_event_id
 from bridge.policy import DeliveryPolicy

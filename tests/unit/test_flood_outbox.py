@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bridge.events import Delivery, RoomRef
-from bridge.outbox import Arrival, IdempotencyKey, Outbox, Queued
+from bridge.outbox import Outbox
+from bridge.outbox_records import Arrival, IdempotencyKey, Queued
 from bridge.policy import DeliveryPolicy
 from bridge.throttle import ThrottleMark
 

@@ -2,7 +2,7 @@
 
 from bridge.events import InboundMessage
 from bridge.intake import idempotency_key
-from bridge.outbox import IdempotencyKey
+from bridge.outbox_records import IdempotencyKey
 
 T0 = 1_700_000_000.0
 

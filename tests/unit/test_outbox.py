@@ -10,7 +10,8 @@ import pytest
 
 from bridge.errors import OutboxError
 from bridge.events import Delivery, DeliveryReport, RoomRef
-from bridge.outbox import Accepted, Arrival, Duplicate, Finish, IdempotencyKey, Outbox, Queued
+from bridge.outbox import Outbox
+from bridge.outbox_records import Accepted, Arrival, Duplicate, Finish, IdempotencyKey, Queued
 from bridge.policy import DeliveryPolicy
 
 T0 = 1_700_000_000.0

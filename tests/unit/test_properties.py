@@ -134,7 +134,8 @@ def test_the_payload_path_never_raises_and_answers_every_target(tmp_path_factory
 def test_the_outbox_round_trips_arbitrary_text_and_attachments(
         text: str, mentions: list[str], data: bytes | None, name: str) -> None:
     from bridge.events import Attachment
-    from bridge.outbox import Arrival, IdempotencyKey, Outbox, Queued
+    from bridge.outbox import Outbox
+    from bridge.outbox_records import Arrival, IdempotencyKey, Queued
     from bridge.policy import DeliveryPolicy
 
     attachment = Attachment("file", name, data=data) if data is not None else None
