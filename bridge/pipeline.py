@@ -17,7 +17,7 @@ from bridge.errors import EventRejected, PayloadError
 from bridge.events import Delivery, DeliveryReport, InboundMessage, RejectReason, new_event_id
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.routing import Route, RouteMatch, Router, compile_routes
-from bridge.templates import TemplateEngine
+from bridge.templates import MAX_RENDERED_CHARS, TemplateEngine
 from bridge.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -163,9 +163,7 @@ class Pipeline:
             return reject(f"unknown room key {room_key!r} (known: {known})", "unknown_room")
         if not room.allow_direct:
             return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)", "direct_not_allowed")
-        if not text.strip():
-            return reject("the message is empty")
-        problem = self._mention_problem(mention)
+        problem = _text_problem(text) or self._mention_problem(mention)
         if problem:
             return reject(problem)
         return Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention))
@@ -179,6 +177,16 @@ class Pipeline:
             known = ", ".join(sorted(self._contacts)) or "none are configured"
             return f"unknown contact key {unknown[0]!r} in mention (known: {known})"
         return None
+
+
+def _text_problem(text: str) -> str | None:
+    if not text.strip():
+        return "the message is empty"
+    if len(text) > MAX_RENDERED_CHARS:
+        # The bound a template's output has: a text at most a few parts long (`pacing.max_text_chars`),
+        # not a payload-sized flood of parts into one room.
+        return f"the text has {len(text):,} characters, more than the {MAX_RENDERED_CHARS:,} a message may have"
+    return None
 
 
 def producer_id(given: Any) -> str | None:

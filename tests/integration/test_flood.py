@@ -105,6 +105,21 @@ def test_a_long_text_arrives_as_numbered_parts_in_order(
     ]
 
 
+def test_a_direct_send_past_the_longest_text_is_rejected_not_sent_as_parts(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES, pacing="{enabled: false, max_text_chars: 10000}")
+    gateway.clear()
+    [too_long] = publish(listener, "wechat/send/ops", ["y" * 20_001])
+    [longest] = publish(listener, "wechat/send/ops", ["z" * 20_000])
+    found = reports(listener, [too_long, longest])
+    assert found[too_long]["status"] == "rejected"
+    assert found[too_long]["error"] == "the text has 20,001 characters, more than the 20,000 a message may have"
+    assert found[longest]["status"] == "delivered"
+    sent = [m["text"] for m in gateway.messages() if m["room_id"] == OPS]
+    assert [len(t) for t in sent] == [10_000, 10_000, 18]  # each "(i/3) " prefix counts toward the limit
+    assert "".join(t.split(" ", 1)[1] for t in sent) == "z" * 20_000
+
+
 def test_throttle_drops_repeats_of_a_key_within_the_period_with_a_report(
         start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
     start_bridge(ROUTES)

@@ -124,5 +124,20 @@ def test_direct_sends(pipeline: Pipeline) -> None:
     assert no_text.error == 'a JSON direct send needs a "text" field holding a string'
 
 
+def test_a_direct_send_longer_than_a_template_may_render_is_rejected(pipeline: Pipeline) -> None:
+    def send(text: str) -> Delivery | DeliveryReport:
+        outcome = pipeline.direct_send(topic="wechat/send/family", room_key="family", text=text, event_id="d-3",
+                                       received_at=0.0)
+        assert isinstance(outcome, Delivery | DeliveryReport)
+        return outcome
+
+    longest = send("x" * 20_000)
+    assert isinstance(longest, Delivery) and longest.text == "x" * 20_000
+    too_long = send("x" * 20_001)
+    assert isinstance(too_long, DeliveryReport)
+    assert (too_long.status, too_long.room.key, too_long.error) == (
+        "rejected", "family", "the text has 20,001 characters, more than the 20,000 a message may have")
+
+
 def test_the_bridges_own_topics_never_reach_routes(pipeline: Pipeline) -> None:
     assert plan(pipeline, "wechat/bridge/delivery", '{"status": "delivered"}') == []
