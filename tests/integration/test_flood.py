@@ -1,4 +1,4 @@
-"""Flood control on the real broker and mock gateway: pacing, long texts, throttle, priority."""
+"""Flood control on the real broker and mock gateway: pacing, long texts, throttle, priority, digests."""
 
 from __future__ import annotations
 
@@ -88,6 +88,21 @@ def test_room_limit_delays_without_dropping(
     assert sent[4]["ts"] - sent[0]["ts"] >= 2900, [m["ts"] - sent[0]["ts"] for m in sent]
 
 
+def test_global_limit_spreads_sends_to_every_room_without_dropping(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES, pacing=f"{{min_gap: 0, jitter: 0, global_limit: 2, room_limit: 100, period: 2s, {NO_DIGEST}}}")
+    gateway.clear()
+    ids = [publish(listener, f"wechat/send/{room}", [f"to {room} {i}"])[0]
+           for i, room in enumerate(["ops", "family", "ops", "family"])]
+    found = reports(listener, ids)
+    assert [found[i]["status"] for i in ids] == ["delivered"] * 4
+    sent = gateway.messages()
+    assert [(m["room_id"], m["text"]) for m in sent] == [
+        (OPS, "to ops 0"), (FAMILY, "to family 1"), (OPS, "to ops 2"), (FAMILY, "to family 3")]
+    # Two at once, then one a second (2 per 2 s) whichever room they are for: the fourth about 2 s after the first.
+    assert sent[3]["ts"] - sent[0]["ts"] >= 1900, [m["ts"] - sent[0]["ts"] for m in sent]
+
+
 def test_a_long_text_arrives_as_numbered_parts_in_order(
         start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
     start_bridge(ROUTES, pacing="{enabled: false, max_text_chars: 100}")
@@ -171,3 +186,24 @@ def test_a_backlog_for_one_room_goes_out_as_one_digest_with_a_report_per_event(
     digests = {found[i]["digest"] for i in rest}
     assert len(digests) == 1 and digests.pop().isdigit()
     assert all(found[i]["room"] == {"key": "ops", "id": OPS, "topic": "Ops"} for i in rest)
+
+
+def test_digests_hold_at_most_max_items_in_the_configured_format(
+        start_bridge: BridgeFactory, gateway: MockGateway, listener: TestClient) -> None:
+    start_bridge(ROUTES, pacing="{min_gap: 0, jitter: 0, global_limit: 100, room_limit: 1, period: 2s, "
+                                "digest: {threshold: 2, max_items: 3, header: 'Backlog ({count}):', item: '- {text}'}}")
+    gateway.clear()
+    first = publish(listener, "flood/ops", ["event 0"])
+    reports(listener, first)
+    rest = publish(listener, "flood/ops", [f"event {i}" for i in range(1, 8)])
+    found = reports(listener, rest)
+    sent = [m["text"] for m in gateway.messages() if m["room_id"] == OPS]
+    # Seven waiting: three fold, then three more, and the last one, alone under the threshold, goes as it is.
+    assert sent == ["event 0",
+                    "Backlog (3):\n- event 1\n- event 2\n- event 3",
+                    "Backlog (3):\n- event 4\n- event 5\n- event 6",
+                    "event 7"]
+    assert {r["status"] for r in found.values()} == {"delivered"}
+    digests = [found[i].get("digest") for i in rest]
+    assert digests[0] == digests[1] == digests[2] != digests[3] == digests[4] == digests[5]
+    assert None not in digests[:6] and digests[6] is None
