@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,11 @@ WORLD: dict[str, Any] = {
         {"id": "room-twin-b@chatroom", "topic": "Twins", "members": ["bob"]},
     ],
 }
+
+#: Room ids of WORLD that most tests send to, and the topic of every delivery report.
+OPS = "room-ops@chatroom"
+FAMILY = "room-family@chatroom"
+DELIVERY = "wechat/bridge/delivery"
 
 #: `queue` of health_check and bridge/info for a bridge that has stored nothing yet.
 EMPTY_QUEUE = {"depth": 0, "oldest_age": None, "sending": 0, "unreported": 0,
@@ -119,3 +126,21 @@ def listener(broker: MosquittoBroker) -> Iterator[TestClient]:
     client = TestClient(broker.host, broker.port, ["wechat/bridge/#"])
     yield client
     client.close()
+
+
+def publish(listener: TestClient, topic: str, texts: list[str], **extra: Any) -> list[str]:
+    """Publish one JSON event `{"id", "text", **extra}` per text; returns their ids."""
+    ids = []
+    for text in texts:
+        event_id = uuid.uuid4().hex[:8]
+        listener.publish(topic, json.dumps({"id": event_id, "text": text, **extra}))
+        ids.append(event_id)
+    return ids
+
+
+def reports(listener: TestClient, ids: list[str], timeout: float = 30.0) -> dict[str, dict[str, Any]]:
+    """The delivery report of each of `ids` (one room each), by id, once all have arrived."""
+    wanted = set(ids)
+    found = listener.wait_for(lambda m: m.topic == DELIVERY and json.loads(m.payload)["id"] in wanted,
+                              count=len(ids), timeout=timeout, what="delivery reports")
+    return {m.json()["id"]: m.json() for m in found}

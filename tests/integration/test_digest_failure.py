@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import BridgeFactory
-from tests.integration.test_flood import OPS, publish, reports
+from tests.integration.conftest import OPS, BridgeFactory, publish, reports
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
 

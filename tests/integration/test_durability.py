@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import WORLD, BridgeFactory
+from tests.integration.conftest import DELIVERY, FAMILY, OPS, WORLD, BridgeFactory
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker
 from tests.support.durable_client import DurableClient, forget_session
@@ -35,10 +35,7 @@ from tests.support.gateway import MockGateway
 
 pytestmark = pytest.mark.integration
 
-OPS = "room-ops@chatroom"
-FAMILY = "room-family@chatroom"
 TOPIC = "durability/load"
-DELIVERY = "wechat/bridge/delivery"
 
 ROUTES = """\
 rooms:

@@ -5,20 +5,15 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import uuid
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import BridgeFactory
+from tests.integration.conftest import DELIVERY, FAMILY, OPS, BridgeFactory, publish, reports
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
 
 pytestmark = pytest.mark.integration
-
-OPS = "room-ops@chatroom"
-FAMILY = "room-family@chatroom"
-DELIVERY = "wechat/bridge/delivery"
 
 #: Pacing tests that count single sends: the backlog must not fold into a digest.
 NO_DIGEST = "digest: {enabled: false}"
@@ -43,22 +38,6 @@ routes:
     priority: high
     template: "ALARM {{ payload.text }}"
 """
-
-
-def reports(listener: TestClient, ids: list[str], timeout: float = 30.0) -> dict[str, dict[str, Any]]:
-    wanted = set(ids)
-    found = listener.wait_for(lambda m: m.topic == DELIVERY and json.loads(m.payload)["id"] in wanted,
-                              count=len(ids), timeout=timeout, what="delivery reports")
-    return {m.json()["id"]: m.json() for m in found}
-
-
-def publish(listener: TestClient, topic: str, texts: list[str], **extra: Any) -> list[str]:
-    ids = []
-    for text in texts:
-        event_id = uuid.uuid4().hex[:8]
-        listener.publish(topic, json.dumps({"id": event_id, "text": text, **extra}))
-        ids.append(event_id)
-    return ids
 
 
 def test_sends_into_one_room_keep_the_minimum_gap_and_all_are_delivered(
