@@ -20,7 +20,14 @@ import sys
 import time
 from typing import Any
 
-from bridge.wechat import WeChatClient
+
+def client_class() -> Any:
+    """`bridge.wechat.WeChatClient`, or whichever class the app itself builds if it moved."""
+    try:
+        from bridge.wechat import WeChatClient
+    except ImportError:
+        from bridge.app import WeChatClient  # type: ignore[attr-defined, no-redef, unused-ignore]
+    return WeChatClient
 
 
 async def ignore(event: object) -> None:
@@ -35,13 +42,15 @@ def make_client(endpoint: str, token: str) -> Any:
     benchmark with its name: add it below.
     """
     wanted: dict[str, Any] = {"endpoint": endpoint, "token": token, "send_timeout": 30.0, "on_event": ignore,
-                              "listening": lambda: False}  # no room listens: sends are not read back
-    parameters = inspect.signature(WeChatClient).parameters
+                              "listening": lambda: False,  # no room listens: sends are not read back
+                              "tls": None}  # plaintext, as `wechaty.tls` omitted
+    client = client_class()
+    parameters = inspect.signature(client).parameters
     missing = [name for name, p in parameters.items()
                if p.default is inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD and name not in wanted]
     if missing:
         raise TypeError(f"WeChatClient now requires {missing}: give them in benchmarks/bare_client.py make_client")
-    return WeChatClient(**{name: value for name, value in wanted.items() if name in parameters})
+    return client(**{name: value for name, value in wanted.items() if name in parameters})
 
 
 async def main(endpoint: str, token: str, room: str, n: int) -> None:
