@@ -414,7 +414,9 @@ def machine() -> str:
 def commit(checkout: Path = CHECKOUT) -> str:
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True,
                             check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=checkout,
+    # RESULTS.md is what the benchmark writes: a change there alone is not a change to what is measured.
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!benchmarks/RESULTS.md"], cwd=checkout,
                            capture_output=True, text=True, check=False).stdout.strip()
     return result.stdout.strip() + ("-dirty" if dirty else "")
 
