@@ -6,6 +6,11 @@ checkout in a child process with that checkout's .venv, importing that checkout'
 time. Rounds alternate the order (this, other; other, this; ...) so a machine that gets busier
 or quieter during the run does not favour one side; each side's figure is the median of its
 rounds, and the ratio this / other is of those medians.
+
+Each side runs its own checkout's mock gateway too (tests/support/gateway.py finds it, in
+tests/gateway or gateway/): when the gateway changed between the two, send rates compare client
+and gateway together; the gateway's CPU per send, shown apart, tells which one moved.
+Same code on both sides (an A/A run, in RESULTS.md) shows how far this machine's noise moves a ratio.
 """
 
 from __future__ import annotations
