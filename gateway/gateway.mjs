@@ -2,7 +2,7 @@
 /**
  * The WeChat gateway of wechat-mqtt-bridge: the official wechaty puppet-service gRPC server
  * (PuppetServer from wechaty-puppet-service) in front of one official puppet, configured by the
- * environment variables wechaty users know (see README.md next to this file).
+ * environment variables wechaty users know (README.md, "The WeChat gateway").
  *
  * It talks to nothing but its clients and the puppet's own servers: PuppetServer has no
  * discovery or cloud code (the `api.chatie.io` authority in wechaty-puppet-service is used only by

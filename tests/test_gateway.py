@@ -11,14 +11,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -28,9 +25,9 @@ from tests.support.gateway import (
     GATEWAY_DIR,
     GATEWAY_SCRIPT,
     ROOT,
+    GatewayProcess,
     MockGateway,
     ensure_installed,
-    free_port,
     gateway_env,
 )
 
@@ -41,71 +38,12 @@ TOKEN = "0123456789abcdef-token"
 OFFLINE = re.compile(r"the puppet cannot reach WeChat: getaddrinfo (ENOTFOUND|EAI_AGAIN) login\.wx\.qq\.com$")
 
 
-class Gateway:
-    """`node gateway/gateway.mjs` with the given environment; its stderr lines collected as they come."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        ensure_installed()
-        self.port = int(env.get("WECHATY_PUPPET_SERVER_PORT") or free_port())
-        self.env = {"WECHATY_PUPPET_SERVER_PORT": str(self.port), **env}
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.proc = subprocess.Popen([NODE, str(GATEWAY_SCRIPT)], cwd=GATEWAY_DIR, env=gateway_env(self.env),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, encoding="utf-8")
-        assert self.proc.stderr is not None
-        self._reader = threading.Thread(target=self._read, args=(self.proc.stderr,), daemon=True)
-        self._reader.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for raw in stream:
-            with self._changed:
-                self.lines.append(raw.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def messages(self) -> list[str]:
-        """Our own lines without their time stamp ("gateway: ..."), the libraries' lines left out."""
-        return [line.split(" gateway: ", 1)[1] for line in list(self.lines) if " gateway: " in line]
-
-    def wait_for(self, pattern: str | re.Pattern[str], timeout: float = 30.0) -> str:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for message in self.messages():
-                    if regex.search(message):
-                        return message
-                if not self._reader.is_alive():
-                    raise AssertionError(f"gateway exited ({self.proc.poll()}) before {pattern!r}:\n" +
-                                         "\n".join(self.lines))
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n" + "\n".join(self.lines))
-                self._changed.wait(min(remaining, 0.5))
-
-    def stop(self) -> int:
-        """SIGTERM it (if still running); its exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=10)
-        self.close()
-        return code
-
-    def close(self) -> None:
-        """Kill it if still running and release the pipe."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self._reader.join(timeout=5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+Procs = list[GatewayProcess]
 
 
 @pytest.fixture
-def gateways() -> Iterator[list[Gateway]]:
-    started: list[Gateway] = []
+def gateways() -> Iterator[Procs]:
+    started: list[GatewayProcess] = []
     yield started
     for gw in started:
         gw.close()
@@ -192,12 +130,12 @@ def test_the_xp_puppet_says_where_it_runs(tmp_path: Path) -> None:
         "where `npm ci` in gateway/ installs it.\n"))
 
 
-def test_a_port_in_use_exits_with_a_sentence(gateways: list[Gateway], tmp_path: Path) -> None:
+def test_a_port_in_use_exits_with_a_sentence(gateways: Procs, tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        gw = Gateway({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS,
+        gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS,
                       "WECHATY_PUPPET_SERVER_PORT": str(port), "WECHATY_DATA": str(tmp_path)})
         gateways.append(gw)
         assert gw.proc.wait(timeout=30) == 1
@@ -208,8 +146,8 @@ def test_a_port_in_use_exits_with_a_sentence(gateways: list[Gateway], tmp_path: 
 # ---------------------------------------------------------------- wechat4u without internet
 
 
-def test_wechat4u_without_internet_stays_up_and_says_why(gateways: list[Gateway], tmp_path: Path) -> None:
-    gw = Gateway({"WECHATY_TOKEN": TOKEN, **NO_TLS, "WECHATY_DATA": str(tmp_path)})  # wechat4u is the default
+def test_wechat4u_without_internet_stays_up_and_says_why(gateways: Procs, tmp_path: Path) -> None:
+    gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, **NO_TLS, "WECHATY_DATA": str(tmp_path)})  # wechat4u is the default
     gateways.append(gw)
     assert gw.wait_for(r"^puppet: ").startswith("puppet: wechaty-puppet-wechat4u 1.14.14")
     assert gw.wait_for(r"^listening on ") == f"listening on 127.0.0.1:{gw.port} (wechaty puppet-service 1.19.9)"
@@ -230,8 +168,8 @@ def test_wechat4u_without_internet_stays_up_and_says_why(gateways: list[Gateway]
 # ---------------------------------------------------------------- the demo world, no controls
 
 
-def test_the_mock_puppet_serves_the_demo_world_logged_in(gateways: list[Gateway], tmp_path: Path) -> None:
-    gw = Gateway({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS,
+def test_the_mock_puppet_serves_the_demo_world_logged_in(gateways: Procs, tmp_path: Path) -> None:
+    gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS,
                   "WECHATY_DATA": str(tmp_path)})
     gateways.append(gw)
     assert gw.wait_for(r"^logged in as ") == "logged in as Bridge Bot (bot)"
@@ -244,8 +182,8 @@ def test_the_mock_puppet_serves_the_demo_world_logged_in(gateways: list[Gateway]
     assert gw.messages()[-1] == "SIGTERM: stopping"
 
 
-def test_a_wrong_token_is_refused(gateways: list[Gateway], tmp_path: Path) -> None:
-    gw = Gateway({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS,
+def test_a_wrong_token_is_refused(gateways: Procs, tmp_path: Path) -> None:
+    gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS,
                   "WECHATY_DATA": str(tmp_path)})
     gateways.append(gw)
     gw.wait_for(r"^logged in as ")
@@ -258,9 +196,10 @@ def test_a_wrong_token_is_refused(gateways: list[Gateway], tmp_path: Path) -> No
 # ---------------------------------------------------------------- TLS
 
 
-def test_tls_on_with_the_built_in_certificate(gateways: list[Gateway], tmp_path: Path) -> None:
+def test_tls_on_with_the_built_in_certificate(gateways: Procs, tmp_path: Path) -> None:
     token = "insecure_0123456789"  # the built-in certificate is for the server name "insecure"
-    gw = Gateway({"WECHATY_TOKEN": token, "WECHATY_PUPPET": "wechaty-puppet-mock", "WECHATY_DATA": str(tmp_path)})
+    gw = GatewayProcess({"WECHATY_TOKEN": token, "WECHATY_PUPPET": "wechaty-puppet-mock",
+                         "WECHATY_DATA": str(tmp_path)})
     gateways.append(gw)
     assert gw.wait_for(r"^TLS ").startswith('TLS on, with wechaty\'s built-in certificate (server name "insecure"')
     gw.wait_for(r"^logged in as ")
@@ -272,7 +211,7 @@ def test_tls_on_with_the_built_in_certificate(gateways: list[Gateway], tmp_path:
 
 
 @pytest.mark.parametrize("form", ["file", "text"])
-def test_tls_on_with_a_given_certificate(form: str, gateways: list[Gateway], tmp_path: Path) -> None:
+def test_tls_on_with_a_given_certificate(form: str, gateways: Procs, tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     if form == "file":
         tls = {"WECHATY_PUPPET_SERVICE_TLS_SERVER_CERT_FILE": str(pki.cert_file),
@@ -283,7 +222,7 @@ def test_tls_on_with_a_given_certificate(form: str, gateways: list[Gateway], tmp
         tls = {"WECHATY_PUPPET_SERVICE_TLS_SERVER_CERT": pki.cert_file.read_text(),
                "WECHATY_PUPPET_SERVICE_TLS_SERVER_KEY": pki.key_file.read_text()}
         source = "WECHATY_PUPPET_SERVICE_TLS_SERVER_CERT and WECHATY_PUPPET_SERVICE_TLS_SERVER_KEY"
-    gw = Gateway({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", "WECHATY_DATA": str(tmp_path),
+    gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", "WECHATY_DATA": str(tmp_path),
                   **tls})
     gateways.append(gw)
     assert gw.wait_for(r"^TLS ") == f"TLS on, with the certificate from {source}"
@@ -335,10 +274,10 @@ def test_a_puppet_error_is_logged_and_reaches_the_client(tmp_path: Path) -> None
 # ---------------------------------------------------------------- the memory card
 
 
-def test_the_memory_card_is_written_to_wechaty_data_and_read_back(gateways: list[Gateway], tmp_path: Path) -> None:
+def test_the_memory_card_is_written_to_wechaty_data_and_read_back(gateways: Procs, tmp_path: Path) -> None:
     env = {"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS, "WECHATY_DATA": str(tmp_path)}
     card = tmp_path / "gateway.memory-card.json"
-    first = Gateway(env)
+    first = GatewayProcess(env)
     gateways.append(first)
     assert first.wait_for(r"^session: ") == f"session: {card} holds no saved puppet session"
     first.wait_for(r"^logged in as ")
@@ -346,7 +285,7 @@ def test_the_memory_card_is_written_to_wechaty_data_and_read_back(gateways: list
     saved = json.loads(card.read_text())["gateway-last-login"]
     assert (saved["id"], saved["name"]) == ("bot", "Bridge Bot")
 
-    second = Gateway({**env, "WECHATY_PUPPET_SERVER_PORT": str(first.port)})
+    second = GatewayProcess({**env, "WECHATY_PUPPET_SERVER_PORT": str(first.port)})
     gateways.append(second)
     assert second.wait_for(r"^session: ") == (
         f"session: {card} holds no saved puppet session; last logged in as Bridge Bot (bot) at {saved['at']}")
@@ -356,14 +295,14 @@ def test_the_memory_card_is_written_to_wechaty_data_and_read_back(gateways: list
 
 
 def test_wechat4u_resumes_a_saved_session_instead_of_asking_for_a_scan(
-        gateways: list[Gateway], tmp_path: Path) -> None:
+        gateways: Procs, tmp_path: Path) -> None:
     """The card holds a wechat4u session (as wechat4u saves it at login): wechat4u resumes it
     (webwxinit on the saved server) instead of fetching a new QR code from login.wx.qq.com."""
     card = tmp_path / "gateway.memory-card.json"
     session = {"PROP": {"uin": "12345", "sid": "sid", "skey": "@skey", "passTicket": "ticket"}, "COOKIE": {},
                "user": {"UserName": "@bot", "NickName": "Saved Bot"}}
     card.write_text(json.dumps({"\rpuppet\nPUPPET-WECHAT4U": session}))
-    gw = Gateway({"WECHATY_TOKEN": TOKEN, **NO_TLS, "WECHATY_DATA": str(tmp_path)})
+    gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, **NO_TLS, "WECHATY_DATA": str(tmp_path)})
     gateways.append(gw)
     assert gw.wait_for(r"^session: ") == (
         f"session: {card} holds a saved puppet session, which the puppet will try to resume without a scan")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -560,3 +561,68 @@ class MockGateway:
             with self._events_changed:
                 if len(self.events) == seen:
                     self._events_changed.wait(min(remaining, 0.5))
+
+
+class GatewayProcess:
+    """`node gateway/gateway.mjs` as users run it (no controls), with ``env`` on top of ``gateway_env()``.
+
+    Its stderr lines are collected as they come, for tests where the log line is the requirement.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        ensure_installed()
+        self.port = int(env.get("WECHATY_PUPPET_SERVER_PORT") or free_port())
+        self.env = {"WECHATY_PUPPET_SERVER_PORT": str(self.port), **env}
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.proc = subprocess.Popen([shutil.which("node") or "node", str(GATEWAY_SCRIPT)], cwd=GATEWAY_DIR,
+                                     env=gateway_env(self.env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        assert self.proc.stderr is not None
+        self._reader = threading.Thread(target=self._read, args=(self.proc.stderr,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for raw in stream:
+            with self._changed:
+                self.lines.append(raw.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def messages(self) -> list[str]:
+        """Our own lines without their time stamp ("gateway: ..."), the libraries' lines left out."""
+        return [line.split(" gateway: ", 1)[1] for line in list(self.lines) if " gateway: " in line]
+
+    def wait_for(self, pattern: str | re.Pattern[str], timeout: float = 30.0) -> str:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for message in self.messages():
+                    if regex.search(message):
+                        return message
+                if not self._reader.is_alive():
+                    raise AssertionError(f"gateway exited ({self.proc.poll()}) before {pattern!r}:\n" +
+                                         "\n".join(self.lines))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n" + "\n".join(self.lines))
+                self._changed.wait(min(remaining, 0.5))
+
+    def stop(self) -> int:
+        """SIGTERM it (if still running); its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=10)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        """Kill it if still running and release the pipe."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
