@@ -52,6 +52,14 @@ try {
   throw e
 }
 reportPuppetEvents(puppet, { PUPPET, log, onLogin: contact => rememberLogin(memory, contact) })
+if (config.puppet !== 'wechaty-puppet-mock') {
+  // PuppetServer passes a client's Stop call on to the puppet, and some clients (the Python
+  // wechaty SDK) send Stop then Start on every connect. wechat4u's stop() logs the account out
+  // of WeChat and forgets the saved session, so a reconnecting client would force a new scan.
+  // The gateway owns the puppet's life; a client (re)connecting gets the login state from the
+  // event stream anyway. The mock keeps the upstream behaviour: Stop restarts its world.
+  puppet.stop = async () => { log.info('a client asked to stop the puppet: ignored, the gateway keeps the account online') }
+}
 
 const endpoint = `${config.host}:${config.port}`
 const server = new PuppetServer({

@@ -165,6 +165,20 @@ def test_wechat4u_without_internet_stays_up_and_says_why(gateways: Procs, tmp_pa
     assert gw.stop() == 0
 
 
+def test_a_client_stop_call_does_not_stop_a_real_puppet(gateways: Procs, tmp_path: Path) -> None:
+    """wechat4u's stop() would log the account out and forget the session: a client's Stop is ignored."""
+    gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, **NO_TLS, "WECHATY_DATA": str(tmp_path)})
+    gateways.append(gw)
+    gw.wait_for(r"^listening on ")
+    assert probe_lines(probe(gw.port, tmp_path, PLAIN_CLIENT, wait="stop")) == [{"started": True}, {"stopped": True}]
+    assert gw.wait_for(r"^a client asked") == (
+        "a client asked to stop the puppet: ignored, the gateway keeps the account online")
+    # The gateway goes on serving, and the puppet goes on reporting why it cannot reach WeChat.
+    lines = probe_lines(probe(gw.port, tmp_path, PLAIN_CLIENT, wait="error"))
+    assert "login.wx.qq.com" in json.loads(lines[1]["error_event"])["details"]
+    assert gw.stop() == 0
+
+
 # ---------------------------------------------------------------- the demo world, no controls
 
 

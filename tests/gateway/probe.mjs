@@ -7,12 +7,13 @@
  *   then, by PROBE_WAIT:
  *   login (default): {"user": {"id", "name"}, "rooms": [{"id", "topic", "member_ids"}], "contacts": [...]}
  *   error:           {"error_event": "<the gerror text of the first error event>"}
+ *   stop:            {"stopped": true} after calling stop(), which sends the Stop call
  *   {"error": "..."}                                   (exit 1) when it cannot
  *
  * Configured as PuppetService reads it: WECHATY_PUPPET_SERVICE_ENDPOINT, _TOKEN, and
  * WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_CLIENT=true or _TLS_CA_CERT / _TLS_SERVER_NAME.
- * PROBE_TIMEOUT_MS bounds the whole run (default 20000). It exits without calling stop(), which
- * would stop the gateway's puppet.
+ * PROBE_TIMEOUT_MS bounds the whole run (default 20000). It exits without calling stop() (but
+ * with PROBE_WAIT=stop), which asks the gateway to stop its puppet.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -44,6 +45,11 @@ try {
   puppet.on('error', () => {})
   await puppet.start()
   writeStdout(JSON.stringify({ started: true }) + '\n')
+  if (process.env.PROBE_WAIT === 'stop') {
+    await puppet.stop() // the Stop call some clients send on every connect
+    finish({ stopped: true }, 0)
+    await new Promise(() => {})
+  }
   if (process.env.PROBE_WAIT === 'error') {
     const payload = await errored
     finish({ error_event: payload?.gerror ?? JSON.stringify(payload) }, 0)
