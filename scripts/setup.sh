@@ -1,7 +1,7 @@
 # Sourced by scripts/test and scripts/demo: installs what they need on a fresh machine, once.
 #   - a Python 3.11/3.12 virtualenv in .venv with the project and its dev tools
 #   - the mosquitto broker binary (tests spawn their own brokers on free ports)
-#   - the npm packages of the mock wechaty gateway under tests/gateway
+#   - the npm packages of the WeChat gateway in gateway/ (tests and the demo run it with the mock puppet)
 # Each step is skipped when already done; a changed pyproject.toml or package-lock.json redoes it.
 
 set -euo pipefail
@@ -61,13 +61,14 @@ ensure_mosquitto() {
 
 ensure_gateway() {
   if ! command -v npm >/dev/null 2>&1; then
-    apt_install nodejs npm || { echo "Node.js 18+ with npm is required for the mock WeChat gateway" >&2; return 1; }
+    apt_install nodejs npm || { echo "Node.js 18+ with npm is required for the WeChat gateway" >&2; return 1; }
   fi
-  local stamp="tests/gateway/node_modules/.installed" want
-  want="$(sha256sum tests/gateway/package-lock.json | cut -d' ' -f1)"
+  local stamp="gateway/node_modules/.installed" want
+  want="$(sha256sum gateway/package-lock.json | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
-  say "installing the mock wechaty gateway (npm ci in tests/gateway)"
-  (cd tests/gateway && npm ci --no-audit --no-fund --loglevel=error)
+  # wechaty-puppet-xp is optional: its frida dependency installs only on Windows, and npm skips it elsewhere.
+  say "installing the WeChat gateway (npm ci in gateway/)"
+  (cd gateway && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" > "$stamp"
 }
 

@@ -1,8 +1,8 @@
 """The Docker deployment, tested without a Docker engine (these machines have only the client).
 
-What can be checked here: the compose file's shape and secrets, that the image's entrypoint
-command works from a plain install on exactly the config the compose file mounts, and that the
-environment variables the README documents are the ones the code reads.
+What can be checked here: the compose file's shape and secrets, that both images' entrypoint
+commands work from a plain install on exactly the config and environment the compose file gives
+them, and that the environment variables the README documents are the ones the code reads.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.gateway import GATEWAY_DIR, GatewayProcess, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
@@ -31,10 +33,15 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def dockerfile_instruction(name: str) -> str:
-    """The arguments of the one `name` instruction of the Dockerfile, continuation lines joined."""
-    text = re.sub(r"\\\n\s*", " ", (DOCKER / "Dockerfile").read_text())
-    found = [line.split(None, 1)[1] for line in text.splitlines() if line.split(None, 1)[:1] == [name]]
+def dockerfile_instructions(name: str, dockerfile: str = "Dockerfile") -> list[str]:
+    """The arguments of every `name` instruction of a Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (DOCKER / dockerfile).read_text())
+    return [line.split(None, 1)[1] for line in text.splitlines() if line.split(None, 1)[:1] == [name]]
+
+
+def dockerfile_instruction(name: str, dockerfile: str = "Dockerfile") -> str:
+    """The arguments of the one `name` instruction of a Dockerfile."""
+    found = dockerfile_instructions(name, dockerfile)
     assert len(found) == 1, f"{name}: {found}"
     return found[0]
 
@@ -50,7 +57,7 @@ def test_compose_file_with_the_docker_cli() -> None:
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True,
                                          check=False).returncode != 0:
         pytest.skip("the docker client here has no compose plugin; the file is checked with PyYAML below")
-    env = {**os.environ, "PADLOCAL_TOKEN": "p", "WECHATY_TOKEN": "w"}
+    env = {**os.environ, "WECHATY_TOKEN": "w"}
     result = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
                             capture_output=True, text=True, check=False, env=env)
     assert result.returncode == 0, result.stderr
@@ -64,18 +71,27 @@ def test_compose_services_images_and_secrets() -> None:
     assert (DOCKER / "mosquitto.conf").is_file()
 
     gateway = services["gateway"]
-    assert gateway["image"].startswith("wechaty/wechaty:")
+    # Our own gateway, built here; wechat4u unless docker/.env says otherwise.
+    assert gateway["build"] == {"context": "..", "dockerfile": "docker/gateway.Dockerfile"}
+    assert gateway["image"] == "wechat-mqtt-bridge-gateway"
     env = gateway["environment"]
-    assert env["WECHATY_PUPPET"] == "wechaty-puppet-padlocal"
+    assert env["WECHATY_PUPPET"] == "${WECHATY_PUPPET:-wechaty-puppet-wechat4u}"
     assert env["WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER"] == "true"
-    assert "ports" not in gateway  # without TLS, the gateway is for the compose network only
+    assert "ports" not in gateway and "network_mode" not in gateway  # without TLS: the compose network only
+    assert "gateway-data:/data" in gateway["volumes"] and "gateway-data" in compose()["volumes"]
+    # Only images we build or the official mosquitto one; no wechaty/wechaty (Chatie's cloud, Node 16).
+    images = {name: s.get("image") for name, s in services.items() if "build" not in s}
+    assert images == {"mosquitto": services["mosquitto"]["image"]}
+    for path in (COMPOSE, DOCKER / ".env.example", DOCKER / "Dockerfile", DOCKER / "gateway.Dockerfile",
+                 ROOT / "README.md"):
+        assert "wechaty/wechaty" not in path.read_text(), path
 
     bridge = services["bridge"]
     assert bridge["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
     assert set(bridge["depends_on"]) == {"mosquitto", "gateway"}
     assert bridge["environment"]["WECHATY_PUPPET_SERVICE_ENDPOINT"] == f"gateway:{env['WECHATY_PUPPET_SERVER_PORT']}"
     # Secrets are references to docker/.env, never values; both sides share one gateway token.
-    assert env["WECHATY_PUPPET_PADLOCAL_TOKEN"].startswith("${PADLOCAL_TOKEN:?")
+    assert env["WECHATY_PUPPET_PADLOCAL_TOKEN"] == "${WECHATY_PUPPET_PADLOCAL_TOKEN:-}"
     assert env["WECHATY_TOKEN"].startswith("${WECHATY_TOKEN:?")
     assert bridge["environment"]["WECHATY_PUPPET_SERVICE_TOKEN"].startswith("${WECHATY_TOKEN:?")
     assert "docker/.env" in (ROOT / ".gitignore").read_text().splitlines()
@@ -89,6 +105,47 @@ def test_dockerfile_is_slim_non_root_without_secrets_and_checks_health() -> None
     assert not re.search(r"^(ENV|ARG)\b.*(TOKEN|PASSWORD|SECRET)", text, re.MULTILINE | re.IGNORECASE)
     health = exec_form(dockerfile_instruction("HEALTHCHECK"))
     assert health[:2] == ["wechat-mqtt-bridge", "health"]
+
+
+def test_gateway_dockerfile_is_slim_non_root_and_keeps_the_session() -> None:
+    base = dockerfile_instruction("FROM", "gateway.Dockerfile")
+    assert re.fullmatch(r"node:\d+-slim", base), base  # the official image, pinned to a major
+    assert dockerfile_instruction("USER", "gateway.Dockerfile") == "node"
+    assert json.loads(dockerfile_instruction("VOLUME", "gateway.Dockerfile")) == ["/data"]
+    env = dockerfile_instruction("ENV", "gateway.Dockerfile").split()
+    assert {"WECHATY_DATA=/data", "WECHATY_PUPPET_SERVER_HOST=0.0.0.0", "WECHATY_PUPPET_SERVER_PORT=8788"} <= set(env)
+    runs = dockerfile_instructions("RUN", "gateway.Dockerfile")
+    assert any(r.startswith("npm ci --omit=dev --omit=optional ") for r in runs)
+    text = (DOCKER / "gateway.Dockerfile").read_text()
+    assert not re.search(r"^(ENV|ARG)\b.*(TOKEN|PASSWORD|SECRET)", text, re.MULTILINE | re.IGNORECASE)
+    for copy in dockerfile_instructions("COPY", "gateway.Dockerfile"):
+        for source in copy.split()[:-1]:
+            assert list(ROOT.glob(source)), source  # every file it copies exists (and .dockerignore keeps it)
+    assert exec_form(dockerfile_instruction("ENTRYPOINT", "gateway.Dockerfile")) == ["node", "gateway.mjs"]
+    health = exec_form(dockerfile_instruction("HEALTHCHECK", "gateway.Dockerfile"))
+    assert health[:2] == ["node", "-e"]
+
+
+def test_gateway_entrypoint_runs_with_the_compose_environment(tmp_path: Path) -> None:
+    """The image's command on the compose file's environment (and the image's ENV): it starts,
+    serves the default puppet with TLS off, and says so. No internet here, so wechat4u cannot log in."""
+    env: dict[str, str] = dict(compose()["services"]["gateway"]["environment"])
+    image_env = dict(item.split("=", 1) for item in dockerfile_instruction("ENV", "gateway.Dockerfile").split())
+    resolved = {**image_env, **{k: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", v) for k, v in env.items()},
+                "WECHATY_TOKEN": "from-docker-env-0123456789", "WECHATY_DATA": str(tmp_path),
+                "WECHATY_PUPPET_SERVER_PORT": str(free_port())}
+    assert resolved["WECHATY_PUPPET"] == "wechaty-puppet-wechat4u"
+    assert (GATEWAY_DIR / exec_form(dockerfile_instruction("ENTRYPOINT", "gateway.Dockerfile"))[1]).is_file()
+    gw = GatewayProcess(resolved)
+    try:
+        assert gw.wait_for(r"^puppet: ").startswith("puppet: wechaty-puppet-wechat4u ")
+        assert gw.wait_for(r"^listening on ").startswith(f"listening on 0.0.0.0:{gw.port} ")
+        assert gw.wait_for(r"^TLS ").startswith("TLS off ")
+        card = tmp_path / "gateway.memory-card.json"
+        assert gw.wait_for(r"^session: ") == f"session: {card} holds no saved puppet session"
+        assert gw.stop() == 0
+    finally:
+        gw.close()
 
 
 def mounted_config_root(tmp_path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Self-test of the mock WeChat gateway harness (tests/gateway + tests/support/gateway.py).
+"""Self-test of the gateway test harness (gateway/ with tests/gateway/controls.mjs, driven by tests/support/gateway.py).
 
 The integration tests trust this harness to behave like a real puppet-service
 gateway and to record faithfully what the bridge sends; these tests check that

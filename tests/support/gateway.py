@@ -1,13 +1,14 @@
-"""Drive the mock WeChat gateway (tests/gateway/gateway.mjs) from pytest.
+"""Drive the project's WeChat gateway (gateway/gateway.mjs) serving the mock puppet, from pytest.
 
-The gateway is the official wechaty puppet-service gRPC server serving the
-official mock puppet, so the bridge under test connects with the real Python
-wechaty SDK exactly as it would to a production gateway.  This module owns the
-Node process: it starts it, waits until it is ready, sends JSON-line control
-commands on its stdin and routes the JSON-line replies and events it prints on
-stdout.  It is synchronous on purpose: tests (sync or async) call it from any
-thread, and a background thread does all the reading so a chatty gateway can
-never block on a full pipe.
+The gateway is the production one, the same entry point the Docker image runs: the official
+wechaty puppet-service gRPC server in front of the official mock puppet
+(``WECHATY_PUPPET=wechaty-puppet-mock``), so the bridge under test connects exactly as it would to
+a real account's gateway.  The test controls (tests/gateway/controls.mjs) are loaded beside it
+with ``node --import``; the production entry point has none.  This module owns the Node process:
+it starts it, waits until it is ready, sends JSON-line control commands on its stdin and routes
+the JSON-line replies and events it prints on stdout.  It is synchronous on purpose: tests (sync
+or async) call it from any thread, and a background thread does all the reading so a chatty
+gateway can never block on a full pipe.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,11 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-GATEWAY_DIR = Path(__file__).resolve().parent.parent / "gateway"
+ROOT = Path(__file__).resolve().parent.parent.parent
+GATEWAY_DIR = ROOT / "gateway"
 GATEWAY_SCRIPT = GATEWAY_DIR / "gateway.mjs"
+CONTROLS_SCRIPT = ROOT / "tests" / "gateway" / "controls.mjs"
 
-#: Token the gateway accepts unless a test picks another one.  The Python SDK
-#: sends it as the HTTP/2 ``:authority`` of every call.
+#: Token the gateway accepts unless a test picks another one (16 characters or more, as the
+#: gateway requires).  The Python SDK sends it as the HTTP/2 ``:authority`` of every call.
 DEFAULT_TOKEN = "mock-gateway-token"
 
 #: A small world most tests can share: the bot, two contacts, two rooms.
@@ -45,6 +49,16 @@ DEFAULT_FIXTURE: dict[str, Any] = {
 }
 
 _STDERR_TAIL_LINES = 200
+
+
+def gateway_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a gateway process: ours without any WECHATY_* variable, plus ``extra``.
+
+    A WECHATY_* variable the developer happens to have set must not change what a test runs.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WECHATY_")}
+    env.update(extra or {})
+    return env
 
 
 class GatewayError(RuntimeError):
@@ -79,7 +93,7 @@ def ensure_installed(timeout: float = 600.0) -> None:
         GatewayError: node or npm is missing, or ``npm ci`` failed.
     """
     if shutil.which("node") is None:
-        raise GatewayError("`node` is not on PATH: the mock WeChat gateway needs Node.js >= 18")
+        raise GatewayError("`node` is not on PATH: the WeChat gateway needs Node.js >= 18")
     if (GATEWAY_DIR / "node_modules").is_dir():
         return
     npm = shutil.which("npm")
@@ -113,7 +127,7 @@ class _Pending:
 
 
 class MockGateway:
-    """A running mock WeChat gateway plus its control channel.
+    """A running gateway serving the mock puppet, plus its control channel.
 
     Typical use::
 
@@ -124,7 +138,9 @@ class MockGateway:
         gw.stop()
 
     Every ``start`` (and ``restart``) begins from the fixture: rooms added or
-    renamed and the message record of a previous process are gone.
+    renamed and the message record of a previous process are gone.  The gateway's
+    WECHATY_DATA (its memory card) is a temporary directory kept across ``restart``
+    and removed by ``stop``, unless ``env`` names one.
     """
 
     def __init__(self, startup_timeout: float = 30.0, command_timeout: float = 10.0) -> None:
@@ -140,6 +156,10 @@ class MockGateway:
         self.port: int | None = None
         self.token: str = DEFAULT_TOKEN
         self.events: list[dict[str, Any]] = []
+        self.env: dict[str, str] = {}
+        # mkdtemp, not TemporaryDirectory: a killed and never stopped gateway must not turn
+        # into a ResourceWarning (an error under our pytest settings).
+        self._data_dir: Path | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._fixture_path: Path | None = None
         self._stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
@@ -170,7 +190,11 @@ class MockGateway:
         return self._proc.pid if self._proc is not None else None
 
     def start(
-        self, fixture: dict[str, Any] | None = None, port: int | None = None, token: str = DEFAULT_TOKEN
+        self,
+        fixture: dict[str, Any] | None = None,
+        port: int | None = None,
+        token: str = DEFAULT_TOKEN,
+        env: dict[str, str] | None = None,
     ) -> MockGateway:
         """Spawn the gateway and block until it listens with the bot logged in.
 
@@ -178,6 +202,9 @@ class MockGateway:
             fixture: the WeChat world (user, contacts, rooms); ``DEFAULT_FIXTURE`` if None.
             port: TCP port on 127.0.0.1; a free one is picked if None.
             token: puppet-service token the SDK must present.
+            env: extra gateway environment (TLS certificates, WECHATY_DATA, WECHATY_LOG, ...);
+                TLS stays off unless it sets WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER or a
+                WECHATY_PUPPET_SERVICE_TLS_* variable.
 
         Returns:
             self, so ``gw = MockGateway().start(fixture)`` reads naturally.
@@ -192,8 +219,34 @@ class MockGateway:
         self.fixture = DEFAULT_FIXTURE if fixture is None else fixture
         self.port = free_port() if port is None else port
         self.token = token
+        self.env = dict(env or {})
         self._spawn()
         return self
+
+    def process_env(self) -> dict[str, str]:
+        """The environment the gateway process gets (without the fixture path)."""
+        assert self.port is not None
+        extra = {
+            "WECHATY_PUPPET": "wechaty-puppet-mock",
+            "WECHATY_TOKEN": self.token,
+            "WECHATY_PUPPET_SERVER_HOST": "127.0.0.1",
+            "WECHATY_PUPPET_SERVER_PORT": str(self.port),
+            "WECHATY_LOG": "info",
+        }
+        if not any(k.startswith("WECHATY_PUPPET_SERVICE_TLS_") or k == "WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER"
+                   for k in self.env):
+            # The Python SDK speaks gRPC without TLS.
+            extra["WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER"] = "true"
+        if "WECHATY_DATA" not in self.env:
+            if self._data_dir is None:
+                self._data_dir = Path(tempfile.mkdtemp(prefix="mock-gateway-data-"))
+            extra["WECHATY_DATA"] = str(self._data_dir)
+        return {**extra, **self.env}
+
+    @property
+    def data_dir(self) -> Path:
+        """The gateway's WECHATY_DATA directory (where its memory card lives)."""
+        return Path(self.process_env()["WECHATY_DATA"])
 
     def _spawn(self) -> None:
         assert self.port is not None
@@ -204,18 +257,11 @@ class MockGateway:
         self._fixture_path = Path(name)
         self.events = []
         self._stderr_tail.clear()
+        env = gateway_env({**self.process_env(), "WECHATY_PUPPET_MOCK_WORLD": str(self._fixture_path)})
         proc = subprocess.Popen(
-            [
-                shutil.which("node") or "node",
-                str(GATEWAY_SCRIPT),
-                "--port",
-                str(self.port),
-                "--token",
-                self.token,
-                "--fixture",
-                str(self._fixture_path),
-            ],
+            [shutil.which("node") or "node", "--import", CONTROLS_SCRIPT.as_uri(), str(GATEWAY_SCRIPT)],
             cwd=GATEWAY_DIR,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -234,14 +280,21 @@ class MockGateway:
         try:
             self.wait_for_event(lambda e: e.get("event") == "ready", timeout=self.startup_timeout)
         except GatewayError as exc:
-            self.kill()
+            self.stop()
             raise GatewayError(f"mock gateway did not become ready: {exc}\n{self.stderr_tail()}") from None
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the gateway gracefully (SIGTERM), killing it if it lingers.
 
-        Safe to call when it is not running; always releases pipes and threads.
+        Safe to call when it is not running; always releases pipes, threads and the
+        temporary WECHATY_DATA.
         """
+        self._stop_process(timeout)
+        if self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
+
+    def _stop_process(self, timeout: float = 5.0) -> None:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -268,7 +321,7 @@ class MockGateway:
         """
         if self.port is None:
             raise GatewayError("restart() before start()")
-        self.stop()
+        self._stop_process()
         if fixture is not None:
             self.fixture = fixture
         self._spawn()
@@ -346,6 +399,10 @@ class MockGateway:
         """Last lines the gateway logged, for assertion and error messages."""
         tail = list(self._stderr_tail)[-lines:]
         return "--- mock gateway stderr (tail) ---\n" + "\n".join(tail)
+
+    def stderr_lines(self) -> list[str]:
+        """Every line the gateway logged since it was (re)started, up to the last 200."""
+        return list(self._stderr_tail)
 
     def wait_for_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
         """Block until an event line matching ``predicate`` has been seen.
@@ -472,6 +529,11 @@ class MockGateway:
         """Make every bot send to ``room_id`` fail (the SDK's ``say`` raises) until turned off."""
         self.command("fail_room", id=room_id, fail=fail)
 
+    def emit_error(self, gerror: str) -> None:
+        """Make the puppet emit an ``error`` event with this text, as wechat4u does when it
+        cannot reach WeChat (e.g. ``getaddrinfo ENOTFOUND login.wx.qq.com``)."""
+        self.command("error", gerror=gerror)
+
     def rooms(self) -> list[dict[str, Any]]:
         """Current rooms as [{id, topic, member_ids}]."""
         result: list[dict[str, Any]] = self.command("rooms")
@@ -499,3 +561,68 @@ class MockGateway:
             with self._events_changed:
                 if len(self.events) == seen:
                     self._events_changed.wait(min(remaining, 0.5))
+
+
+class GatewayProcess:
+    """`node gateway/gateway.mjs` as users run it (no controls), with ``env`` on top of ``gateway_env()``.
+
+    Its stderr lines are collected as they come, for tests where the log line is the requirement.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        ensure_installed()
+        self.port = int(env.get("WECHATY_PUPPET_SERVER_PORT") or free_port())
+        self.env = {"WECHATY_PUPPET_SERVER_PORT": str(self.port), **env}
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.proc = subprocess.Popen([shutil.which("node") or "node", str(GATEWAY_SCRIPT)], cwd=GATEWAY_DIR,
+                                     env=gateway_env(self.env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        assert self.proc.stderr is not None
+        self._reader = threading.Thread(target=self._read, args=(self.proc.stderr,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for raw in stream:
+            with self._changed:
+                self.lines.append(raw.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def messages(self) -> list[str]:
+        """Our own lines without their time stamp ("gateway: ..."), the libraries' lines left out."""
+        return [line.split(" gateway: ", 1)[1] for line in list(self.lines) if " gateway: " in line]
+
+    def wait_for(self, pattern: str | re.Pattern[str], timeout: float = 30.0) -> str:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for message in self.messages():
+                    if regex.search(message):
+                        return message
+                if not self._reader.is_alive():
+                    raise AssertionError(f"gateway exited ({self.proc.poll()}) before {pattern!r}:\n" +
+                                         "\n".join(self.lines))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n" + "\n".join(self.lines))
+                self._changed.wait(min(remaining, 0.5))
+
+    def stop(self) -> int:
+        """SIGTERM it (if still running); its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=10)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        """Kill it if still running and release the pipe."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
