@@ -46,14 +46,8 @@ from bridge.requests import RequestError, RequestHandler, handle_request
 from bridge.rooms import RoomDirectory
 from bridge.status import BridgeStatus
 from bridge.throttle import Throttles
-from bridge.wechat import (
-    ConnectionProblem,
-    IncomingMessage,
-    LoginState,
-    RoomChange,
-    WeChatClient,
-    WeChatEvent,
-)
+from bridge.wechat import WeChatClient, link_tls
+from bridge.wechat_types import ConnectionProblem, IncomingMessage, LoginState, RoomChange, WeChatEvent
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +76,7 @@ class Bridge:
         token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
         self.wechat = WeChatClient(endpoint=config.wechaty.endpoint, token=token,
                                    send_timeout=config.wechaty.send_timeout, on_event=self._on_wechat_event,
-                                   listening=self._listening)
+                                   listening=self._listening, tls=link_tls(config.wechaty.tls))
         self.mqtt = MqttSession(
             config.mqtt,
             subscriptions=self._subscriptions(),

@@ -39,7 +39,8 @@ from bridge.outbox import Outbox, OutboxRunner
 from bridge.outbox_records import Finish, OutboxRow
 from bridge.pacing import Pacer, digest_fit, format_digest, split_text
 from bridge.rooms import RoomDirectory
-from bridge.wechat import WeChatClient, WeChatContact
+from bridge.wechat import WeChatClient
+from bridge.wechat_types import WeChatContact
 
 log = logging.getLogger(__name__)
 
