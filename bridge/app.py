@@ -122,9 +122,14 @@ class Bridge:
         """Run until `stop` is set, then shut down in order."""
         await self.store.open()
         try:
-            for row in await self.store.run(Outbox.recover):
-                log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
-                            "(WeChat may show it twice)", row.event_id, row.room_key)
+            for row in await self.store.run(Outbox.recover, time.time()):
+                if row.status == "pending":
+                    log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
+                                "(WeChat may show it twice)", row.event_id, row.room_key)
+                else:
+                    log.warning("delivery %s to room %r was being sent when the bridge stopped, and an earlier "
+                                "send of it was in doubt too: not sent again; it ends failed", row.event_id,
+                                row.room_key)
             await self.housekeeping.log_stats("at start-up")
             if self.http is not None:
                 await self.http.start()
