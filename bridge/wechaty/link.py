@@ -222,7 +222,7 @@ class PuppetLink:
                 raise GatewayUnavailable(
                     "the gateway already has a client on its event stream (another bridge or bot with this "
                     "token?); it takes one at a time") from None
-            raise _unavailable("keep the event stream open", exc) from None
+            raise self._unavailable("keep the event stream open", exc) from None
         finally:
             call.cancel()
 
@@ -325,7 +325,7 @@ class PuppetLink:
             raise GatewayUnavailable(f"cannot {what}: the gateway connection was closed") from None
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _CUT_OFF or exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise _unavailable(what, exc) from None
+                raise self._unavailable(what, exc) from None
             raise _refused(f"cannot {what}", exc) from None
 
     async def _send(self, method: Any, request: Any, deadline: float | None) -> Any:
@@ -348,8 +348,22 @@ class PuppetLink:
             if code in _CUT_OFF:
                 raise SendInDoubt(f"the connection broke during the send: {describe(exc)}") from None
             if code == grpc.StatusCode.UNAUTHENTICATED:
-                raise _unavailable("send", exc) from None
+                raise self._unavailable("send", exc) from None
             raise _refused("WeChat refused the message", exc) from None
+
+    def _unavailable(self, what: str, exc: grpc.aio.AioRpcError) -> GatewayUnavailable:
+        return GatewayUnavailable(f"cannot {what}: {describe(exc)}{self._tls_hint(exc)}")
+
+    def _tls_hint(self, exc: grpc.aio.AioRpcError) -> str:
+        """What a connection failure says about TLS, when it says something."""
+        details = exc.details() or ""
+        if self.tls is None and "Socket closed" in details:
+            return " (a gateway that speaks TLS closes plaintext connections so: set wechaty.tls?)"
+        if self.tls is not None and "CERTIFICATE_VERIFY_FAILED" in details:
+            return " (the gateway's certificate is not signed by the CA in wechaty.tls, or not for this name)"
+        if self.tls is not None and ("WRONG_VERSION_NUMBER" in details or "handshake" in details.lower()):
+            return " (the TLS handshake failed: does the gateway speak TLS?)"
+        return ""
 
     def _closed_under_us(self) -> bool:
         """A CancelledError that came from `close()` (grpc cancels the calls of a closed channel),
@@ -379,10 +393,6 @@ def describe(exc: BaseException) -> str:
 def _short(details: str) -> str:
     # grpc's connect failures carry the addresses tried and a nested cause: keep the cause.
     return details.rsplit("; last error: ", maxsplit=1)[-1].split(". ", maxsplit=1)[0][:200]
-
-
-def _unavailable(what: str, exc: grpc.aio.AioRpcError) -> GatewayUnavailable:
-    return GatewayUnavailable(f"cannot {what}: {describe(exc)}")
 
 
 def _refused(what: str, exc: grpc.aio.AioRpcError) -> SendError:
