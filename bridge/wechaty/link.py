@@ -97,6 +97,12 @@ _CUT_OFF = frozenset({
     grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
     grpc.StatusCode.INTERNAL,
 })
+#: The server puts wechaty-puppet's own MessageType number on the wire (Text is 7), not the
+#: .proto enum's (where 7 is VIDEO): read it with wechaty-puppet 1.x's table.
+_MESSAGE_TYPES = dict(enumerate((
+    "unknown", "attachment", "audio", "contact", "chat_history", "emoticon", "image", "text", "location",
+    "mini_program", "group_note", "transfer", "red_envelope", "recalled", "url", "video", "post",
+)))
 _FILEBOX_UUID = 7  # file-box's FileBoxType.Uuid
 _FILEBOX_BASE64 = 1
 
@@ -146,7 +152,7 @@ class MessagePayload:
     room_id: str
     talker_id: str
     text: str
-    #: The protocol's message type, lower case without its prefix: "text", "image", ...
+    #: wechaty-puppet's message type, lower case: "text", "image", "attachment", ...
     type: str
     mention_ids: tuple[str, ...]
     #: Seconds since the epoch (0 when the puppet gave none).
@@ -260,7 +266,7 @@ class PuppetLink:
         else:
             ts = float(response.timestamp_deprecated)
             ts = ts / 1000 if ts > 1e11 else ts  # puppets differ: seconds or milliseconds
-        kind = message_pb2.MessageType.Name(response.type).removeprefix("MESSAGE_TYPE_").lower()
+        kind = _MESSAGE_TYPES.get(response.type, "unknown")
         return MessagePayload(id=response.id or message_id, room_id=response.room_id, talker_id=response.talker_id,
                               text=response.text, type=kind, mention_ids=tuple(response.mention_ids), timestamp=ts)
 
