@@ -358,18 +358,22 @@ class PuppetLink:
             raise _refused("WeChat refused the message", exc) from None
 
     def _unavailable(self, what: str, exc: grpc.aio.AioRpcError) -> GatewayUnavailable:
-        return GatewayUnavailable(f"cannot {what}: {describe(exc)}{self._tls_hint(exc)}")
+        return GatewayUnavailable(f"cannot {what}: {self._tls_problem(exc) or describe(exc)}")
 
-    def _tls_hint(self, exc: grpc.aio.AioRpcError) -> str:
-        """What a connection failure says about TLS, when it says something."""
+    def _tls_problem(self, exc: grpc.aio.AioRpcError) -> str | None:
+        """A connection failure that is a TLS mismatch, said as such (grpc's own text is a chain of codes)."""
         details = exc.details() or ""
         if self.tls is None and "Socket closed" in details:
-            return " (a gateway that speaks TLS closes plaintext connections so: set wechaty.tls?)"
+            return ("the gateway closed the connection at once, as a gateway that speaks TLS does to plaintext: "
+                    "set wechaty.tls?")
         if self.tls is not None and "CERTIFICATE_VERIFY_FAILED" in details:
-            return " (the gateway's certificate is not signed by the CA in wechaty.tls, or not for this name)"
-        if self.tls is not None and ("WRONG_VERSION_NUMBER" in details or "handshake" in details.lower()):
-            return " (the TLS handshake failed: does the gateway speak TLS?)"
-        return ""
+            return ("the gateway's TLS certificate is not trusted: not signed by the CA of wechaty.tls (or the "
+                    "system's), or not issued for this name (wechaty.tls.server_name)")
+        if self.tls is not None and "WRONG_VERSION_NUMBER" in details:
+            return "the gateway does not speak TLS (TLS handshake failed): remove wechaty.tls, or turn TLS on there"
+        if self.tls is not None and "handshake failed" in details.lower():
+            return f"the TLS handshake with the gateway failed ({_short(details)})"
+        return None
 
     def _closed_under_us(self) -> bool:
         """A CancelledError that came from `close()` (grpc cancels the calls of a closed channel),
