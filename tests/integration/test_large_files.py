@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -31,7 +31,8 @@ IMAGE_5_MIB = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(5 * MIB - 13) + b
 
 
 class _Files(http.server.BaseHTTPRequestHandler):
-    files = {"/big.png": ("image/png", IMAGE_9_MIB), "/medium.jpg": ("image/jpeg", IMAGE_5_MIB)}
+    files: ClassVar[dict[str, tuple[str, bytes]]] = {"/big.png": ("image/png", IMAGE_9_MIB),
+                                                    "/medium.jpg": ("image/jpeg", IMAGE_5_MIB)}
 
     def do_GET(self) -> None:
         found = self.files.get(self.path)

@@ -1,0 +1,172 @@
+"""Command line: `run`, `check`, `render` and `health`. The only place that decides exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import textwrap
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from bridge import __version__
+from bridge.config import Config
+from bridge.config_loader import load_config
+from bridge.errors import ConfigError, OutboxError, StartupError
+from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.pipeline import Pipeline
+from bridge.throttle import Throttles
+
+EXIT_OK = 0
+EXIT_CONFIG = 1
+#: `health`: what Docker's HEALTHCHECK reads as unhealthy.
+EXIT_UNHEALTHY = 1
+EXIT_USAGE = 2
+EXIT_OUTBOX = 3
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces secrets in every log line, including those of libraries (grpc), before it is written."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = record.getMessage()
+            for secret in self._secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def _setup_logging(config: Config) -> None:
+    level = getattr(logging, config.log_level.upper())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    secrets = [
+        config.mqtt.password.get_secret_value() if config.mqtt.password else "",
+        config.wechaty.token.get_secret_value() if config.wechaty.token else "",
+        config.http.token.get_secret_value() if config.http.token else "",
+    ]
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # grpc's Python loggers reach the same handler (and its redaction); at DEBUG they only add
+    # the library's internals, not the bridge's diagnosis.
+    logging.getLogger("grpc").setLevel(logging.INFO)
+
+
+def _load(path: str) -> Config:
+    config = load_config(path)
+    pipeline = Pipeline.from_config(config)  # template syntax errors are config errors too
+    Throttles.from_config(config, pipeline.router.routes)  # and so are those of throttle keys
+    return config
+
+
+def _print_problems(error: ConfigError) -> None:
+    print(f"configuration has {len(error.problems)} problem(s):", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def _render(config: Config, topic: str, payload: str, retained: bool) -> int:
+    """Show what the bridge would send for one message, without a broker or WeChat."""
+    pipeline = Pipeline.from_config(config)
+    message = InboundMessage(topic, payload.encode(), retained, time.time())
+
+    def show(outcome: Delivery | DeliveryReport) -> str:
+        room = config.rooms.get(outcome.room.key if isinstance(outcome, DeliveryReport) else outcome.room_key)
+        where = f" (room {room.describe()})" if room else ""
+        if isinstance(outcome, Delivery):
+            return f"  -> {outcome.room_key}{where}:\n{textwrap.indent(outcome.text, '       ')}"
+        return f"  -> {outcome.room.key}{where}: rejected: {outcome.error}"
+
+    key = config.topics.direct_send_key(topic)
+    if key is not None:
+        print(f"direct send to room key {key!r}")
+        for outcome in pipeline.plan(message):
+            print(show(outcome))
+        return EXIT_OK
+    traces = pipeline.trace(message)
+    if not traces:
+        hint = " (retained: only routes with `retained: true` act on it)" if retained else ""
+        print(f"no route matches topic {topic!r}{hint}")
+        return EXIT_OK
+    for trace in traces:
+        route = trace.route
+        print(f"route {route.name!r} ({route.filter.text}) matches")
+        if route.when is not None:
+            verdict = {True: "true", False: "false: nothing is sent", None: "could not be evaluated"}[trace.when]
+            print(f"  when {route.when.source!r}: {verdict}")
+        for outcome in trace.outcomes:
+            print(show(outcome))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wechat-mqtt-bridge", description="MQTT to WeChat notification bridge")
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the bridge")
+    run.add_argument("--config", "-c", required=True, help="YAML config file")
+    check = commands.add_parser("check", help="validate a config and its included mapping files")
+    check.add_argument("--config", "-c", required=True, help="YAML config file")
+    render = commands.add_parser(
+        "render", help="show which routes match a message and the exact text each room would get")
+    render.add_argument("--config", "-c", required=True, help="YAML config file")
+    render.add_argument("--topic", "-t", required=True, help="the MQTT topic of the message")
+    render.add_argument("--payload", "-p", default="", help="the payload (text or JSON)")
+    render.add_argument("--retained", action="store_true", help="treat it as a retained message")
+    health = commands.add_parser(
+        "health", help="ask the running bridge over MQTT whether it is healthy: exit 0 if so, 1 if not")
+    health.add_argument("--config", "-c", required=True, help="YAML config file (for the broker and base topic)")
+    health.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
+    args = parser.parse_args(argv)
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_CONFIG
+    if args.command == "check":
+        print(f"{args.config}: OK ({len(config.routes)} routes, {len(config.rooms)} rooms)")
+        return EXIT_OK
+    if args.command == "render":
+        return _render(config, args.topic, args.payload, args.retained)
+    if args.command == "health":
+        from bridge.health import check_health
+
+        healthy, line = asyncio.run(check_health(config, wait_seconds=args.timeout))
+        print(line)
+        return EXIT_OK if healthy else EXIT_UNHEALTHY
+
+    _setup_logging(config)
+    from bridge.app import run_until_signalled  # imports grpc and every stage: only when running
+
+    try:
+        asyncio.run(run_until_signalled(config, Path(args.config)))
+    except (StartupError, OutboxError, ExceptionGroup) as exc:
+        found = _first(exc, StartupError) or _first(exc, OutboxError)
+        if found is None:
+            raise
+        print(f"wechat-mqtt-bridge: cannot start: {found}" if isinstance(found, StartupError)
+              else f"wechat-mqtt-bridge: {found}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(found, StartupError) else EXIT_OUTBOX
+    return EXIT_OK
+
+
+def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first `kind` in `exc`, looking inside (nested) exception groups."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first(inner, kind)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,300 @@
+"""Home Assistant MQTT discovery: the bridge shows up in HA as one device, without any HA config.
+
+Entities (each a retained config on `<prefix>/<component>/<node id>/<object id>/config`):
+
+| entity                        | reads / writes                 | what                                        |
+|-------------------------------|--------------------------------|---------------------------------------------|
+| notify, one per room          | `<base>/send/<room key>`       | `notify.send_message` lands in that room    |
+| binary_sensor "Connection"    | `<base>/bridge/state`          | the bridge is connected to the broker       |
+| sensor "WeChat login"         | `<base>/bridge/login`          | connecting / scan / logged_in / logged_out  |
+| sensor "Queue depth"          | `<base>/bridge/info`           | messages waiting for WeChat                 |
+| sensor "Last delivery"        | `<base>/bridge/delivery`       | delivered / rejected / failed, with details |
+| sensor "Last delivery time"   | `<base>/bridge/delivery`       | when that outcome was decided               |
+| image "Login QR code"         | `<base>/bridge/login/qrcode`   | the QR code to scan, rendered as SVG        |
+
+The QR code is rendered here as an SVG (no network, no extra dependency) rather than handed to
+HA as a URL of wechaty.js.org: the login code would otherwise travel to a third-party site, and
+HA would have to reach the internet to show it. Outside the scan state the picture says where
+the login stands, so a dashboard card never shows a broken image.
+
+Removing entities: HA deletes an entity when its config topic gets an empty retained payload.
+The bridge subscribes to its own config topics (the node id comes from `mqtt.client_id`, so
+no one else's match); every retained config it did not publish in this run is stale (a room
+removed while the bridge was down, or discovery turned off) and is cleared. A `reload` clears
+the configs of rooms it removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+import orjson
+import qrcode
+
+from bridge import __version__
+from bridge.config import Config
+from bridge.events import InboundMessage
+from bridge.mqtt import Publication
+from bridge.topics import DiscoveryTopics, Topics
+
+if TYPE_CHECKING:
+    from bridge.wechat_types import LoginState
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Publication], Awaitable[object]]
+
+#: Pixels per QR module: a 33-module code becomes about 330 px, comfortable for a phone camera.
+QR_MODULE_PIXELS = 10
+#: The quiet zone the QR standard asks for, in modules.
+QR_BORDER_MODULES = 4
+LOGIN_STATES = ("connecting", "scan", "logged_in", "logged_out")
+DELIVERY_STATUSES = ("delivered", "rejected", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    component: str
+    object_id: str
+    config: dict[str, Any]
+
+
+def node_id(client_id: str) -> str:
+    """The discovery node id: `mqtt.client_id` with what HA refuses in a topic level replaced."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", client_id)
+
+
+def slug(text: str) -> str:
+    """A lowercase `[a-z0-9_]` id for `text`, stable across restarts and distinct for distinct texts.
+
+    HA entity ids allow only these characters; when `text` had to change (case, `-`, Chinese
+    characters), a short hash of the original keeps `Family`/`family` or `家`/`群` apart.
+    """
+    simple = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    if simple == text:
+        return simple
+    digest = hashlib.sha1(text.encode()).hexdigest()[:6]
+    return f"{simple}_{digest}" if simple else digest
+
+
+def entities(config: Config) -> list[Entity]:
+    """Every entity the bridge announces for this config (pure)."""
+    topics = config.topics
+    node = node_id(config.mqtt.client_id)
+    prefix = slug(config.mqtt.base_topic)
+    device = {
+        "identifiers": [f"wechat_mqtt_bridge_{node}"],
+        "name": "WeChat bridge" if config.mqtt.base_topic == "wechat" else f"WeChat bridge {config.mqtt.base_topic}",
+        "manufacturer": "wechat-mqtt-bridge",
+        "model": "MQTT to WeChat bridge",
+        "sw_version": __version__,
+    }
+    availability = {
+        "availability_topic": topics.state,
+        "availability_template": "{{ value_json.state }}",
+        "payload_available": "online",
+        "payload_not_available": "offline",
+    }
+
+    def entity(component: str, object_id: str, entity_slug: str, body: dict[str, Any], *,
+               available: bool = True) -> Entity:
+        config_body = {
+            **body,
+            "unique_id": f"{node}_{object_id}",
+            "default_entity_id": f"{component}.{prefix}_{entity_slug}",
+            "device": device,
+            "origin": {"name": "wechat-mqtt-bridge", "sw_version": __version__},
+            "qos": 1,
+            **(availability if available else {}),
+        }
+        return Entity(component, object_id, config_body)
+
+    found = [
+        entity("notify", f"room_{slug(key)}", slug(key), {
+            "name": room.topic or key,
+            "command_topic": topics.send(key),
+            "retain": False,
+            "icon": "mdi:wechat",
+        })
+        for key, room in sorted(config.rooms.items())
+    ]
+    found += [
+        # Without availability: it must read "disconnected" when the bridge is gone, not "unavailable".
+        entity("binary_sensor", "connection", "connection", {
+            "name": "Connection",
+            "state_topic": topics.state,
+            "value_template": "{{ value_json.state }}",
+            "payload_on": "online",
+            "payload_off": "offline",
+            "device_class": "connectivity",
+            "entity_category": "diagnostic",
+        }, available=False),
+        entity("sensor", "login", "login", {
+            "name": "WeChat login",
+            "state_topic": topics.login,
+            "value_template": "{{ value_json.state }}",
+            "device_class": "enum",
+            "options": list(LOGIN_STATES),
+            "json_attributes_topic": topics.login,
+            "json_attributes_template": "{{ {'user': value_json.get('user', {}).get('name'), "
+                                        "'reason': value_json.get('reason'), 'url': value_json.get('url')} | tojson }}",
+            "icon": "mdi:wechat",
+        }),
+        entity("sensor", "queue_depth", "queue_depth", {
+            "name": "Queue depth",
+            "state_topic": topics.info,
+            "value_template": "{{ value_json.queue.depth }}",
+            "state_class": "measurement",
+            "unit_of_measurement": "messages",
+            "icon": "mdi:tray-full",
+            "entity_category": "diagnostic",
+        }),
+        entity("sensor", "last_delivery", "last_delivery", {
+            "name": "Last delivery",
+            "state_topic": topics.delivery,
+            "value_template": "{{ value_json.status }}",
+            "device_class": "enum",
+            "options": list(DELIVERY_STATUSES),
+            "json_attributes_topic": topics.delivery,
+            "json_attributes_template": "{{ {'id': value_json.id, 'room': value_json.room.key, "
+                                        "'route': value_json.route, 'topic': value_json.topic, "
+                                        "'error': value_json.error, 'ts': value_json.ts} | tojson }}",
+            "icon": "mdi:message-check",
+        }),
+        entity("sensor", "last_delivery_time", "last_delivery_time", {
+            "name": "Last delivery time",
+            "state_topic": topics.delivery,
+            "value_template": "{{ value_json.ts }}",
+            "device_class": "timestamp",
+        }),
+        entity("image", "login_qr_code", "login_qr_code", {
+            "name": "Login QR code",
+            "image_topic": topics.login_qrcode,
+            "content_type": "image/svg+xml",
+            "icon": "mdi:qrcode",
+        }),
+    ]
+    return found
+
+
+def discovery_publications(config: Config) -> dict[str, Publication]:
+    """Discovery topic -> its retained config publication (pure)."""
+    discovery = DiscoveryTopics(config.homeassistant.prefix, node_id(config.mqtt.client_id))
+    return {
+        topic: Publication(topic, orjson.dumps(e.config), qos=1, retain=True)
+        for e in entities(config)
+        for topic in [discovery.config(e.component, e.object_id)]
+    }
+
+
+def subscriptions(config: Config) -> list[str]:
+    """Our own config topics (always, so turning discovery off clears them), and HA's status."""
+    discovery = DiscoveryTopics(config.homeassistant.prefix, node_id(config.mqtt.client_id))
+    if not config.homeassistant.discovery:
+        return [discovery.config_filter]
+    return [discovery.config_filter, discovery.status]
+
+
+# --- the login picture ------------------------------------------------------------------------
+
+
+def qr_svg(data: str) -> bytes:
+    """`data` as a QR code in SVG: black on an opaque white square, so dark dashboards scan too."""
+    code = qrcode.QRCode(border=QR_BORDER_MODULES, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(data)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    size = len(matrix)
+    path = "".join(f"M{x},{y}h1v1h-1z" for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark)
+    pixels = size * QR_MODULE_PIXELS
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" width="{pixels}" '
+        f'height="{pixels}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/>'
+        f'<path d="{path}" fill="#000"/></svg>'
+    ).encode()
+
+
+def text_svg(text: str) -> bytes:
+    """A placeholder picture saying where the login stands, shown when there is no QR to scan."""
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 330 330" width="330" height="330">'
+        '<rect width="330" height="330" fill="#fff"/>'
+        '<text x="165" y="165" text-anchor="middle" font-family="sans-serif" font-size="16" fill="#333">'
+        f"{escape(text)}</text></svg>"
+    ).encode()
+
+
+def login_image(state: LoginState) -> bytes:
+    if state.state == "scan" and state.qrcode:
+        return qr_svg(state.qrcode)
+    if state.state == "logged_in":
+        return text_svg(f"Logged in as {state.user.name}" if state.user else "Logged in")
+    if state.state == "scan":
+        return text_svg("Waiting for the QR code")
+    if state.state == "logged_out":
+        return text_svg("Logged out")
+    return text_svg("Connecting to WeChat")
+
+
+# --- the runtime part -------------------------------------------------------------------------
+
+
+class HomeAssistant:
+    """Publishes discovery and the login picture; hooks called by the composition root."""
+
+    def __init__(self, config: Config, publish: Publish) -> None:
+        self._publish = publish
+        self._topics: Topics = config.topics
+        self._discovery = DiscoveryTopics(config.homeassistant.prefix, node_id(config.mqtt.client_id))
+        self._enabled = config.homeassistant.discovery
+        self._configs = discovery_publications(config) if self._enabled else {}
+        self._image = text_svg("Connecting to WeChat")
+
+    async def on_connect(self) -> None:
+        """After each broker connect: every config, and the login picture, again."""
+        await self.publish_discovery()
+        await self._publish(Publication(self._topics.login_qrcode, self._image, qos=1, retain=True))
+
+    async def publish_discovery(self) -> None:
+        for publication in self._configs.values():
+            await self._publish(publication)
+
+    async def on_login(self, state: LoginState) -> None:
+        image = login_image(state)
+        if image == self._image:
+            return
+        self._image = image
+        await self._publish(Publication(self._topics.login_qrcode, image, qos=1, retain=True))
+
+    async def on_message(self, message: InboundMessage) -> bool:
+        """Handle HA's birth message and our own retained configs; True when the message was ours."""
+        if message.topic == self._discovery.status:
+            if self._enabled and message.payload.strip() == b"online":
+                log.info("Home Assistant started: publishing discovery again")
+                await self.publish_discovery()
+            return False  # routes may listen to HA's status too
+        if not self._discovery.is_config(message.topic):
+            return False
+        if message.retain and message.payload and message.topic not in self._configs:
+            log.info("Home Assistant: removing the stale entity config on %s", message.topic)
+            await self._publish(Publication(message.topic, b"", qos=1, retain=True))
+        return True
+
+    async def reload(self, config: Config) -> None:
+        """New rooms get an entity, removed rooms lose theirs."""
+        if not self._enabled:
+            return
+        configs = discovery_publications(config)
+        for topic in sorted(self._configs.keys() - configs.keys()):
+            log.info("Home Assistant: removing the entity config on %s", topic)
+            await self._publish(Publication(topic, b"", qos=1, retain=True))
+        changed = [p for topic, p in configs.items() if self._configs.get(topic) != p]
+        self._configs = configs
+        for publication in changed:
+            await self._publish(publication)

@@ -1,0 +1,233 @@
+"""The HTTP door, for services that cannot speak MQTT: the only module that imports aiohttp.
+
+`POST /sendmessage` keeps the request format of the Flask notification service this project
+grew from, so its callers keep working; `POST /send/<room key>` takes the same bodies as MQTT
+direct sends. Both feed the same path as MQTT (queue, delivery reports) and answer `202` with
+the event id once the message is accepted; what then happens to it is on `<base>/bridge/delivery`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from bridge.config import HttpSettings, RoomSettings
+from bridge.errors import SendError, StartupError
+from bridge.events import DeliveryReport, InboundMessage
+from bridge.pipeline import Outcome, Pipeline, event_id_from
+
+log = logging.getLogger(__name__)
+
+Accept = Callable[[Outcome], Awaitable[DeliveryReport | None]]
+Health = Callable[[], Awaitable[dict[str, Any]]]
+
+_STATUS_FOR_REASON = {"unknown_room": 404, "direct_not_allowed": 403, "queue_full": 503, "bad_input": 400}
+
+
+def _json(status: int, body: Any) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json(status, {"error": message})
+
+
+class HttpIngress:
+    def __init__(self, settings: HttpSettings, *, pipeline: Callable[[], Pipeline],
+                 rooms: Callable[[], Mapping[str, RoomSettings]], accept: Accept, health: Health) -> None:
+        self._settings = settings
+        self._pipeline = pipeline
+        self._rooms = rooms
+        self._accept = accept
+        self._health = health
+        self._token = settings.token.get_secret_value().encode() if settings.token else b""
+        self._runner: web.AppRunner | None = None
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=self._settings.max_body_bytes,
+                              middlewares=[self._errors_as_json, self._authorised])
+        app.router.add_post("/sendmessage", self._send_message)
+        app.router.add_post("/send/{key}", self._send_to_key)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/openapi.json", self._openapi)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.application(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._settings.host, self._settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.stop()
+            raise StartupError(f"HTTP: cannot listen on {self._settings.host}:{self._settings.port}: "
+                               f"{exc.strerror or exc}") from None
+        log.info("HTTP: listening on http://%s:%d", self._settings.host, self._settings.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @web.middleware
+    async def _errors_as_json(self, request: web.Request,
+                              handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """aiohttp answers its own errors (404, 405, 413) in HTML; callers here expect JSON."""
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"the request body is larger than {self._settings.max_body_bytes} bytes "
+                               "(http.max_body_bytes)")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = _error(exc.status, exc.reason)
+            if "Allow" in exc.headers:  # a 405 must say which methods are allowed
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
+
+    @web.middleware
+    async def _authorised(self, request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        if request.path in ("/healthz", "/openapi.json"):
+            return await handler(request)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+            return web.Response(status=401, body=orjson.dumps({"error": "missing or wrong bearer token"}),
+                                content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+        return await handler(request)
+
+    async def _send_message(self, request: web.Request) -> web.Response:
+        """The legacy format: `{"room": "<room topic or key>", "message": "..."}`."""
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        room, text = body.get("room"), body.get("message")
+        if not isinstance(room, str) or not isinstance(text, str):
+            return _error(400, 'the body needs "room" (a room key or room name) and "message", both strings')
+        key = self._key_for(room)
+        outcome = self._pipeline().direct_send(topic=request.path, room_key=key, text=text,
+                                               event_id=event_id_from(body.get("id")), received_at=time.time(),
+                                               mention=body.get("mention", []))
+        return await self._answer(outcome)
+
+    async def _send_to_key(self, request: web.Request) -> web.Response:
+        """Plain text, or JSON `{"text": ..., "id": ...}`, exactly as on `<base>/send/<key>`."""
+        payload = await request.read()
+        message = InboundMessage(request.path, payload, False, time.time())
+        return await self._answer(self._pipeline().direct_send_message(message, request.match_info["key"]))
+
+    async def _answer(self, outcome: Outcome) -> web.Response:
+        rejection = await self._accept(outcome)
+        if rejection is not None:
+            return _json(_STATUS_FOR_REASON.get(rejection.reason or "bad_input", 400),
+                         {"error": rejection.error, "id": rejection.id})
+        return _json(202, {"id": outcome.id if isinstance(outcome, DeliveryReport) else outcome.event_id,
+                           "status": "queued"})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        health = await self._health()
+        return _json(200 if health.get("healthy") else 503, health)
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return _json(200, openapi_document())
+
+    def _key_for(self, room: str) -> str:
+        """A room key as given, or the key of the configured room with that exact name."""
+        rooms = self._rooms()
+        if room in rooms:
+            return room
+        named = [key for key, settings in rooms.items() if settings.topic == room]
+        return named[0] if len(named) == 1 else room
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _error(400, f"the body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object")
+    return body
+
+
+def openapi_document() -> dict[str, Any]:
+    error = {"type": "object", "properties": {"error": {"type": "string"}, "id": {"type": "string"}},
+             "required": ["error"]}
+    accepted = {"type": "object", "properties": {"id": {"type": "string"}, "status": {"const": "queued"}},
+                "required": ["id", "status"]}
+
+    def responses(extra: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"202": {"description": "accepted; the delivery report follows on MQTT",
+                                       "content": {"application/json": {"schema": accepted}}}}
+        for code, text in {"400": "the body cannot be sent", "401": "missing or wrong bearer token",
+                           "413": "the body is too large", "503": "the bridge holds too many undelivered messages",
+                           **extra}.items():
+            out[code] = {"description": text, "content": {"application/json": {"schema": error}}}
+        return out
+
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "wechat-mqtt-bridge HTTP door", "version": "1"},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/sendmessage": {"post": {
+                "summary": "Send a message to a room by its key or exact name (the legacy format)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["room", "message"],
+                    "properties": {"room": {"type": "string", "minLength": 1},
+                                   "message": {"type": "string", "pattern": r"\S"},
+                                   "id": {"type": "string"}}}}}},
+                "responses": responses({"403": "the room does not take direct sends", "404": "no such room"}),
+            }},
+            "/send/{key}": {"post": {
+                "summary": "Send text to a room by key, as on <base>/send/<key>",
+                "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {
+                    "text/plain": {"schema": {"type": "string", "pattern": r"\S"}},
+                    "application/json": {"schema": {"type": "object", "required": ["text"], "properties": {
+                        "text": {"type": "string", "pattern": r"\S"}, "id": {"type": "string"}}}}}},
+                "responses": responses({"403": "the room does not take direct sends", "404": "no such room"}),
+            }},
+            "/healthz": {"get": {
+                "summary": "The health_check answer: 200 when healthy, 503 when not",
+                "security": [],
+                "responses": {code: {"description": text, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["healthy"], "properties": {"healthy": {"type": "boolean"}}}}}}
+                    for code, text in (("200", "healthy"), ("503", "not healthy"))},
+            }},
+        },
+    }
+
+
+async def download(url: str, *, max_bytes: int, seconds: float) -> bytes:
+    """GET `url` for an attachment: bounded in time and size. Raises `SendError` on failure."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session, \
+                session.get(url) as response:
+            if response.status != 200:
+                transient = response.status >= 500 or response.status == 429
+                raise SendError(f"downloading {url} gave HTTP {response.status}", transient=transient)
+            if response.content_length is not None and response.content_length > max_bytes:
+                raise SendError(f"{url} is {response.content_length} bytes, more than the {max_bytes} allowed "
+                                "(attachments.max_bytes)", transient=False)
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(65536):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise SendError(f"{url} is larger than the {max_bytes} bytes allowed (attachments.max_bytes)",
+                                    transient=False)
+            return bytes(data)
+    except TimeoutError:
+        raise SendError(f"downloading {url} took more than {seconds:g} s", transient=True) from None
+    except aiohttp.ClientError as exc:
+        raise SendError(f"cannot download {url}: {exc}", transient=True) from None

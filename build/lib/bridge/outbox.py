@@ -1,0 +1,638 @@
+"""The durable outbox: the only module that runs SQL.
+
+Every accepted event is written here before its MQTT message is acknowledged, and stays until
+its terminal report has been acknowledged by the broker. One SQLite file in WAL mode with
+`synchronous=FULL`: a commit is on disk when it returns, so an acknowledged event survives a
+crash or a power cut. Callers batch: the intake stores a whole burst in one transaction.
+
+    events       one row per accepted MQTT message: its idempotency key and whether the
+                 broker may still redeliver it (`awaiting_ack`)
+    deliveries   one row per (event, room): the text, the retry policy, the state
+
+A digest (`claim_digest`, `mark_delivered_many`) claims and finishes several rows of one room
+together; each still ends with its own report. A delivery row moves only forward:
+
+    pending ──send ok──────────────> delivered
+       │  ├──retries used up──────> failed      (error: the last error)
+       │  ├──room not resolvable──> rejected
+       │  └──expires_at passed────> expired
+       └─ (rejected, or dropped by a route throttle, at intake: inserted finished, never pending)
+
+    throttle     per route throttle scope (route + key): when an event last passed, until when
+                 the scope is closed; decided in `accept`, so it survives restarts
+
+`sending_since` is set, and committed, before each send and cleared with its outcome; a
+pending row found with it set at start-up was being sent when the bridge stopped ("in doubt").
+A send that timed out or was cut off is in doubt too (`mark_in_doubt`). `doubts` counts them,
+durably: a row is sent again after its first doubt, and ends `failed` at its second
+(`MAX_DOUBTS`), so one row can show at most twice in WeChat, across restarts too.
+`claim` can commit the previous send's outcome (`Finish`) in the same transaction, so a send
+costs one fsync'd commit, not two. Every row that is not pending has `reported_at` NULL until
+its report reached the broker; `mark_reported` commits without waiting for the disk, as a mark
+lost to a power cut only means that report is published again.
+
+`Outbox` is synchronous and single-threaded (unit tests use it directly); `OutboxRunner` runs
+it on one thread of its own, so a commit's fsync never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import functools
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+
+from bridge.config import format_duration
+from bridge.errors import OutboxError
+from bridge.events import Delivery, DeliveryReport, RoomRef
+from bridge.outbox_records import (
+    STATUSES,
+    Accepted,
+    AcceptResult,
+    Arrival,
+    Duplicate,
+    Finish,
+    OutboxRow,
+    OutboxStats,
+    Queued,
+    RowStatus,
+)
+
+log = logging.getLogger(__name__)
+
+#: 2: `extras` (mentions, attachment, what was sent so far) and `priority`; `throttle`.
+#: 3: `doubts`, how many sends of the row ended in doubt.
+SCHEMA_VERSION = 3
+#: A row whose sends ended in doubt this many times is not sent again: each may have reached
+#: WeChat, and more would be more than one duplicate.
+MAX_DOUBTS = 2
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id           INTEGER PRIMARY KEY,
+    key          TEXT    NOT NULL,
+    by_content   INTEGER NOT NULL,
+    event_id     TEXT    NOT NULL,
+    accepted_at  REAL    NOT NULL,
+    awaiting_ack INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key, accepted_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT    NOT NULL,
+    route           TEXT,
+    source_topic    TEXT    NOT NULL,
+    room_key        TEXT    NOT NULL,
+    text            TEXT,
+    status          TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    max_attempts    INTEGER NOT NULL,
+    backoff         REAL    NOT NULL,
+    max_backoff     REAL    NOT NULL,
+    created_at      REAL    NOT NULL,
+    expires_at      REAL,
+    next_attempt_at REAL    NOT NULL,
+    sending_since   REAL,
+    finished_at     REAL,
+    room_id         TEXT,
+    room_topic      TEXT,
+    error           TEXT,
+    reported_at     REAL,
+    extras          TEXT,
+    priority        INTEGER NOT NULL DEFAULT 0,
+    doubts          INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS throttle (
+    scope       TEXT    PRIMARY KEY,
+    event_id    TEXT    NOT NULL,
+    passed_at   REAL    NOT NULL,
+    until       REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_claim ON deliveries (priority DESC, seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_expiring ON deliveries (expires_at)
+    WHERE status = 'pending' AND expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_unreported ON deliveries (seq)
+    WHERE reported_at IS NULL AND status != 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE reported_at IS NOT NULL;
+"""
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Outbox:
+    """The outbox database; see the module docstring. Not thread-safe: use from one thread."""
+
+    def __init__(self, db: sqlite3.Connection, *, path: str, lock: int | None,
+                 idempotency_window: float, max_pending: int) -> None:
+        self._db = db
+        self._path = path
+        self._lock = lock
+        self._window = idempotency_window
+        self._max_pending = max_pending
+        #: At least the number of pending rows: rows only ever leave `pending` except by `accept`,
+        #: so it is counted again only when it reaches `max_pending` (a count is a scan of the backlog).
+        self._pending_bound: int | None = None
+        #: Transactions committed since open: tests and figures on batching read it.
+        self.commits = 0
+
+    @classmethod
+    def open(cls, path: str | Path, *, idempotency_window: float = 86400.0, max_pending: int = 10_000) -> Outbox:
+        """Open (creating it and its directory if needed) and lock the outbox for this process."""
+        where = str(path)
+        lock: int | None = None
+        try:
+            if where != ":memory:":
+                Path(where).parent.mkdir(parents=True, exist_ok=True)
+                lock = _lock_file(where + ".lock")
+            db = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
+            try:
+                mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode != "wal" and where != ":memory:":
+                    raise OutboxError(f"the outbox database {where}: cannot use WAL mode (got {mode!r})")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("PRAGMA busy_timeout=5000")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise OutboxError(f"the outbox database {where} was written by a newer bridge "
+                                      f"(schema {version}, this one knows {SCHEMA_VERSION})")
+                db.executescript(_SCHEMA)
+                _add_missing_columns(db)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except BaseException:
+                db.close()
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            if lock is not None:
+                os.close(lock)
+            raise OutboxError(f"cannot open the outbox database {where}: {exc}") from None
+        except BaseException:
+            if lock is not None:
+                os.close(lock)
+            raise
+        return cls(db, path=where, lock=lock, idempotency_window=idempotency_window, max_pending=max_pending)
+
+    def close(self) -> None:
+        with self._errors():
+            with contextlib.suppress(sqlite3.Error):
+                # Fold the WAL into the main file, so a copied or inspected database is complete.
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    # ------------------------------------------------------------------ intake
+
+    def accept(self, arrivals: Sequence[Arrival], *, now: float,
+               acknowledged: Sequence[int] = ()) -> list[AcceptResult]:
+        """Store a batch of arrivals in one transaction; duplicates are recognised, not stored.
+
+        `acknowledged` lists `events` rows whose PUBACK has been sent since the last call: from
+        then on a redelivery of their content is a new event, not a duplicate.
+        """
+        results: list[AcceptResult] = []
+        with self._transaction():
+            self._db.executemany("UPDATE events SET awaiting_ack = 0 WHERE id = ?", [(r,) for r in acknowledged])
+            pending = self._count_pending() if self._pending_bound is None else self._pending_bound
+            for arrival in arrivals:
+                if not arrival.outcomes:
+                    results.append(Accepted(0, 0))  # nothing to deliver or report: nothing to remember
+                    continue
+                duplicate = self._find_duplicate(arrival, now)
+                if duplicate is not None:
+                    results.append(duplicate)
+                    continue
+                event_id = _event_id(arrival.outcomes[0])
+                cursor = self._db.execute(
+                    "INSERT INTO events (key, by_content, event_id, accepted_at, awaiting_ack) VALUES (?, ?, ?, ?, ?)",
+                    (arrival.key.value, arrival.key.by_content, event_id, now, arrival.needs_ack),
+                )
+                event_row = cursor.lastrowid
+                assert event_row is not None
+                for outcome in arrival.outcomes:
+                    if isinstance(outcome, DeliveryReport):
+                        self._insert_finished(outcome)
+                    elif outcome.throttle is not None and (dropped := self._throttled(outcome, now)):
+                        self._insert_finished(dropped)
+                    elif pending >= self._max_pending and (pending := self._count_pending()) >= self._max_pending:
+                        d = outcome.delivery
+                        self._insert_finished(DeliveryReport.rejected(
+                            event_id=d.event_id, route=d.route, topic=d.source_topic, room_key=d.room_key,
+                            error=f"the bridge already holds {self._max_pending} undelivered messages "
+                                  "(limits.max_queued)"))
+                    else:
+                        self._insert_pending(outcome)
+                        pending += 1
+                results.append(Accepted(event_row, len(arrival.outcomes)))
+        self._pending_bound = pending
+        return results
+
+    def _count_pending(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0])
+
+    def record_acks(self, acknowledged: Sequence[int]) -> None:
+        """Mark `events` rows acknowledged (for the last batch before shutdown)."""
+        if acknowledged:
+            with self._transaction():
+                self._db.executemany("UPDATE events SET awaiting_ack = 0 WHERE id = ?",
+                                     [(r,) for r in acknowledged])
+
+    def _find_duplicate(self, arrival: Arrival, now: float) -> Duplicate | None:
+        key = arrival.key
+        since = now - self._window
+        if not key.by_content:
+            row = self._db.execute(
+                "SELECT event_id, accepted_at FROM events WHERE key = ? AND accepted_at >= ? "
+                "ORDER BY accepted_at DESC LIMIT 1", (key.value, since)).fetchone()
+            if row is None:
+                return None
+            return Duplicate(row[0], row[1], f"its payload id was already accepted {now - row[1]:.1f} s ago")
+        if not arrival.dup:
+            return None
+        row = self._db.execute(
+            "SELECT id, event_id, accepted_at FROM events WHERE key = ? AND awaiting_ack = 1 AND accepted_at >= ? "
+            "ORDER BY id LIMIT 1", (key.value, since)).fetchone()
+        if row is None:
+            return None
+        # One redelivery matches one stored copy: a second identical redelivery is another message.
+        self._db.execute("UPDATE events SET awaiting_ack = 0 WHERE id = ?", (row[0],))
+        return Duplicate(row[1], row[2], "the broker redelivered it (DUP) and an identical message stored "
+                                         f"{now - row[2]:.1f} s ago was never acknowledged")
+
+    def _throttled(self, queued: Queued, now: float) -> DeliveryReport | None:
+        """The `dropped` report when the event's throttle scope is closed; else open it for this event."""
+        mark, d = queued.throttle, queued.delivery
+        assert mark is not None
+        row = self._db.execute("SELECT event_id, passed_at, until FROM throttle WHERE scope = ?",
+                               (mark.scope,)).fetchone()
+        if row is not None and row[2] > now and row[0] != d.event_id:
+            error = (f"throttled: an event with key {mark.key!r} was let through {now - row[1]:.0f} s ago "
+                     f"(route throttle {format_duration(mark.period)})")
+            return DeliveryReport(d.event_id, "dropped", d.route, d.source_topic, RoomRef(d.room_key), error, now)
+        if row is None or row[0] != d.event_id:  # the other rooms of the same event pass too
+            self._db.execute("INSERT OR REPLACE INTO throttle (scope, event_id, passed_at, until) VALUES (?, ?, ?, ?)",
+                             (mark.scope, d.event_id, now, now + mark.period))
+        return None
+
+    def _insert_pending(self, queued: Queued) -> None:
+        d, policy = queued.delivery, queued.policy
+        expires_at = None if policy.expire_after is None else d.created_at + policy.expire_after
+        self._db.execute(
+            "INSERT INTO deliveries (event_id, route, source_topic, room_key, text, status, max_attempts, backoff, "
+            "max_backoff, created_at, expires_at, next_attempt_at, extras, priority) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d.event_id, d.route, d.source_topic, d.room_key, d.text, policy.attempts, policy.backoff,
+             policy.max_backoff, d.created_at, expires_at, d.created_at, _extras(d), policy.priority),
+        )
+
+    def _insert_finished(self, report: DeliveryReport) -> None:
+        self._db.execute(
+            "INSERT INTO deliveries (event_id, route, source_topic, room_key, status, max_attempts, backoff, "
+            "max_backoff, created_at, next_attempt_at, finished_at, room_id, room_topic, error) "
+            "VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)",
+            (report.id, report.route, report.topic, report.room.key, report.status, report.ts, report.ts,
+             report.ts, report.room.id, report.room.topic, report.error),
+        )
+
+    # ------------------------------------------------------------------ sending
+
+    def recover(self, now: float | None = None) -> list[OutboxRow]:
+        """At start-up: the rows that were being sent when the bridge stopped, each one doubt more.
+
+        They are pending again, or `failed` when that was their second doubt (`MAX_DOUBTS`);
+        returned as they are now.
+        """
+        now = time.time() if now is None else now
+        with self._transaction():
+            rows = self._rows("WHERE status = 'pending' AND sending_since IS NOT NULL ORDER BY seq")
+            self._in_doubt([r.seq for r in rows], now=now, retry_at=None, error="the bridge stopped during the send")
+            recovered = self._rows(f"WHERE seq IN ({', '.join('?' * len(rows))}) ORDER BY seq",
+                                   tuple(r.seq for r in rows)) if rows else []
+        return recovered
+
+    def mark_in_doubt(self, seqs: Sequence[int], *, now: float, retry_at: float, error: str,
+                      room: RoomRef | None = None) -> list[OutboxRow]:
+        """Sends that timed out or were cut off: one doubt more each; pending again from `retry_at`
+        (no attempt is counted: WeChat did not refuse), or `failed` at their second doubt.
+        Returns the rows that ended `failed`."""
+        with self._transaction():
+            self._in_doubt(seqs, now=now, retry_at=retry_at, error=error, room=room)
+            if not seqs:
+                return []
+            return self._rows(f"WHERE seq IN ({', '.join('?' * len(seqs))}) AND status = 'failed' ORDER BY seq",
+                              tuple(seqs))
+
+    def _in_doubt(self, seqs: Sequence[int], *, now: float, retry_at: float | None, error: str,
+                  room: RoomRef | None = None) -> None:
+        """Within a transaction: see `mark_in_doubt` (`retry_at` None: when it was due before)."""
+        for seq in seqs:
+            self._db.execute(
+                "UPDATE deliveries SET doubts = doubts + 1, sending_since = NULL, "
+                "next_attempt_at = COALESCE(?, next_attempt_at), error = ? WHERE seq = ? AND status = 'pending'",
+                (retry_at, error, seq))
+        given_up = (f"in doubt twice (last: {error}): WeChat may show it once, twice or not at all; not sent a "
+                    "third time")
+        room_id, topic = (room.id, room.topic) if room is not None else (None, None)
+        self._db.executemany(
+            "UPDATE deliveries SET status = 'failed', finished_at = ?, error = ?, room_id = COALESCE(?, room_id), "
+            "room_topic = COALESCE(?, room_topic) WHERE seq = ? AND status = 'pending' AND doubts >= ?",
+            [(now, given_up, room_id, topic, seq, MAX_DOUBTS) for seq in seqs])
+
+    def claim(self, now: float, *, skip_rooms: Sequence[str] = (), finish: Finish | None = None) -> OutboxRow | None:
+        """The oldest delivery due now, marked as being sent (committed before the send starts).
+
+        Rows for `skip_rooms` (rooms paced right now) are left for later. `finish`, the outcome of
+        the send before, is committed in the same transaction: the worker's one commit per send.
+        """
+        with self._transaction():
+            if finish is not None:
+                self._finish_row(finish)
+            # In claim order along deliveries_claim: the planner would rather take every due row by
+            # next_attempt_at and sort them, which costs a sort of the whole backlog per claim.
+            found = self._rows(
+                "INDEXED BY deliveries_claim "
+                "WHERE status = 'pending' AND sending_since IS NULL AND next_attempt_at <= ? "
+                f"AND (expires_at IS NULL OR expires_at > ?){_not_in_rooms(skip_rooms)} "
+                "ORDER BY priority DESC, seq LIMIT 1",
+                (now, now, *skip_rooms))
+            if not found:
+                return None
+            self._db.execute("UPDATE deliveries SET sending_since = ? WHERE seq = ?", (now, found[0].seq))
+        return found[0]
+
+    def expire_and_claim(self, now: float, *, skip_rooms: Sequence[str] = (),
+                         finish: Finish | None = None) -> tuple[list[OutboxRow], OutboxRow | None]:
+        """`expire_due`, then `claim`: the worker's usual step in one trip to the outbox thread."""
+        return self.expire_due(now), self.claim(now, skip_rooms=skip_rooms, finish=finish)
+
+    def claim_digest(self, now: float, *, skip_rooms: Sequence[str] = (), threshold: int, limit: int,
+                     fit: Callable[[list[str]], int]) -> list[OutboxRow]:
+        """Up to `limit` due deliveries of one room to send as one digest, marked as being sent together.
+
+        Only when the delivery `claim` would return next is foldable (normal priority, a text, no
+        mentions, no attachment) and more than `threshold` foldable deliveries of its room are due;
+        `fit(texts)` says how many of them, oldest first, fit into one message. Otherwise (or when
+        fewer than two fit) nothing is claimed and the caller claims one row as usual.
+        """
+        due = ("status = 'pending' AND sending_since IS NULL AND next_attempt_at <= ? "
+               "AND (expires_at IS NULL OR expires_at > ?)")
+        foldable = " AND priority = 0 AND extras IS NULL AND text IS NOT NULL AND room_key = ?"
+        with self._transaction():
+            head = self._rows(f"INDEXED BY deliveries_claim WHERE {due}{_not_in_rooms(skip_rooms)} "
+                              "ORDER BY priority DESC, seq LIMIT 1",
+                              (now, now, *skip_rooms))
+            if not head or head[0].priority != 0 or head[0].extras is not None or head[0].text is None:
+                return []
+            room = head[0].room_key
+            count = self._db.execute(f"SELECT COUNT(*) FROM deliveries WHERE {due}{foldable}",
+                                     (now, now, room)).fetchone()[0]
+            if count <= threshold:
+                return []
+            rows = self._rows(f"WHERE {due}{foldable} ORDER BY seq LIMIT ?", (now, now, room, limit))
+            taken = rows[:fit([r.text or "" for r in rows])]
+            if len(taken) < 2:
+                return []
+            self._db.executemany("UPDATE deliveries SET sending_since = ? WHERE seq = ?",
+                                 [(now, r.seq) for r in taken])
+        return taken
+
+    def mark_delivered_many(self, seqs: Sequence[int], *, now: float, room: RoomRef, digest: str) -> None:
+        """Deliveries sent together as one digest: all delivered in one transaction, each naming it."""
+        with self._transaction():
+            for row in self._rows(f"WHERE seq IN ({', '.join('?' * len(seqs))}) AND status = 'pending'",
+                                  tuple(seqs)):
+                details = {**row.details, "digest": digest}
+                self._db.execute(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, sending_since = NULL, "
+                    "finished_at = ?, room_id = ?, room_topic = ?, error = NULL, extras = ? WHERE seq = ?",
+                    (now, room.id, room.topic, json.dumps(details), row.seq))
+
+    def mark_delivered(self, seq: int, *, now: float, room: RoomRef) -> None:
+        self.finish(Finish(seq, "delivered", now, room))
+
+    def mark_finished(self, seq: int, status: Literal["failed", "rejected"], *, now: float, room: RoomRef,
+                      error: str, attempted: bool) -> None:
+        self.finish(Finish(seq, status, now, room, error, attempted))
+
+    def finish(self, outcome: Finish) -> None:
+        """Commit a send's outcome on its own (see `claim` for committing it with the next claim)."""
+        with self._transaction():
+            self._finish_row(outcome)
+
+    def mark_text_sent(self, seq: int) -> None:
+        """The text of a delivery with an attachment went out: a retry must not send it again."""
+        with self._transaction():
+            row = self._rows("WHERE seq = ?", (seq,))
+            if row:
+                details = {**row[0].details, "text_sent": True}
+                self._db.execute("UPDATE deliveries SET extras = ? WHERE seq = ?", (json.dumps(details), seq))
+
+    def mark_retry(self, seq: int, *, error: str, retry_at: float, attempted: bool = True) -> None:
+        """Back to pending until `retry_at`; `attempted` False (WeChat unreachable) spends no attempt."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE deliveries SET attempts = attempts + ?, sending_since = NULL, next_attempt_at = ?, error = ? "
+                "WHERE seq = ? AND status = 'pending'", (int(attempted), retry_at, error, seq))
+
+    def _finish_row(self, f: Finish) -> None:
+        """Within a transaction; a row already finished is left as it is."""
+        self._db.execute(
+            "UPDATE deliveries SET status = ?, attempts = attempts + ?, sending_since = NULL, finished_at = ?, "
+            "room_id = ?, room_topic = ?, error = ? WHERE seq = ? AND status = 'pending'",
+            (f.status, int(f.attempted), f.now, f.room.id, f.room.topic, f.error, f.seq))
+
+    def expire_due(self, now: float) -> list[OutboxRow]:
+        """Finish as `expired` every waiting delivery past its `expires_at`; returns them."""
+        due = "WHERE status = 'pending' AND sending_since IS NULL AND expires_at <= ? ORDER BY seq"
+        with self._errors():
+            if not self._rows(due + " LIMIT 1", (now,)):
+                return []  # the usual case, checked on every worker step: no write transaction for it
+        with self._transaction():
+            rows = self._rows(due, (now,))
+            for row in rows:
+                assert row.expires_at is not None
+                error = (f"not delivered within {format_duration(row.expires_at - row.created_at)} "
+                         f"(expire_after) after {row.attempts} attempt(s)")
+                if row.error:
+                    error += f"; last error: {row.error}"
+                self._db.execute("UPDATE deliveries SET status = 'expired', finished_at = ?, error = ? WHERE seq = ?",
+                                 (now, error, row.seq))
+        return [_replace_status(r, "expired", now) for r in rows]
+
+    def next_wakeup(self, *, skip_rooms: Sequence[str] = ()) -> tuple[float | None, float | None]:
+        """(earliest next attempt outside `skip_rooms`, earliest expiry) among waiting deliveries."""
+        with self._errors():
+            attempt = self._db.execute(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND sending_since IS NULL"
+                f"{_not_in_rooms(skip_rooms)}", tuple(skip_rooms)).fetchone()[0]
+            expiry = self._db.execute(
+                "SELECT MIN(expires_at) FROM deliveries "
+                "WHERE status = 'pending' AND expires_at IS NOT NULL AND sending_since IS NULL").fetchone()[0]
+        return attempt, expiry
+
+    # ------------------------------------------------------------------ reports
+
+    def unreported(self, limit: int = 100) -> list[OutboxRow]:
+        """Finished deliveries whose report has not been acknowledged by the broker, oldest first."""
+        with self._errors():
+            return self._rows("WHERE reported_at IS NULL AND status != 'pending' ORDER BY seq LIMIT ?", (limit,))
+
+    def mark_reported(self, seqs: Sequence[int], *, now: float) -> None:
+        """Committed without waiting for the disk: after a power cut a mark may be lost, and that
+        report is published again (reports are at least once anyway). The next durable commit
+        syncs it too."""
+        if not seqs:
+            return
+        with self._transaction(durable=False):
+            self._db.executemany("UPDATE deliveries SET reported_at = ? WHERE seq = ?", [(now, s) for s in seqs])
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def stats(self, now: float) -> OutboxStats:
+        with self._errors():
+            counts = dict(self._db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
+            oldest, sending = self._db.execute(
+                "SELECT MIN(created_at), COUNT(sending_since) FROM deliveries WHERE status = 'pending'").fetchone()
+            unreported = self._db.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE reported_at IS NULL AND status != 'pending'").fetchone()[0]
+        return OutboxStats(
+            depth=counts.get("pending", 0), oldest_age=None if oldest is None else max(now - oldest, 0.0),
+            sending=sending, by_status={s: counts.get(s, 0) for s in STATUSES}, unreported=unreported,
+            commits=self.commits,
+        )
+
+    def prune(self, now: float, *, keep_finished: float) -> tuple[int, int]:
+        """Delete reported rows finished before `keep_finished` ago, and keys older than the window."""
+        with self._transaction():
+            rows = self._db.execute("DELETE FROM deliveries WHERE reported_at IS NOT NULL AND finished_at < ?",
+                                    (now - keep_finished,)).rowcount
+            keys = self._db.execute("DELETE FROM events WHERE accepted_at < ?", (now - self._window,)).rowcount
+            self._db.execute("DELETE FROM throttle WHERE until < ?", (now,))
+        return rows, keys
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _rows(self, where: str, params: tuple[Any, ...] = ()) -> list[OutboxRow]:
+        cursor = self._db.execute(f"SELECT {_COLUMNS} FROM deliveries {where}", params)
+        return [OutboxRow(*row) for row in cursor.fetchall()]
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise OutboxError(f"the outbox database {self._path}: {exc}") from None
+
+    @contextlib.contextmanager
+    def _transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """`durable` False: the commit does not wait for the disk (WAL `synchronous=NORMAL`): a
+        power cut may undo it, never corrupt the database or undo an earlier durable commit."""
+        with self._errors():
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                # IMMEDIATE: take the write lock now, not halfway through, so a transaction never
+                # fails on a lock upgrade after doing part of its work.
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                self.commits += 1
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
+
+
+_COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
+
+
+def _extras(delivery: Delivery) -> str | None:
+    details: dict[str, Any] = {}
+    if delivery.mentions:
+        details["mentions"] = list(delivery.mentions)
+    a = delivery.attachment
+    if a is not None:
+        details["attachment"] = {"kind": a.kind, "name": a.name, "url": a.url, "path": a.path,
+                                 "data": base64.b64encode(a.data).decode() if a.data is not None else None}
+    return json.dumps(details) if details else None
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns added since schema 1, for databases created before them (CREATE TABLE IF NOT EXISTS
+    leaves an existing table as it is)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+    for column, declaration in (("extras", "TEXT"), ("priority", "INTEGER NOT NULL DEFAULT 0"),
+                                ("doubts", "INTEGER NOT NULL DEFAULT 0")):
+        if column not in have:
+            db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {declaration}")
+
+
+def _not_in_rooms(rooms: Sequence[str]) -> str:
+    """A `room_key NOT IN (?, ...)` condition for `rooms` (nothing when empty)."""
+    return f" AND room_key NOT IN ({', '.join('?' * len(rooms))})" if rooms else ""
+
+
+def _event_id(outcome: Queued | DeliveryReport) -> str:
+    return outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.id
+
+
+def _replace_status(row: OutboxRow, status: RowStatus, now: float) -> OutboxRow:
+    values = {name: getattr(row, name) for name in OutboxRow.__dataclass_fields__}
+    return OutboxRow(**{**values, "status": status, "finished_at": now})
+
+
+def _lock_file(path: str) -> int:
+    """Hold an exclusive lock for as long as the outbox is open: two bridges on one outbox would
+    both claim the same rows and send them twice."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutboxError(f"the outbox {path.removesuffix('.lock')} is in use by another bridge process") from None
+    return fd
+
+
+class OutboxRunner:
+    """Runs an `Outbox` on one thread of its own: `await runner.run(Outbox.claim, now)`.
+
+    SQLite calls block, and a commit waits for the disk; on this thread they never stall the
+    event loop, and MQTT messages that arrive during a commit make up the next batch.
+    """
+
+    def __init__(self, path: str | Path, *, idempotency_window: float, max_pending: int) -> None:
+        self.path = str(path)
+        self._open = functools.partial(Outbox.open, path, idempotency_window=idempotency_window,
+                                       max_pending=max_pending)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._outbox: Outbox | None = None
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._outbox = await loop.run_in_executor(self._executor, self._open)
+
+    async def run(self, method: Callable[Concatenate[Outbox, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._outbox is None:
+            raise OutboxError(f"the outbox {self.path} is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(method, self._outbox, *args, **kwargs))
+
+    async def close(self) -> None:
+        if self._outbox is not None:
+            await self.run(Outbox.close)
+            self._outbox = None
+        self._executor.shutdown(wait=True)

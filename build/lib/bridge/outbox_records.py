@@ -1,0 +1,177 @@
+"""The values the outbox takes and gives: what the intake stores, what the worker claims and
+finishes, and the queue's figures. Plain frozen data, so callers and tests build them without a
+database; `bridge.outbox` is what reads and writes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bridge.events import Attachment, Delivery, DeliveryReport, RoomRef
+from bridge.policy import DeliveryPolicy
+from bridge.throttle import ThrottleMark
+
+RowStatus = Literal["pending", "delivered", "rejected", "failed", "expired", "dropped"]
+STATUSES: tuple[RowStatus, ...] = ("pending", "delivered", "rejected", "failed", "expired", "dropped")
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """What makes two MQTT messages the same event.
+
+    `by_content` False: the producer's payload `id` (with the topic); any repeat within the
+    idempotency window is a duplicate. True: a hash of topic and payload, for messages without
+    an id; only a broker redelivery (DUP flag) of a copy we have not acknowledged is a duplicate.
+    """
+
+    value: str
+    by_content: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A delivery to store as pending, with the policy it is to be tried under."""
+
+    delivery: Delivery
+    policy: DeliveryPolicy
+    #: The route's throttle scope for this event: dropped if the scope passed another event recently.
+    throttle: ThrottleMark | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """Everything one MQTT message turned into, stored together or recognised as a duplicate."""
+
+    key: IdempotencyKey
+    dup: bool
+    #: QoS 1: the broker redelivers the message until we acknowledge it.
+    needs_ack: bool
+    outcomes: tuple[Queued | DeliveryReport, ...]
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    #: The `events` row, to mark acknowledged once the PUBACK has been sent.
+    event_row: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    event_id: str
+    accepted_at: float
+    reason: str
+
+
+AcceptResult = Accepted | Duplicate
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The outcome of a send, to commit on its own (`Outbox.finish`) or with the next claim."""
+
+    seq: int
+    status: Literal["delivered", "failed", "rejected"]
+    now: float
+    room: RoomRef
+    error: str | None = None
+    #: False: WeChat was not asked (rejected before the send): no attempt is counted.
+    attempted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One (event, room) delivery as stored."""
+
+    seq: int
+    event_id: str
+    route: str | None
+    source_topic: str
+    room_key: str
+    text: str | None
+    status: RowStatus
+    attempts: int
+    max_attempts: int
+    backoff: float
+    max_backoff: float
+    created_at: float
+    expires_at: float | None
+    next_attempt_at: float
+    sending_since: float | None
+    finished_at: float | None
+    room_id: str | None
+    room_topic: str | None
+    error: str | None
+    reported_at: float | None
+    priority: int = 0
+    #: JSON: `mentions` (contact keys), `attachment` (kind, name, and base64 data, url or path),
+    #: `text_sent` (the text went out; a retry sends only the attachment), `digest` (delivered
+    #: folded into the digest named by this id: the seq of the digest's first row).
+    extras: str | None = None
+    #: How many sends of this row ended in doubt (cut off, timed out, or the bridge stopped).
+    doubts: int = 0
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return json.loads(self.extras) if self.extras else {}
+
+    @property
+    def mentions(self) -> tuple[str, ...]:
+        return tuple(self.details.get("mentions", ()))
+
+    @property
+    def attachment(self) -> Attachment | None:
+        found = self.details.get("attachment")
+        if not found:
+            return None
+        data = base64.b64decode(found["data"]) if found.get("data") is not None else None
+        return Attachment(found["kind"], found["name"], data=data, url=found.get("url"), path=found.get("path"))
+
+    @property
+    def text_sent(self) -> bool:
+        return bool(self.details.get("text_sent"))
+
+    @property
+    def policy(self) -> DeliveryPolicy:
+        expire_after = None if self.expires_at is None else self.expires_at - self.created_at
+        return DeliveryPolicy(self.max_attempts, self.backoff, self.max_backoff, expire_after, self.priority)
+
+    def report(self) -> DeliveryReport:
+        """The terminal report of a finished row."""
+        if self.status == "pending":
+            raise ValueError(f"delivery {self.seq} is still pending")
+        return DeliveryReport(
+            id=self.event_id, status=self.status, route=self.route, topic=self.source_topic,
+            room=RoomRef(self.room_key, self.room_id, self.room_topic), error=self.error,
+            ts=self.finished_at if self.finished_at is not None else time.time(),
+            digest=self.details.get("digest"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """The queue at a glance, for logs and for `bridge/info`."""
+
+    #: Deliveries not finished yet (waiting, retrying or being sent).
+    depth: int
+    #: Seconds since the oldest unfinished delivery was received; None when there is none.
+    oldest_age: float | None
+    #: Deliveries being sent right now.
+    sending: int
+    #: Rows per status, over the retention period (`outbox.keep_finished`).
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    #: Finished deliveries whose report has not reached the broker yet.
+    unreported: int = 0
+    commits: int = 0
+
+    def __str__(self) -> str:
+        oldest = f" (oldest {self.oldest_age:.1f} s)" if self.oldest_age is not None else ""
+        counts = ", ".join(f"{self.by_status.get(s, 0)} {s}" for s in STATUSES if s != "pending")
+        return (f"{self.depth} pending{oldest}, {self.sending} sending; {counts}; "
+                f"{self.unreported} reports not yet published")

@@ -1,0 +1,175 @@
+"""How fast the bridge speaks to WeChat, and how long one message may be (pure, injected clock).
+
+A WeChat account that sends faster than a person would gets restricted or banned, while MQTT
+producers may publish hundreds of events a minute. The outbox swallows any burst; this module
+decides when the next send may start:
+
+    global bucket   `global_limit` sends per `period` over all rooms
+    room buckets    `room_limit` sends per `period` into each room
+    gap             at least `min_gap` + a random 0..`jitter` after the end of the previous send
+
+Each bucket holds up to its limit and refills evenly over the period, so a quiet bridge can
+send a handful at once and a busy one settles at limit/period. Pacing delays; it never drops.
+Times are whatever clock the caller passes (the worker passes `time.monotonic()`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bridge.config import DigestSettings, PacingSettings
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """`capacity` tokens at most, refilled at `rate` per second; a send takes one."""
+
+    capacity: float
+    rate: float
+    tokens: float = field(default=-1.0)
+    updated: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = self.capacity
+
+    def _refill(self, now: float) -> None:
+        if self.updated is not None and now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        if self.updated is None or now > self.updated:
+            self.updated = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token is there (0: now)."""
+        self._refill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        self._refill(now)
+        self.tokens -= 1  # may go below zero when a caller sends anyway; the debt is paid by waiting
+
+
+class Pacer:
+    """When the next send may start: `wait(room, now)`; after each send: `sent(room, now)`."""
+
+    def __init__(self, settings: PacingSettings, *, rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self._rng = rng or random.Random()
+        rate = settings.global_limit / settings.period
+        self._global = TokenBucket(settings.global_limit, rate)
+        self._rooms: dict[str, TokenBucket] = {}
+        self._not_before = float("-inf")
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def _room(self, room: str) -> TokenBucket:
+        bucket = self._rooms.get(room)
+        if bucket is None:
+            s = self.settings
+            bucket = self._rooms[room] = TokenBucket(s.room_limit, s.room_limit / s.period)
+        return bucket
+
+    def global_wait(self, now: float) -> float:
+        """Seconds before any send may start (the gap and the global bucket)."""
+        if not self.enabled:
+            return 0.0
+        return max(self._not_before - now, self._global.wait(now), 0.0)
+
+    def room_wait(self, room: str, now: float) -> float:
+        """Seconds before a send into `room` may start, its own bucket only."""
+        if not self.enabled:
+            return 0.0
+        return self._room(room).wait(now)
+
+    def wait(self, room: str, now: float) -> float:
+        return max(self.global_wait(now), self.room_wait(room, now))
+
+    def blocked_rooms(self, rooms: Iterable[str], now: float) -> Mapping[str, float]:
+        """Of `rooms`, those whose bucket is empty now, with the seconds until it is not."""
+        waits = {room: self.room_wait(room, now) for room in rooms}
+        return {room: w for room, w in waits.items() if w > 0}
+
+    def sent(self, room: str, now: float) -> None:
+        """A send into `room` ended at `now`: take the tokens, start the gap."""
+        if not self.enabled:
+            return
+        self._global.take(now)
+        self._room(room).take(now)
+        s = self.settings
+        self._not_before = now + s.min_gap + (self._rng.uniform(0, s.jitter) if s.jitter else 0.0)
+
+    @property
+    def known_rooms(self) -> list[str]:
+        return list(self._rooms)
+
+
+# --------------------------------------------------------------------------- length
+
+_BREAKS = (re.compile(r"\n"), re.compile(r"\s"))
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """`text` as parts WeChat accepts: itself when it fits, else `(1/3) ...` parts of <= `limit`.
+
+    Each part is cut at the last line break that keeps it within the limit, else at the last
+    white space, else (one long word) hard at the limit; the break itself is dropped. The prefix
+    `(i/n) ` counts toward the limit.
+    """
+    if len(text) <= limit:
+        return [text]
+    # The prefix width depends on the number of parts; grow the estimate until it is stable.
+    digits = 1
+    while True:
+        pieces = _cut(text, limit - len(f"({'9' * digits}/{'9' * digits}) "))
+        if len(str(len(pieces))) <= digits:
+            break
+        digits += 1
+    total = len(pieces)
+    return [f"({index}/{total}) {piece}" for index, piece in enumerate(pieces, 1)]
+
+
+def _cut(text: str, size: int) -> list[str]:
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > size:
+        window = rest[:size + 1]  # a break just after the limit still lets the piece fit
+        cut = -1
+        for pattern in _BREAKS:
+            found = [m.start() for m in pattern.finditer(window) if m.start() > 0]
+            if found:
+                cut = found[-1]
+                break
+        if cut <= 0:
+            pieces.append(rest[:size])
+            rest = rest[size:]
+        else:
+            pieces.append(rest[:cut].rstrip())
+            rest = rest[cut + 1:].lstrip("\n")
+    if rest.strip() or not pieces:
+        pieces.append(rest)
+    return [p for p in pieces if p] or [text[:size]]
+
+
+# --------------------------------------------------------------------------- digest
+
+
+def format_digest(texts: Sequence[str], settings: DigestSettings) -> str:
+    """One message for `texts`: the header with `{count}` (none when empty), then one item line per text."""
+    header = [settings.header.replace("{count}", str(len(texts)))] if settings.header else []
+    return "\n".join([*header, *(settings.item.replace("{text}", text) for text in texts)])
+
+
+def digest_fit(texts: Sequence[str], settings: DigestSettings, max_chars: int) -> int:
+    """How many of `texts`, from the first, make one digest of at most `max_items` items and
+    `max_chars` characters (0: not even the first fits)."""
+    fit = 0
+    for count in range(1, min(len(texts), settings.max_items) + 1):
+        if len(format_digest(texts[:count], settings)) > max_chars:
+            break
+        fit = count
+    return fit
