@@ -87,6 +87,7 @@ class WeChatClient:
         if self._tls is None and not _private(self._endpoint):
             log.warning("WeChat: the gateway at %s is reached in plaintext over a network that is not private: "
                         "the token and every message can be read on the way; set wechaty.tls", self._endpoint)
+        await self._emit(self._state)  # "connecting", with its reason, before the first attempt ends
         delay = RECONNECT_MIN_SECONDS
         failing = False
         while True:
