@@ -25,10 +25,16 @@ apt_install() {
 }
 
 pick_python() {
-  for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3.14 python3; do
-    [ -n "$candidate" ] || continue
+  if [ -n "${PYTHON:-}" ]; then  # asked for by name: that one or none (a pyenv shim may exist and not run)
+    if "$PYTHON" -c 'import sys; raise SystemExit(not sys.version_info[:2] >= (3, 11))' 2>/dev/null; then
+      echo "$PYTHON"; return 0
+    fi
+    echo "PYTHON=$PYTHON does not run, or is older than 3.11 (with pyenv: PYENV_VERSION=3.13.0, or its full path)" >&2
+    return 1
+  fi
+  for candidate in python3.11 python3.12 python3.13 python3.14 python3; do
     command -v "$candidate" >/dev/null 2>&1 || continue
-    if "$candidate" -c 'import sys; raise SystemExit(not sys.version_info[:2] >= (3, 11))'; then
+    if "$candidate" -c 'import sys; raise SystemExit(not sys.version_info[:2] >= (3, 11))' 2>/dev/null; then
       echo "$candidate"; return 0
     fi
   done
