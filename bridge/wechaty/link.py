@@ -34,9 +34,6 @@ import json
 import logging
 import os
 from collections.abc import AsyncGenerator, Iterator, Sequence
-from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 # grpc's C core logs to stderr on its own, bypassing Python logging (and so the bridge's token
@@ -47,6 +44,7 @@ import grpc
 import grpc.aio
 
 from bridge.errors import GatewayUnavailable, SendError, SendInDoubt
+from bridge.wechaty.payloads import ContactPayload, LinkTls, MessagePayload, PuppetEvent, RoomPayload
 from bridge.wechaty.proto.wechaty import puppet_pb2_grpc
 from bridge.wechaty.proto.wechaty.deprecated import file_box_pb2
 from bridge.wechaty.proto.wechaty.puppet import (
@@ -71,8 +69,6 @@ INLINE_FILE_BYTES = 1024 * 1024
 CHUNK_BYTES = 512 * 1024
 #: The least rate assumed for an upload when sizing its deadline.
 UPLOAD_BYTES_PER_SECOND = 256 * 1024
-#: The server name in the certificate every PuppetServer uses unless given its own.
-WECHATY_SERVER_NAME = "insecure"
 
 _OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_time_ms", int(KEEPALIVE_SECONDS * 1000)),
@@ -105,58 +101,6 @@ _MESSAGE_TYPES = dict(enumerate((
 )))
 _FILEBOX_UUID = 7  # file-box's FileBoxType.Uuid
 _FILEBOX_BASE64 = 1
-
-
-@dataclass(frozen=True, slots=True)
-class LinkTls:
-    """TLS to the gateway: `ca_pem` None trusts the system's CAs; `server_name` overrides the host check."""
-
-    ca_pem: bytes | None = None
-    server_name: str | None = None
-
-    @classmethod
-    def wechaty_ca(cls) -> LinkTls:
-        """The wechaty project's published CA and server name: encryption without authentication."""
-        pem = resources.files("bridge.wechaty").joinpath("wechaty-ca.pem").read_bytes()
-        return cls(pem, WECHATY_SERVER_NAME)
-
-    @classmethod
-    def from_files(cls, ca_file: Path | None, server_name: str | None) -> LinkTls:
-        return cls(ca_file.read_bytes() if ca_file is not None else None, server_name)
-
-
-@dataclass(frozen=True, slots=True)
-class PuppetEvent:
-    """One event from the stream: `type` as the protocol names it, lower case ("login", "message")."""
-
-    type: str
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ContactPayload:
-    id: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class RoomPayload:
-    id: str
-    topic: str
-    member_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MessagePayload:
-    id: str
-    room_id: str
-    talker_id: str
-    text: str
-    #: wechaty-puppet's message type, lower case: "text", "image", "attachment", ...
-    type: str
-    mention_ids: tuple[str, ...]
-    #: Seconds since the epoch (0 when the puppet gave none).
-    timestamp: float
 
 
 class PuppetLink:
