@@ -46,14 +46,8 @@ from bridge.requests import RequestError, RequestHandler, handle_request
 from bridge.rooms import RoomDirectory
 from bridge.status import BridgeStatus
 from bridge.throttle import Throttles
-from bridge.wechat import (
-    ConnectionProblem,
-    IncomingMessage,
-    LoginState,
-    RoomChange,
-    WeChatClient,
-    WeChatEvent,
-)
+from bridge.wechat import WeChatClient, link_tls
+from bridge.wechat_types import ConnectionProblem, IncomingMessage, LoginState, RoomChange, WeChatEvent
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +76,7 @@ class Bridge:
         token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
         self.wechat = WeChatClient(endpoint=config.wechaty.endpoint, token=token,
                                    send_timeout=config.wechaty.send_timeout, on_event=self._on_wechat_event,
-                                   listening=self._listening)
+                                   listening=self._listening, tls=link_tls(config.wechaty.tls))
         self.mqtt = MqttSession(
             config.mqtt,
             subscriptions=self._subscriptions(),
@@ -128,9 +122,14 @@ class Bridge:
         """Run until `stop` is set, then shut down in order."""
         await self.store.open()
         try:
-            for row in await self.store.run(Outbox.recover):
-                log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
-                            "(WeChat may show it twice)", row.event_id, row.room_key)
+            for row in await self.store.run(Outbox.recover, time.time()):
+                if row.status == "pending":
+                    log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
+                                "(WeChat may show it twice)", row.event_id, row.room_key)
+                else:
+                    log.warning("delivery %s to room %r was being sent when the bridge stopped, and an earlier "
+                                "send of it was in doubt too: not sent again; it ends failed", row.event_id,
+                                row.room_key)
             await self.housekeeping.log_stats("at start-up")
             if self.http is not None:
                 await self.http.start()

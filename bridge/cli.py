@@ -28,7 +28,7 @@ EXIT_OUTBOX = 3
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces secrets in every log line, including the wechaty SDK's, before it is written."""
+    """Replaces secrets in every log line, including those of libraries (grpc), before it is written."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -44,8 +44,6 @@ class RedactingFilter(logging.Filter):
 
 
 def _setup_logging(config: Config) -> None:
-    from bridge.wechaty_compat import adopt_sdk_loggers
-
     level = getattr(logging, config.log_level.upper())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
@@ -58,11 +56,9 @@ def _setup_logging(config: Config) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    adopt_sdk_loggers(debug=level <= logging.DEBUG)
-    # The gRPC client's HTTP/2 codecs log every header, and tzlocal (under the SDK's scheduler)
-    # its time zone probing, at DEBUG: noise, not diagnosis.
-    for name in ("hpack", "h2", "tzlocal"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # grpc's Python loggers reach the same handler (and its redaction); at DEBUG they only add
+    # the library's internals, not the bridge's diagnosis.
+    logging.getLogger("grpc").setLevel(logging.INFO)
 
 
 def _load(path: str) -> Config:
@@ -150,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK if healthy else EXIT_UNHEALTHY
 
     _setup_logging(config)
-    from bridge.app import run_until_signalled  # imports the wechaty SDK, slow: only when running
+    from bridge.app import run_until_signalled  # imports grpc and every stage: only when running
 
     try:
         asyncio.run(run_until_signalled(config, Path(args.config)))

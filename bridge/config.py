@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -128,12 +128,42 @@ class MqttSettings(_Strict):
         return self if secret is self.password else self.model_copy(update={"password": secret})
 
 
+class GatewayTlsSettings(_Strict):
+    """TLS to the wechaty gateway (`wechaty.tls`); omitted or false: plaintext.
+
+    `ca_file` unset: the system's trusted certificates. `wechaty_ca`: the CA the wechaty project
+    publishes (its private key is public too, so this is encryption without authentication).
+    """
+
+    ca_file: ConfigPath | None = None
+    #: The name to verify in the gateway's certificate instead of the endpoint's host.
+    server_name: Annotated[str, Field(min_length=1)] | None = None
+    wechaty_ca: bool = False
+
+    @model_validator(mode="after")
+    def _one_ca(self) -> GatewayTlsSettings:
+        if self.wechaty_ca and self.ca_file is not None:
+            raise ValueError("give ca_file or wechaty_ca: true, not both")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {str(self.ca_file)!r} is not a readable file")
+        return self
+
+
 class WechatySettings(_Strict):
     endpoint: str = "127.0.0.1:8788"
     token: SecretStr | None = None
     token_file: ConfigPath | None = None
-    #: How long one send may take before it counts as failed.
+    #: How long one send may take before it is in doubt (the connection is dropped).
     send_timeout: Annotated[float, Field(gt=0, le=300)] = 30.0
+    tls: GatewayTlsSettings | None = None
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls_switch(cls, value: Any) -> Any:
+        # `tls: false` is plaintext, `tls: true` the system's CAs: the forms a user writes first.
+        if value is False:
+            return None
+        return {} if value is True else value
 
     @model_validator(mode="after")
     def _token_from_file(self) -> WechatySettings:

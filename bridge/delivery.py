@@ -1,7 +1,9 @@
 """Outbox -> WeChat: claim the oldest due delivery, send it, record the outcome.
 
-Sends wait while WeChat is not logged in (the rows wait in the outbox); losing the gateway
-mid-send puts the row back without spending an attempt. A send WeChat refuses is retried with
+Sends wait while WeChat is not logged in (the rows wait in the outbox) without spending an
+attempt. A send that timed out or was cut off is in doubt (`SendInDoubt`): the client has
+dropped that connection, and the row goes out again once after the reconnect and login, or ends
+`failed` when it was in doubt before (`Outbox.mark_in_doubt`). A send WeChat refuses is retried with
 the row's backoff until its attempts are used up, then ends `failed` with the last error; a room
 that cannot be resolved after login ends `rejected`; a row past its `expire_after` ends
 `expired`, logged in or not. Each finished row is handed to the reporter through `on_finished`.
@@ -33,13 +35,14 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from bridge.attachments import read_local
 from bridge.config import AttachmentsSettings, ContactSettings
-from bridge.errors import EventRejected, GatewayUnavailable, OutboxError, RoomNotAvailable, SendError
+from bridge.errors import EventRejected, GatewayUnavailable, OutboxError, RoomNotAvailable, SendError, SendInDoubt
 from bridge.events import Attachment, RoomRef
 from bridge.outbox import Outbox, OutboxRunner
 from bridge.outbox_records import Finish, OutboxRow
 from bridge.pacing import Pacer, digest_fit, format_digest, split_text
 from bridge.rooms import RoomDirectory
-from bridge.wechat import WeChatClient, WeChatContact
+from bridge.wechat import WeChatClient
+from bridge.wechat_types import WeChatContact
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +208,14 @@ class DeliveryWorker:
             self._on_finished()
             return
         ref = RoomRef(row.room_key, room.id, room.topic)
+        if row.doubts:
+            log.warning("delivery %s to room %r was in doubt (%s): sending it again, once (WeChat may show it "
+                        "twice)", row.event_id, row.room_key, row.error)
         try:
             await self._send(row, room.id)
+        except SendInDoubt as exc:
+            await self._in_doubt([row], ref, exc, f"delivery {row.event_id}")
+            return
         except EventRejected as exc:
             await self._call(Outbox.mark_finished, row.seq, "rejected", now=self._clock(), room=ref,
                              error=str(exc), attempted=False)
@@ -225,6 +234,20 @@ class DeliveryWorker:
         log.debug("sent to room %r: %s%s", row.room_key, row.text,
                   f" + {row.attachment.kind} {row.attachment.name}" if row.attachment else "")
         self._delivered = (Finish(row.seq, "delivered", self._clock(), ref), row.event_id, attempt)
+
+    async def _in_doubt(self, rows: list[OutboxRow], ref: RoomRef, exc: SendInDoubt, what: str) -> None:
+        """The send timed out or was cut off: WeChat may have it. The link dropped the connection;
+        the rows go out again after the reconnect and login, or end failed if in doubt before."""
+        first = rows[0]
+        log.warning("%s to room %r waits: lost the gateway while sending: %s; in doubt (WeChat may have it), so it "
+                    "is sent again once after the gateway reconnects", what, first.room_key, exc)
+        now = self._clock()
+        given_up = await self._call(Outbox.mark_in_doubt, [row.seq for row in rows], now=now,
+                                    retry_at=now + UNAVAILABLE_PAUSE_SECONDS, error=str(exc), room=ref)
+        for row in given_up:
+            log.warning("delivery %s to room %r failed: %s", row.event_id, row.room_key, row.error)
+        if given_up:
+            self._on_finished()
 
     async def _send_failed(self, row: OutboxRow, ref: RoomRef, exc: SendError, failed_at: float | None = None) -> bool:
         """Retry `row` later (counted from `failed_at`, default now), or finish it `failed` when its
@@ -259,8 +282,14 @@ class DeliveryWorker:
             return
         ref = RoomRef(first.room_key, room.id, room.topic)
         text = format_digest([row.text or "" for row in rows], self._pacer.settings.digest)
+        if any(row.doubts for row in rows):
+            log.warning("digest %s to room %r holds deliveries that were in doubt: sending them again, once "
+                        "(WeChat may show them twice)", digest_id, first.room_key)
         try:
             await self._send_paced(room.id, first.room_key, text)
+        except SendInDoubt as exc:
+            await self._in_doubt(rows, ref, exc, f"digest {digest_id}")
+            return
         except EventRejected as exc:
             for row in rows:
                 await self._call(Outbox.mark_finished, row.seq, "rejected", now=self._clock(), room=ref,

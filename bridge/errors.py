@@ -8,7 +8,8 @@
     │   ├── TemplateError    a `when` expression or a template failed on this payload
     │   └── RoomNotAvailable the target room is unknown, unresolved or ambiguous
     ├── SendError            WeChat did not take a message; `transient` says whether a retry may help
-    │   └── GatewayUnavailable  not connected or not logged in: the message waits, no attempt is counted
+    │   ├── GatewayUnavailable  not connected or not logged in: the message waits, no attempt is counted
+    │   └── SendInDoubt      the send timed out or was cut off: it may have reached WeChat
     └── OutboxError          the outbox database cannot be opened, read or written
     └── BrokerUnavailable    a one-shot MQTT client (the `health` command) cannot reach the broker
 
@@ -81,7 +82,18 @@ class SendError(BridgeError):
 class GatewayUnavailable(SendError):
     """The gateway cannot be reached or WeChat is not logged in; the message waits for the reconnect.
 
-    Raised when the connection broke during a send too: the gateway may have sent that one.
+    Raised only when the request never left: a send that was under way is `SendInDoubt`.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
+
+
+class SendInDoubt(SendError):
+    """A send timed out or its connection broke: WeChat may have the message, or may not.
+
+    Never retried on the same connection (the link drops it); the outbox sends it again at most
+    once, after a fresh connection and login (see docs/delivery-guarantees.md, "In doubt").
     """
 
     def __init__(self, message: str) -> None:
@@ -90,6 +102,8 @@ class GatewayUnavailable(SendError):
 
 class OutboxError(BridgeError):
     """The SQLite outbox failed (disk full, file not writable, used by another bridge)."""
+
+
 class BrokerUnavailable(BridgeError):
     """The MQTT broker cannot be reached or refused the connection (one-shot clients only;
     the bridge's own session reconnects instead)."""

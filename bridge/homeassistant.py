@@ -44,7 +44,7 @@ from bridge.mqtt import Publication
 from bridge.topics import DiscoveryTopics, Topics
 
 if TYPE_CHECKING:
-    from bridge.wechat import LoginState
+    from bridge.wechat_types import LoginState
 
 log = logging.getLogger(__name__)
 

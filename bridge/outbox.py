@@ -23,6 +23,9 @@ together; each still ends with its own report. A delivery row moves only forward
 
 `sending_since` is set, and committed, before each send and cleared with its outcome; a
 pending row found with it set at start-up was being sent when the bridge stopped ("in doubt").
+A send that timed out or was cut off is in doubt too (`mark_in_doubt`). `doubts` counts them,
+durably: a row is sent again after its first doubt, and ends `failed` at its second
+(`MAX_DOUBTS`), so one row can show at most twice in WeChat, across restarts too.
 `claim` can commit the previous send's outcome (`Finish`) in the same transaction, so a send
 costs one fsync'd commit, not two. Every row that is not pending has `reported_at` NULL until
 its report reached the broker; `mark_reported` commits without waiting for the disk, as a mark
@@ -43,6 +46,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,7 +71,11 @@ from bridge.outbox_records import (
 log = logging.getLogger(__name__)
 
 #: 2: `extras` (mentions, attachment, what was sent so far) and `priority`; `throttle`.
-SCHEMA_VERSION = 2
+#: 3: `doubts`, how many sends of the row ended in doubt.
+SCHEMA_VERSION = 3
+#: A row whose sends ended in doubt this many times is not sent again: each may have reached
+#: WeChat, and more would be more than one duplicate.
+MAX_DOUBTS = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id           INTEGER PRIMARY KEY,
@@ -100,7 +108,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     error           TEXT,
     reported_at     REAL,
     extras          TEXT,
-    priority        INTEGER NOT NULL DEFAULT 0
+    priority        INTEGER NOT NULL DEFAULT 0,
+    doubts          INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS throttle (
     scope       TEXT    PRIMARY KEY,
@@ -298,12 +307,47 @@ class Outbox:
 
     # ------------------------------------------------------------------ sending
 
-    def recover(self) -> list[OutboxRow]:
-        """At start-up: the rows that were being sent when the bridge stopped, made pending again."""
+    def recover(self, now: float | None = None) -> list[OutboxRow]:
+        """At start-up: the rows that were being sent when the bridge stopped, each one doubt more.
+
+        They are pending again, or `failed` when that was their second doubt (`MAX_DOUBTS`);
+        returned as they are now.
+        """
+        now = time.time() if now is None else now
         with self._transaction():
             rows = self._rows("WHERE status = 'pending' AND sending_since IS NOT NULL ORDER BY seq")
-            self._db.execute("UPDATE deliveries SET sending_since = NULL WHERE status = 'pending'")
-        return rows
+            self._in_doubt([r.seq for r in rows], now=now, retry_at=None, error="the bridge stopped during the send")
+            recovered = self._rows(f"WHERE seq IN ({', '.join('?' * len(rows))}) ORDER BY seq",
+                                   tuple(r.seq for r in rows)) if rows else []
+        return recovered
+
+    def mark_in_doubt(self, seqs: Sequence[int], *, now: float, retry_at: float, error: str,
+                      room: RoomRef | None = None) -> list[OutboxRow]:
+        """Sends that timed out or were cut off: one doubt more each; pending again from `retry_at`
+        (no attempt is counted: WeChat did not refuse), or `failed` at their second doubt.
+        Returns the rows that ended `failed`."""
+        with self._transaction():
+            self._in_doubt(seqs, now=now, retry_at=retry_at, error=error, room=room)
+            if not seqs:
+                return []
+            return self._rows(f"WHERE seq IN ({', '.join('?' * len(seqs))}) AND status = 'failed' ORDER BY seq",
+                              tuple(seqs))
+
+    def _in_doubt(self, seqs: Sequence[int], *, now: float, retry_at: float | None, error: str,
+                  room: RoomRef | None = None) -> None:
+        """Within a transaction: see `mark_in_doubt` (`retry_at` None: when it was due before)."""
+        for seq in seqs:
+            self._db.execute(
+                "UPDATE deliveries SET doubts = doubts + 1, sending_since = NULL, "
+                "next_attempt_at = COALESCE(?, next_attempt_at), error = ? WHERE seq = ? AND status = 'pending'",
+                (retry_at, error, seq))
+        given_up = (f"in doubt twice (last: {error}): WeChat may show it once, twice or not at all; not sent a "
+                    "third time")
+        room_id, topic = (room.id, room.topic) if room is not None else (None, None)
+        self._db.executemany(
+            "UPDATE deliveries SET status = 'failed', finished_at = ?, error = ?, room_id = COALESCE(?, room_id), "
+            "room_topic = COALESCE(?, room_topic) WHERE seq = ? AND status = 'pending' AND doubts >= ?",
+            [(now, given_up, room_id, topic, seq, MAX_DOUBTS) for seq in seqs])
 
     def claim(self, now: float, *, skip_rooms: Sequence[str] = (), finish: Finish | None = None) -> OutboxRow | None:
         """The oldest delivery due now, marked as being sent (committed before the send starts).
@@ -531,7 +575,8 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Columns added since schema 1, for databases created before them (CREATE TABLE IF NOT EXISTS
     leaves an existing table as it is)."""
     have = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
-    for column, declaration in (("extras", "TEXT"), ("priority", "INTEGER NOT NULL DEFAULT 0")):
+    for column, declaration in (("extras", "TEXT"), ("priority", "INTEGER NOT NULL DEFAULT 0"),
+                                ("doubts", "INTEGER NOT NULL DEFAULT 0")):
         if column not in have:
             db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {declaration}")
 

@@ -114,6 +114,8 @@ class OutboxRow:
     #: `text_sent` (the text went out; a retry sends only the attachment), `digest` (delivered
     #: folded into the digest named by this id: the seq of the digest's first row).
     extras: str | None = None
+    #: How many sends of this row ended in doubt (cut off, timed out, or the bridge stopped).
+    doubts: int = 0
 
     @property
     def details(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from bridge.events import DeliveryReport
 from bridge.mqtt import Publication
 from bridge.rooms import Resolution
 from bridge.topics import Topics
-from bridge.wechat import IncomingMessage, LoginState, WeChatRoom
+from bridge.wechat_types import IncomingMessage, LoginState, WeChatRoom
 
 #: A page that draws a QR code from its URL, the one wechaty's own tools print.
 QR_RENDER_URL = "https://wechaty.js.org/qrcode/"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bridge.config import RoomSettings
 from bridge.errors import RoomNotAvailable
-from bridge.wechat import WeChatRoom
+from bridge.wechat_types import WeChatRoom
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 from bridge import reports
 from bridge.mqtt import Publication
 from bridge.topics import Topics
-from bridge.wechat import LoginState
+from bridge.wechat_types import LoginState
 
 log = logging.getLogger(__name__)
 

@@ -1,46 +1,46 @@
 """The one logged-in WeChat account, reached through a wechaty puppet-service gateway.
 
-This is the only module that talks to the wechaty SDK (through `wechaty_compat`). It owns the
-connection lifecycle instead of `Wechaty.start()`, which blocks until the event stream ends,
-sleeps a fixed 60 s after any connection error and fires `login` only once per process: we
-connect the SDK's puppet ourselves, listen to its events, and reconnect with capped backoff.
+The protocol is spoken by `bridge.wechaty` (`PuppetLink`, the only module that imports grpc);
+this module owns the connection's life: open the event stream, wait for its first heartbeat,
+call `Start`, follow the events, and on any end (the gateway closed it, a keepalive ping went
+unanswered, a send was cut off) report `logged_out` with the reason, drop the connection and
+reconnect with capped backoff: a new link, a new stream and `Start` again.
 
-Texts are sent with the puppet's `message_send_text`, the call `Room.say` makes, without the
-message-payload fetch `Room.say` does after sending: if that fetch failed, a message already in
-the room would be reported as failed and could be sent twice.
+A send that timed out or was cut off may have reached WeChat: it raises `SendInDoubt`, and the
+connection it was made on is dropped at once, so it is never retried there; the outbox decides
+when, and whether, to send it again. A send asked for while not connected and logged in raises
+`GatewayUnavailable` without being made.
 
 Every message in the account's rooms, the bot's own sends included (the gateway echoes them),
-arrives as a bare id whose payload costs a gRPC call; while no room listens (`listening()` is
-False) they are not read at all, which halves the gateway calls during a burst of sends.
+arrives as a bare id whose payload costs a call; while no room listens (`listening()` is False)
+they are not read at all, which halves the gateway calls during a burst of sends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
+import ipaddress
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from grpclib.const import Status
-from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
-
-from bridge.errors import GatewayUnavailable, SendError
-from bridge.wechaty_compat import (
-    EventLoginPayload,
-    EventLogoutPayload,
-    EventMessagePayload,
-    EventRoomJoinPayload,
-    EventRoomLeavePayload,
-    EventRoomTopicPayload,
-    EventScanPayload,
-    FileBox,
-    Wechaty,
-    new_options,
+from bridge.config import GatewayTlsSettings
+from bridge.errors import GatewayUnavailable, SendError, SendInDoubt
+from bridge.wechat_types import (
+    ConnectionProblem,
+    EventHandler,
+    IncomingMessage,
+    LoginState,
+    RoomChange,
+    WeChatContact,
+    WeChatEvent,
+    WeChatRoom,
+    WeChatUser,
 )
+from bridge.wechaty import LinkTls, PuppetEvent, PuppetLink
 
 log = logging.getLogger(__name__)
 
@@ -48,95 +48,32 @@ log = logging.getLogger(__name__)
 #: within half a minute of its end without hammering a gateway that is down.
 RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
-#: gRPC statuses that say the request itself is wrong; retrying cannot help.
-_PERMANENT_STATUSES = frozenset({
-    Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.PERMISSION_DENIED, Status.UNIMPLEMENTED,
-})
-
+#: How long a new connection may take to deliver the event stream's first heartbeat.
+CONNECT_TIMEOUT_SECONDS = 10.0
+#: Deadline of the calls that only read (payloads, room lists).
+READ_TIMEOUT_SECONDS = 10.0
 #: What WeChat puts between a mention and the text (U+2005, four-per-em space), as `Room.say` does.
 MENTION_SEPARATOR = "\u2005"
 T = TypeVar("T")
-
-LoginStateName = Literal["connecting", "scan", "logged_in", "logged_out"]
-
-
-@dataclass(frozen=True, slots=True)
-class WeChatUser:
-    id: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class WeChatContact:
-    id: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class WeChatRoom:
-    id: str
-    topic: str
-    member_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class LoginState:
-    """Where the account stands; `reason` says why it is not logged in, in plain words."""
-
-    state: LoginStateName
-    user: WeChatUser | None = None
-    reason: str | None = None
-    qrcode: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RoomChange:
-    """A room the account is in was joined, left or renamed."""
-
-    kind: Literal["room_join", "room_leave", "room_topic"]
-    room_id: str
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionProblem:
-    """The gateway cannot be reached or dropped us; reported once per outage, not per retry."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingMessage:
-    """Something a person wrote in a room the account is in (never the account's own messages)."""
-
-    id: str
-    room_id: str
-    from_id: str
-    from_name: str
-    text: str
-    type: str
-    mentioned_me: bool
-    ts: float
-
-
-WeChatEvent = LoginState | RoomChange | ConnectionProblem | IncomingMessage
-EventHandler = Callable[[WeChatEvent], Awaitable[None]]
 
 
 class WeChatClient:
     """Keeps one bot connected and logged-in state known; sends texts to rooms by id."""
 
     def __init__(self, *, endpoint: str, token: str, send_timeout: float, on_event: EventHandler,
-                 listening: Callable[[], bool] = lambda: True) -> None:
+                 listening: Callable[[], bool] = lambda: True, tls: LinkTls | None = None) -> None:
         self._endpoint = endpoint
         self._listening = listening
         self._token = token
+        self._tls = tls
         self._send_timeout = send_timeout
         self._on_event = on_event
-        self._bot: Wechaty | None = None
-        self._state = LoginState("connecting")
+        self._link: PuppetLink | None = None
+        self._state = LoginState("connecting", reason=f"connecting to the gateway at {endpoint}")
         self._logged_in = asyncio.Event()
         self._had_login = False
+        #: Why the current connection is being dropped by us (a send cut off), if it is.
+        self._drop_reason: str | None = None
 
     @property
     def state(self) -> LoginState:
@@ -147,10 +84,16 @@ class WeChatClient:
 
     async def run(self) -> None:
         """Connect, listen, and reconnect for as long as the task lives."""
+        if self._tls is None and not _private(self._endpoint):
+            log.warning("WeChat: the gateway at %s is reached in plaintext over a network that is not private: "
+                        "the token and every message can be read on the way; set wechaty.tls", self._endpoint)
+        await self._emit(self._state)  # "connecting", with its reason, before the first attempt ends
         delay = RECONNECT_MIN_SECONDS
         failing = False
         while True:
-            await self._set_state(LoginState("connecting", reason=self._state.reason))
+            reason = self._state.reason if failing else None
+            await self._set_state(LoginState("connecting", reason=reason or f"connecting to the gateway at "
+                                                                             f"{self._endpoint}"))
             log.info("WeChat: connecting to the gateway at %s", self._endpoint)
             was_logged_in, reason = await self._connect_once()
             if was_logged_in:
@@ -165,29 +108,50 @@ class WeChatClient:
 
     async def _connect_once(self) -> tuple[bool, str]:
         """One connection, until its event stream ends: whether it got logged in, and why it ended."""
-        bot = Wechaty(new_options(self._endpoint, self._token))
-        await bot.init_puppet()
-        puppet = bot.puppet
-        for event, listener in (
-            ("login", self._handle_login), ("logout", self._handle_logout), ("scan", self._handle_scan),
-            ("room-join", self._handle_room_join), ("room-leave", self._handle_room_leave),
-            ("room-topic", self._handle_room_topic), ("message", self._handle_message),
-        ):
-            puppet.on(event, listener)
-        self._bot = bot
+        link = PuppetLink(self._endpoint, self._token, tls=self._tls, timeout=READ_TIMEOUT_SECONDS)
         self._had_login = False
+        self._drop_reason = None
+        events = link.events()
         try:
-            await puppet.start()  # returns when the gateway ends the event stream
-            return self._had_login, "the gateway ended the connection"
-        except (OSError, StreamTerminatedError, ProtocolError, GRPCError) as exc:
-            return self._had_login, f"cannot reach the gateway: {_describe(exc)}"
-        finally:
-            self._bot = None
-            self._logged_in.clear()
             try:
-                await puppet.stop()
-            except Exception as exc:  # the connection is already gone; nothing more to do
-                log.debug("closing the gateway connection: %s", _describe(exc))
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                    first = await anext(events)
+            except TimeoutError:
+                return False, (f"cannot reach the gateway: no answer within {CONNECT_TIMEOUT_SECONDS:g} s "
+                               "(is it running, and is wechaty.tls right for it?)")
+            except StopAsyncIteration:
+                return False, "the gateway ended the connection"
+            self._link = link
+            if first.type != "heartbeat":
+                await self._dispatch(first)
+            try:
+                await link.start()
+            except GatewayUnavailable:
+                raise
+            except SendError as exc:  # the gateway answered: its puppet could not start
+                return False, puppet_error_reason({"gerror": _without_cannot(exc)})
+            if self._state.state == "connecting":
+                await self._set_state(LoginState("connecting", reason="connected to the gateway; waiting for "
+                                                                      "WeChat to log in or show a QR code"))
+            async for event in events:
+                await self._dispatch(event)
+            return self._had_login, self._drop_reason or "the gateway ended the connection"
+        except SendError as exc:
+            return self._had_login, self._drop_reason or _connection_reason(exc)
+        finally:
+            self._link = None
+            self._logged_in.clear()
+            with contextlib.suppress(Exception):  # the connection is already gone; nothing more to do
+                await events.aclose()
+            await link.close()
+
+    async def _drop(self, reason: str) -> None:
+        """End the current connection now (the run loop reconnects): a send on it was cut off."""
+        link, self._link = self._link, None
+        self._logged_in.clear()
+        if link is not None:
+            self._drop_reason = f"dropped the connection: {reason}"
+            await link.close()
 
     async def _set_state(self, state: LoginState) -> None:
         if state == self._state:
@@ -205,81 +169,99 @@ class WeChatClient:
         except Exception:
             log.exception("handling WeChat event %r failed", event)
 
-    async def _handle_login(self, payload: EventLoginPayload) -> None:
-        name = payload.contact_id
-        try:
-            contact = await self._puppet().contact_payload(payload.contact_id)
-            name = contact.name or name
-        except Exception as exc:  # the name is cosmetic; the login stands without it
-            log.debug("cannot read the logged-in contact: %s", _describe(exc))
-        self._had_login = True
-        await self._set_state(LoginState("logged_in", user=WeChatUser(payload.contact_id, name)))
+    async def _dispatch(self, event: PuppetEvent) -> None:
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            log.debug("gateway event %s: %s", event.type, event.payload)
+            return
+        await handler(self, event.payload)
 
-    async def _handle_logout(self, payload: EventLogoutPayload) -> None:
-        reason = payload.data or "the account was logged out"
+    async def _handle_login(self, payload: dict[str, Any]) -> None:
+        contact_id = str(payload.get("contactId") or "")
+        name = contact_id
+        try:
+            name = (await self._active().contact_payload(contact_id)).name or name
+        except SendError as exc:  # the name is cosmetic; the login stands without it
+            log.debug("cannot read the logged-in contact: %s", exc)
+        self._had_login = True
+        await self._set_state(LoginState("logged_in", user=WeChatUser(contact_id, name)))
+
+    async def _handle_logout(self, payload: dict[str, Any]) -> None:
+        reason = str(payload.get("data") or "") or "the account was logged out"
         await self._set_state(LoginState("logged_out", reason=reason))
 
-    async def _handle_scan(self, payload: EventScanPayload) -> None:
-        if payload.qrcode:
-            await self._set_state(LoginState("scan", qrcode=payload.qrcode, reason="waiting for a QR scan"))
+    async def _handle_scan(self, payload: dict[str, Any]) -> None:
+        if payload.get("qrcode"):
+            await self._set_state(LoginState("scan", qrcode=str(payload["qrcode"]), reason="waiting for a QR scan"))
 
-    async def _handle_room_join(self, payload: EventRoomJoinPayload) -> None:
-        await self._emit(RoomChange("room_join", payload.room_id, {
-            "invited_ids": list(payload.invited_ids or []), "inviter_id": payload.inviter_id,
+    async def _handle_error(self, payload: dict[str, Any]) -> None:
+        """The puppet behind the gateway reports a problem (its own, not the connection's)."""
+        reason = puppet_error_reason(payload)
+        log.warning("WeChat gateway reports: %s", reason)
+        if self._state.state != "logged_in":
+            await self._set_state(LoginState(self._state.state, user=self._state.user, reason=reason,
+                                             qrcode=self._state.qrcode))
+
+    async def _handle_room_join(self, payload: dict[str, Any]) -> None:
+        await self._emit(RoomChange("room_join", str(payload.get("roomId", "")), {
+            "invited_ids": list(payload.get("inviteeIdList") or []), "inviter_id": payload.get("inviterId"),
         }))
 
-    async def _handle_room_leave(self, payload: EventRoomLeavePayload) -> None:
-        await self._emit(RoomChange("room_leave", payload.room_id, {
-            "removed_ids": list(payload.removed_ids or []), "remover_id": payload.remover_id,
+    async def _handle_room_leave(self, payload: dict[str, Any]) -> None:
+        await self._emit(RoomChange("room_leave", str(payload.get("roomId", "")), {
+            "removed_ids": list(payload.get("removeeIdList") or []), "remover_id": payload.get("removerId"),
         }))
 
-    async def _handle_room_topic(self, payload: EventRoomTopicPayload) -> None:
-        await self._emit(RoomChange("room_topic", payload.room_id, {
-            "old_topic": payload.old_topic, "new_topic": payload.new_topic,
+    async def _handle_room_topic(self, payload: dict[str, Any]) -> None:
+        await self._emit(RoomChange("room_topic", str(payload.get("roomId", "")), {
+            "old_topic": payload.get("oldTopic"), "new_topic": payload.get("newTopic"),
         }))
 
-    async def _handle_message(self, payload: EventMessagePayload) -> None:
+    async def _handle_message(self, payload: dict[str, Any]) -> None:
         if not self._listening():
             return  # nobody would be told; do not ask the gateway what it was
+        message_id = str(payload.get("messageId") or "")
         user = self._state.user
         try:
-            puppet = self._puppet()
-            message = await puppet.message_payload(payload.message_id)
-            if not message.room_id or (user is not None and message.from_id == user.id):
+            link = self._active()
+            message = await link.message_payload(message_id)
+            if not message.room_id or (user is not None and message.talker_id == user.id):
                 return  # a direct chat, or the bot's own message echoed back
-            name = message.from_id
-            with contextlib.suppress(Exception):  # the name is cosmetic; the message stands without it
-                name = (await puppet.contact_payload(message.from_id)).name or name
-        except (SendError, OSError, StreamTerminatedError, ProtocolError, GRPCError) as exc:
-            log.warning("cannot read incoming message %s: %s", payload.message_id, _describe(exc))
+            name = message.talker_id
+            with contextlib.suppress(SendError):  # the name is cosmetic; the message stands without it
+                name = (await link.contact_payload(message.talker_id)).name or name
+        except SendError as exc:
+            log.warning("cannot read incoming message %s: %s", message_id, exc)
             return
-        kind = getattr(message.type, "name", str(message.type)).removeprefix("MESSAGE_TYPE_").lower()
-        ts = float(message.timestamp or 0)
         await self._emit(IncomingMessage(
-            id=message.id or payload.message_id, room_id=message.room_id, from_id=message.from_id,
-            from_name=name, text=message.text or "", type=kind,
-            mentioned_me=user is not None and user.id in (message.mention_ids or []),
-            ts=ts / 1000 if ts > 1e11 else ts,  # puppets differ: seconds or milliseconds
+            id=message.id, room_id=message.room_id, from_id=message.talker_id, from_name=name,
+            text=message.text, type=message.type, mentioned_me=user is not None and user.id in message.mention_ids,
+            ts=message.timestamp,
         ))
 
-    def _puppet(self) -> Any:
-        if self._bot is None:
+    _handlers: ClassVar[dict[str, Callable[[WeChatClient, dict[str, Any]], Awaitable[None]]]] = {
+        "login": _handle_login, "logout": _handle_logout, "scan": _handle_scan, "error": _handle_error,
+        "room_join": _handle_room_join, "room_leave": _handle_room_leave, "room_topic": _handle_room_topic,
+        "message": _handle_message,
+    }
+
+    def _active(self) -> PuppetLink:
+        if self._link is None:
             raise GatewayUnavailable("not connected to the WeChat gateway")
-        return self._bot.puppet
+        return self._link
 
     async def rooms(self) -> list[WeChatRoom]:
         """Every room the account is in, read fresh from the gateway."""
-        puppet = self._puppet()
+        link = self._active()
         try:
-            ids = await puppet.room_list()
             rooms = []
-            for room_id in ids:
-                await puppet.room_payload_dirty(room_id)
-                payload = await puppet.room_payload(room_id)
-                rooms.append(WeChatRoom(room_id, payload.topic or "", len(payload.member_ids or [])))
+            for room_id in await link.room_list():
+                await link.dirty_payload("room", room_id)
+                payload = await link.room_payload(room_id)
+                rooms.append(WeChatRoom(room_id, payload.topic, len(payload.member_ids)))
             return rooms
-        except (OSError, StreamTerminatedError, ProtocolError, GRPCError) as exc:
-            raise SendError(f"cannot list rooms: {_describe(exc)}", transient=True) from None
+        except SendError as exc:
+            raise SendError(f"cannot list rooms: {_without_cannot(exc)}", transient=True) from None
 
     async def send_text(self, room_id: str, text: str, mentions: Sequence[WeChatContact] = ()) -> str:
         """Send `text` to the room, @-mentioning `mentions`; returns WeChat's message id. Raises `SendError`.
@@ -289,44 +271,82 @@ class WeChatClient:
         """
         if mentions:
             text = "".join(f"@{contact.name}{MENTION_SEPARATOR}" for contact in mentions) + text
-        ids = [contact.id for contact in mentions] or None
-        return await self._send(lambda puppet: puppet.message_send_text(
-            conversation_id=room_id, message=text, mention_ids=ids))
+        ids = [contact.id for contact in mentions]
+        return await self._send(lambda link: link.send_text(room_id, text, ids, deadline=self._send_timeout))
 
     async def send_file(self, room_id: str, name: str, data: bytes) -> str:
-        """Send bytes as a file; WeChat shows images inline. FileBox from base64, the form 1.x gateways take."""
-        box = FileBox.from_base64(base64.b64encode(data).decode(), name=name)
-        return await self._send(lambda puppet: puppet.message_send_file(conversation_id=room_id, file=box))
+        """Send bytes as a file; WeChat shows images inline. Files over 1 MiB are uploaded first."""
+        return await self._send(lambda link: link.send_file(room_id, name, data, deadline=self._send_timeout))
 
     async def room_members(self, room_id: str) -> list[WeChatContact]:
         """The people in a room, with their names, read fresh from the gateway."""
-        async def members(puppet: Any) -> list[WeChatContact]:
+        async def members(link: PuppetLink) -> list[WeChatContact]:
             found = []
-            for member_id in await puppet.room_members(room_id):
-                payload = await puppet.contact_payload(member_id)
+            for member_id in await link.room_members(room_id):
+                payload = await link.contact_payload(member_id)
                 found.append(WeChatContact(member_id, payload.name or member_id))
             return found
         return await self._send(members)
 
-    async def _send(self, call: Callable[[Any], Awaitable[T]]) -> T:
+    async def _send(self, call: Callable[[PuppetLink], Awaitable[T]]) -> T:
         if not self._logged_in.is_set():
             raise GatewayUnavailable(f"WeChat is not logged in ({self._state.reason or self._state.state})")
-        puppet = self._puppet()
+        link = self._active()
         try:
-            async with asyncio.timeout(self._send_timeout):
-                return await call(puppet)
-        except TimeoutError:
-            raise SendError(f"the gateway did not answer within {self._send_timeout:g} s", transient=True) from None
-        except GRPCError as exc:
-            transient = exc.status not in _PERMANENT_STATUSES
-            raise SendError(f"WeChat refused the message: {_describe(exc)}", transient=transient) from None
-        except (OSError, StreamTerminatedError, ProtocolError) as exc:
-            # Not counted as an attempt: the message waits for the reconnect like any other.
-            raise GatewayUnavailable(f"lost the gateway while sending: {_describe(exc)}") from None
+            return await call(link)
+        except SendInDoubt as exc:
+            # Never again on this connection: a frozen gateway would carry out every retry it buffered.
+            await self._drop(str(exc))
+            raise
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, GRPCError):
-        return f"{exc.message or exc.status.name}"
+def link_tls(settings: GatewayTlsSettings | None) -> LinkTls | None:
+    """The link's TLS from `wechaty.tls` (None: plaintext)."""
+    if settings is None:
+        return None
+    if settings.wechaty_ca:
+        tls = LinkTls.wechaty_ca()
+        return tls if settings.server_name is None else LinkTls(tls.ca_pem, settings.server_name)
+    return LinkTls.from_files(settings.ca_file, settings.server_name)
+
+
+def puppet_error_reason(payload: dict[str, Any]) -> str:
+    """An `error` event's payload (`{"gerror": "<GError JSON or text>"}`) in a person's words."""
+    raw = payload.get("gerror", payload.get("data", ""))
+    text = str(raw)
+    with contextlib.suppress(ValueError, TypeError):
+        parsed = json.loads(text)
+        if isinstance(parsed, dict):
+            text = str(parsed.get("message") or parsed.get("details") or text)
+    text = text.strip() or "an error without a message"
+    lowered = text.lower()
+    if any(sign in lowered for sign in ("enotfound", "eai_again", "getaddrinfo", "econnrefused", "etimedout",
+                                        "econnreset", "enetunreach", "ehostunreach")):
+        return (f"the gateway cannot reach WeChat's servers ({text[:200]}): check the internet connection and "
+                "DNS of the machine the gateway runs on")
+    return f"the gateway's WeChat puppet reports an error: {text[:300]}"
+
+
+def _connection_reason(exc: SendError) -> str:
     text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"cannot reach the gateway: {_without_cannot(exc)}" if text.startswith("cannot ") else text
+
+
+def _without_cannot(exc: BaseException) -> str:
+    """The link's 'cannot <what>: <why>' as '<why>' where a caller adds its own 'cannot'."""
+    text = str(exc)
+    return text.split(": ", 1)[1] if text.startswith("cannot ") and ": " in text else text
+
+
+def _private(endpoint: str) -> bool:
+    """Whether the endpoint's host is loopback, a private or link-local address, or a local name."""
+    if endpoint.startswith("["):
+        host = endpoint[1:endpoint.find("]")]
+    else:
+        host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.lower().rstrip(".")
+        return "." not in name or name.endswith((".local", ".lan", ".home.arpa", ".internal", ".localhost"))
+    return address.is_loopback or address.is_private or address.is_link_local

@@ -1,5 +1,6 @@
 # Sourced by scripts/test and scripts/demo: installs what they need on a fresh machine, once.
-#   - a Python 3.11/3.12 virtualenv in .venv with the project and its dev tools
+#   - a Python 3.11+ virtualenv in .venv (or $VENV) with the project and its dev tools; python3.11
+#     is picked first, PYTHON=python3.13 (with VENV=.venv-3.13, say) picks another interpreter
 #   - the mosquitto broker binary (tests spawn their own brokers on free ports)
 #   - the npm packages of the WeChat gateway in gateway/ (tests and the demo run it with the mock puppet)
 # Each step is skipped when already done; a changed pyproject.toml or package-lock.json redoes it.
@@ -7,6 +8,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+VENV="${VENV:-.venv}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -23,29 +25,35 @@ apt_install() {
 }
 
 pick_python() {
-  for candidate in "${PYTHON:-}" python3.11 python3.12 python3; do
-    [ -n "$candidate" ] || continue
+  if [ -n "${PYTHON:-}" ]; then  # asked for by name: that one or none (a pyenv shim may exist and not run)
+    if "$PYTHON" -c 'import sys; raise SystemExit(not sys.version_info[:2] >= (3, 11))' 2>/dev/null; then
+      echo "$PYTHON"; return 0
+    fi
+    echo "PYTHON=$PYTHON does not run, or is older than 3.11 (with pyenv: PYENV_VERSION=3.13.0, or its full path)" >&2
+    return 1
+  fi
+  for candidate in python3.11 python3.12 python3.13 python3.14 python3; do
     command -v "$candidate" >/dev/null 2>&1 || continue
-    if "$candidate" -c 'import sys; raise SystemExit(not ((3, 11) <= sys.version_info[:2] < (3, 13)))'; then
+    if "$candidate" -c 'import sys; raise SystemExit(not sys.version_info[:2] >= (3, 11))' 2>/dev/null; then
       echo "$candidate"; return 0
     fi
   done
-  echo "Python 3.11 or 3.12 is required (the wechaty SDK does not run on 3.13); set PYTHON=/path/to/python" >&2
+  echo "Python 3.11 or newer is required; set PYTHON=/path/to/python" >&2
   return 1
 }
 
 ensure_python() {
-  local stamp=".venv/.installed" want
+  local stamp="$VENV/.installed" want
   want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
-  if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
-  if [ ! -x .venv/bin/python ]; then
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  if [ ! -x "$VENV/bin/python" ]; then
     local py; py="$(pick_python)"
-    say "creating .venv with $py"
-    "$py" -m venv .venv || { apt_install python3-venv && "$py" -m venv .venv; }
+    say "creating $VENV with $py"
+    "$py" -m venv "$VENV" || { apt_install python3-venv && "$py" -m venv "$VENV"; }
   fi
-  say "installing the bridge and its test tools into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  say "installing the bridge and its test tools into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
 }
 

@@ -14,7 +14,7 @@ from bridge.errors import ConfigError
 from bridge.events import InboundMessage
 from bridge.homeassistant import HomeAssistant, discovery_publications, login_image, node_id, slug, subscriptions
 from bridge.mqtt import Publication
-from bridge.wechat import LoginState, WeChatUser
+from bridge.wechat_types import LoginState, WeChatUser
 
 CONFIG = """\
 mqtt: {client_id: "bridge.home 1", base_topic: wechat}

@@ -259,3 +259,59 @@ def test_stats_and_prune(outbox: Outbox) -> None:
     assert outbox.prune(T0 + 100, keep_finished=50) == (2, 0)  # reported rows go, the pending one stays
     assert outbox.prune(T0 + WINDOW + 1, keep_finished=50) == (0, 3)
     assert outbox.stats(T0).depth == 1
+
+
+def test_a_send_in_doubt_goes_out_again_once_and_a_second_doubt_ends_it_failed(outbox: Outbox) -> None:
+    outbox.accept([arrival("e1")], now=T0)
+    first = outbox.claim(T0)
+    assert first is not None and first.doubts == 0
+    assert outbox.mark_in_doubt([first.seq], now=T0 + 1, retry_at=T0 + 2, error="the gateway did not answer") == []
+    assert outbox.claim(T0 + 1) is None  # not before retry_at: the link reconnects first
+    again = outbox.claim(T0 + 2)
+    assert again is not None and (again.doubts, again.attempts, again.error) == (1, 0, "the gateway did not answer")
+    [failed] = outbox.mark_in_doubt([again.seq], now=T0 + 3, retry_at=T0 + 4, error="the connection broke", room=OPS)
+    assert outbox.claim(T0 + 10) is None
+    report = failed.report()
+    assert (report.status, report.room, report.ts) == ("failed", OPS, T0 + 3)
+    assert report.error == ("in doubt twice (last: the connection broke): WeChat may show it once, twice or not at "
+                            "all; not sent a third time")
+
+
+def test_the_doubt_mark_survives_a_crash_so_a_row_is_resent_at_most_once(path: Path) -> None:
+    box = Outbox.open(path, idempotency_window=WINDOW)
+    box.accept([arrival("e1")], now=T0)
+    row = box.claim(T0)
+    assert row is not None
+    box.mark_in_doubt([row.seq], now=T0, retry_at=T0, error="the gateway did not answer")
+    assert box.claim(T0) is not None  # the one resend is under way when the bridge is killed
+    box._db.close()
+    assert box._lock is not None
+    os.close(box._lock)
+
+    reopened = Outbox.open(path, idempotency_window=WINDOW)
+    try:
+        [gone] = reopened.recover(T0 + 5)
+        assert (gone.status, gone.doubts) == ("failed", 2)
+        assert reopened.claim(T0 + 10) is None
+        assert [(r.event_id, r.status) for r in reopened.unreported()] == [("e1", "failed")]
+    finally:
+        reopened.close()
+
+
+def test_a_database_of_schema_2_gets_the_doubts_column(path: Path) -> None:
+    import sqlite3
+
+    box = Outbox.open(path, idempotency_window=WINDOW)
+    box.accept([arrival("e1")], now=T0)
+    box.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE deliveries DROP COLUMN doubts")
+    db.execute("PRAGMA user_version=2")
+    db.commit()
+    db.close()
+    reopened = Outbox.open(path, idempotency_window=WINDOW)
+    try:
+        row = reopened.claim(T0)
+        assert row is not None and (row.event_id, row.doubts) == ("e1", 0)
+    finally:
+        reopened.close()

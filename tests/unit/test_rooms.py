@@ -3,7 +3,7 @@ import pytest
 from bridge.config import RoomSettings
 from bridge.errors import RoomNotAvailable
 from bridge.rooms import RoomDirectory
-from bridge.wechat import WeChatRoom
+from bridge.wechat_types import WeChatRoom
 
 ROOMS = [
     WeChatRoom("r1", "老家群", 5),
