@@ -100,7 +100,7 @@ if (!config.tls.enabled) {
 } else if (config.tls.source) {
   log.info(`TLS on, with the certificate from ${config.tls.source}`)
 } else {
-  log.warn('TLS on, with wechaty\'s built-in certificate (server name "insecure", key published with wechaty): clients must use a token starting with insecure_; give your own certificate with WECHATY_PUPPET_SERVICE_TLS_SERVER_CERT and _KEY')
+  log.warn('TLS on, with wechaty\'s built-in certificate (server name "insecure", key published with wechaty): the bridge accepts it with wechaty.tls.wechaty_ca (wechaty\'s own clients need a token starting with insecure_); give your own certificate with WECHATY_PUPPET_SERVICE_TLS_SERVER_CERT and _KEY')
 }
 
 for (let attempt = 1; !shuttingDown; attempt += 1) {

@@ -35,7 +35,7 @@ GATEWAY_SCRIPT = GATEWAY_DIR / "gateway.mjs"
 CONTROLS_SCRIPT = ROOT / "tests" / "gateway" / "controls.mjs"
 
 #: Token the gateway accepts unless a test picks another one (16 characters or more, as the
-#: gateway requires).  The Python SDK sends it as the HTTP/2 ``:authority`` of every call.
+#: gateway requires).  The bridge sends it as ``authorization: Wechaty <token>`` metadata on every call.
 DEFAULT_TOKEN = "mock-gateway-token"
 
 #: A small world most tests can share: the bot, two contacts, two rooms.
@@ -174,7 +174,7 @@ class MockGateway:
 
     @property
     def endpoint(self) -> str:
-        """``host:port`` to give the wechaty SDK as its puppet-service endpoint."""
+        """``host:port`` to give the bridge as its puppet-service endpoint."""
         if self.port is None:
             raise GatewayError("gateway has not been started")
         return f"127.0.0.1:{self.port}"
@@ -201,7 +201,7 @@ class MockGateway:
         Args:
             fixture: the WeChat world (user, contacts, rooms); ``DEFAULT_FIXTURE`` if None.
             port: TCP port on 127.0.0.1; a free one is picked if None.
-            token: puppet-service token the SDK must present.
+            token: puppet-service token the bridge must present.
             env: extra gateway environment (TLS certificates, WECHATY_DATA, WECHATY_LOG, ...);
                 TLS stays off unless it sets WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER or a
                 WECHATY_PUPPET_SERVICE_TLS_* variable.
@@ -235,7 +235,7 @@ class MockGateway:
         }
         if not any(k.startswith("WECHATY_PUPPET_SERVICE_TLS_") or k == "WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER"
                    for k in self.env):
-            # The Python SDK speaks gRPC without TLS.
+            # Tests speak plaintext unless they test TLS.
             extra["WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER"] = "true"
         if "WECHATY_DATA" not in self.env:
             if self._data_dir is None:
@@ -478,11 +478,11 @@ class MockGateway:
         return int(self.command("clear")["cleared"])
 
     def logout(self) -> None:
-        """Log the bot out; the SDK gets a logout event.  It stays out across SDK reconnects."""
+        """Log the bot out; the bridge gets a logout event.  It stays out across reconnects."""
         self.command("logout")
 
     def login(self) -> None:
-        """Log the bot back in; the SDK gets a login event."""
+        """Log the bot back in; the bridge gets a login event."""
         self.command("login")
 
     def status(self) -> dict[str, Any]:
@@ -519,14 +519,14 @@ class MockGateway:
     def say(self, room_id: str | None, contact_id: str, text: str, mention_ids: list[str] | None = None) -> str | None:
         """Make ``contact_id`` write ``text`` in a room (or to the bot when room_id is None).
 
-        Returns the message id the SDK will see in its message event.
+        Returns the message id the bridge will see in its message event.
         """
         data = self.command("say", room_id=room_id, contact_id=contact_id, text=text, mention_ids=mention_ids or [])
         message_id: str | None = data.get("message_id")
         return message_id
 
     def fail_room(self, room_id: str, fail: bool = True) -> None:
-        """Make every bot send to ``room_id`` fail (the SDK's ``say`` raises) until turned off."""
+        """Make every bot send to ``room_id`` fail (the gateway answers with an error) until turned off."""
         self.command("fail_room", id=room_id, fail=fail)
 
     def emit_error(self, gerror: str) -> None:
