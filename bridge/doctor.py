@@ -119,7 +119,7 @@ async def _check_gateway(config: Config, seen: BridgeSeen | None) -> list[Findin
                             "WECHATY_PUPPET_SERVICE_TOKEN (or wechaty.token) must equal the gateway's WECHATY_TOKEN.")]
         except GatewayUnavailable as exc:
             return [Finding("gateway", False, f"cannot reach {where}: {exc}", _gateway_fix(config))]
-        findings = [Finding("gateway", True, f"{where} answers (puppet-service {version})"),
+        findings = [Finding("gateway", True, f"{where} answers (puppet version {version})"),
                     Finding("token", True, "the gateway accepts it")]
         try:
             login = _login_finding(await _peek_login(link))

@@ -139,7 +139,8 @@ class PuppetLink:
     # ------------------------------------------------------------------ base
 
     async def version(self) -> str:
-        """The server's version (wechaty-puppet-service's, e.g. "1.19.9"); checks the token too."""
+        """The puppet's version as the gateway reports it (PuppetServer asks its puppet: "1.14.14<1.20.2>" is
+        wechat4u 1.14.14 on wechaty-puppet 1.20.2); checks the token too."""
         response = await self._read("read the gateway's version", self._stub.Version, base_pb2.VersionRequest())
         return str(response.version)
 
