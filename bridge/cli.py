@@ -1,4 +1,4 @@
-"""Command line: `run`, `check`, `render` and `health`. The only place that decides exit codes."""
+"""Command line: `run`, `check`, `render`, `health` and `doctor`. The only place that decides exit codes."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ EXIT_OK = 0
 EXIT_CONFIG = 1
 #: `health`: what Docker's HEALTHCHECK reads as unhealthy.
 EXIT_UNHEALTHY = 1
+#: `doctor`: a link of the chain does not hold.
+EXIT_LINK_BROKEN = 1
 EXIT_USAGE = 2
 EXIT_OUTBOX = 3
 
@@ -126,7 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "health", help="ask the running bridge over MQTT whether it is healthy: exit 0 if so, 1 if not")
     health.add_argument("--config", "-c", required=True, help="YAML config file (for the broker and base topic)")
     health.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
+    doctor = commands.add_parser(
+        "doctor", help="check config, broker, gateway, token, login and rooms link by link: exit 0 if all hold")
+    doctor.add_argument("--config", "-c", required=True, help="YAML config file")
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return _doctor(args.config)
 
     try:
         config = _load(args.config)
@@ -139,17 +146,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "render":
         return _render(config, args.topic, args.payload, args.retained)
     if args.command == "health":
-        from bridge.health import check_health
+        return _health(config, args.timeout)
+    return _run(config, Path(args.config))
 
-        healthy, line = asyncio.run(check_health(config, wait_seconds=args.timeout))
-        print(line)
-        return EXIT_OK if healthy else EXIT_UNHEALTHY
 
+def _health(config: Config, timeout: float) -> int:
+    from bridge.health import check_health
+
+    healthy, line = asyncio.run(check_health(config, wait_seconds=timeout))
+    print(line)
+    return EXIT_OK if healthy else EXIT_UNHEALTHY
+
+
+def _run(config: Config, path: Path) -> int:
     _setup_logging(config)
     from bridge.app import run_until_signalled  # imports grpc and every stage: only when running
 
     try:
-        asyncio.run(run_until_signalled(config, Path(args.config)))
+        asyncio.run(run_until_signalled(config, path))
     except (StartupError, OutboxError, ExceptionGroup) as exc:
         found = _first(exc, StartupError) or _first(exc, OutboxError)
         if found is None:
@@ -158,6 +172,24 @@ def main(argv: Sequence[str] | None = None) -> int:
               else f"wechat-mqtt-bridge: {found}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(found, StartupError) else EXIT_OUTBOX
     return EXIT_OK
+
+
+def _doctor(path: str) -> int:
+    from bridge.doctor import diagnose
+
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        print(f"✗ config: {path} has {len(exc.problems)} problem(s). Fix: correct them (`check` lists the same):")
+        for problem in exc.problems:
+            print(f"    {problem}")
+        return EXIT_CONFIG
+    findings = asyncio.run(diagnose(config, path))
+    for finding in findings:
+        print(finding.line())
+        if finding.extra:
+            print(finding.extra, end="")
+    return EXIT_OK if all(finding.ok for finding in findings) else EXIT_LINK_BROKEN
 
 
 def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

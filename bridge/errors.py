@@ -9,6 +9,8 @@
     │   └── RoomNotAvailable the target room is unknown, unresolved or ambiguous
     ├── SendError            WeChat did not take a message; `transient` says whether a retry may help
     │   ├── GatewayUnavailable  not connected or not logged in: the message waits, no attempt is counted
+    │   │   ├── TokenRefused     the gateway does not take our token
+    │   │   └── EventStreamTaken another client holds the gateway's one event stream
     │   └── SendInDoubt      the send timed out or was cut off: it may have reached WeChat
     └── OutboxError          the outbox database cannot be opened, read or written
     └── BrokerUnavailable    a one-shot MQTT client (the `health` command) cannot reach the broker
@@ -87,6 +89,14 @@ class GatewayUnavailable(SendError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, transient=True)
+
+
+class TokenRefused(GatewayUnavailable):
+    """The gateway does not take our token (UNAUTHENTICATED): nothing works until the tokens agree."""
+
+
+class EventStreamTaken(GatewayUnavailable):
+    """The gateway serves one event stream at a time and another client holds it (ALREADY_EXISTS)."""
 
 
 class SendInDoubt(SendError):

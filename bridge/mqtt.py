@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 import random
@@ -290,3 +291,49 @@ async def request_once(settings: MqttSettings, *, client_id: str, request: Publi
     except aiomqtt.MqttError as exc:
         raise BrokerUnavailable(f"cannot reach {where}: {exc}") from None
     return None
+
+
+async def read_retained(settings: MqttSettings, *, client_id: str, topics: list[str],
+                        wait_seconds: float, settle_seconds: float = 0.5) -> dict[str, bytes]:
+    """Connect with the bridge's credentials and collect the retained messages of `topics`.
+
+    For the `doctor` command: the connection itself proves the broker is reachable and takes our
+    login; the retained topics say whether a bridge is running and what it last reported. A broker
+    sends retained messages right after the subscription, so `settle_seconds` of silence ends the
+    wait. Raises `BrokerUnavailable` with a sentence from `describe_error`.
+    """
+    client = aiomqtt.Client(
+        settings.host, settings.port,
+        username=settings.username,
+        password=settings.password.get_secret_value() if settings.password else None,
+        identifier=client_id,
+        keepalive=settings.keepalive,
+        timeout=wait_seconds,
+        tls_context=tls_context(settings.tls) if settings.tls is not None else None,
+        tls_insecure=settings.tls.insecure if settings.tls is not None else None,
+    )
+    found: dict[str, bytes] = {}
+    connected = False
+    try:
+        async with asyncio.timeout(wait_seconds), client:
+            connected = True
+            for topic in topics:
+                await client.subscribe(topic, qos=1)
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    async with asyncio.timeout(settle_seconds):
+                        message = await anext(aiter(client.messages))
+                    if message.retain:
+                        payload = message.payload
+                        found[message.topic.value] = payload if isinstance(payload, bytes) else str(payload).encode()
+    except TimeoutError:
+        if connected:  # retained messages kept coming until the deadline: what arrived is enough
+            return found
+        raise BrokerUnavailable(
+            f"the MQTT broker at {settings.host}:{settings.port} did not accept a connection within "
+            f"{wait_seconds:g} s") from None
+    except aiomqtt.MqttError as exc:
+        raise BrokerUnavailable(describe_error(exc)) from None
+    except OSError as exc:
+        raise BrokerUnavailable(describe_error(exc)) from None
+    return found

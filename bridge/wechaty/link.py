@@ -43,7 +43,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import grpc
 import grpc.aio
 
-from bridge.errors import GatewayUnavailable, SendError, SendInDoubt
+from bridge.errors import EventStreamTaken, GatewayUnavailable, SendError, SendInDoubt, TokenRefused
 from bridge.wechaty.payloads import ContactPayload, LinkTls, MessagePayload, PuppetEvent, RoomPayload
 from bridge.wechaty.proto.wechaty import puppet_pb2_grpc
 from bridge.wechaty.proto.wechaty.deprecated import file_box_pb2
@@ -139,7 +139,8 @@ class PuppetLink:
     # ------------------------------------------------------------------ base
 
     async def version(self) -> str:
-        """The server's version (wechaty-puppet-service's, e.g. "1.19.9"); checks the token too."""
+        """The puppet's version as the gateway reports it (PuppetServer asks its puppet: "1.14.14<1.20.2>" is
+        wechat4u 1.14.14 on wechaty-puppet 1.20.2); checks the token too."""
         response = await self._read("read the gateway's version", self._stub.Version, base_pb2.VersionRequest())
         return str(response.version)
 
@@ -169,7 +170,7 @@ class PuppetLink:
             raise GatewayUnavailable("the gateway connection was closed") from None
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
-                raise GatewayUnavailable(
+                raise EventStreamTaken(
                     "the gateway already has a client on its event stream (another bridge or bot with this "
                     "token?); it takes one at a time") from None
             raise self._unavailable("keep the event stream open", exc) from None
@@ -302,6 +303,8 @@ class PuppetLink:
             raise _refused("WeChat refused the message", exc) from None
 
     def _unavailable(self, what: str, exc: grpc.aio.AioRpcError) -> GatewayUnavailable:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            return TokenRefused(f"cannot {what}: {describe(exc)}")
         return GatewayUnavailable(f"cannot {what}: {self._tls_problem(exc) or describe(exc)}")
 
     def _tls_problem(self, exc: grpc.aio.AioRpcError) -> str | None:
