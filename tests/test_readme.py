@@ -19,8 +19,9 @@ def real_account_config() -> str:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "WECHATY_TOKEN": "a-random-gateway-token"}
     return subprocess.run([sys.executable, "-m", "bridge", *args], check=False, capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "WECHATY_TOKEN": "a-random-gateway-token"})
+                          timeout=60, cwd=ROOT, env=env)
 
 
 def test_check_accepts_the_real_account_example(tmp_path: Path) -> None:
