@@ -74,6 +74,8 @@ class WeChatClient:
         self._had_login = False
         #: Why the current connection is being dropped by us (a send cut off), if it is.
         self._drop_reason: str | None = None
+        #: The puppet's last error reason logged on this connection since the last login.
+        self._puppet_error: str | None = None
 
     @property
     def state(self) -> LoginState:
@@ -111,6 +113,7 @@ class WeChatClient:
         link = PuppetLink(self._endpoint, self._token, tls=self._tls, timeout=READ_TIMEOUT_SECONDS)
         self._had_login = False
         self._drop_reason = None
+        self._puppet_error = None
         events = link.events()
         try:
             try:
@@ -184,6 +187,7 @@ class WeChatClient:
         except SendError as exc:  # the name is cosmetic; the login stands without it
             log.debug("cannot read the logged-in contact: %s", exc)
         self._had_login = True
+        self._puppet_error = None
         await self._set_state(LoginState("logged_in", user=WeChatUser(contact_id, name)))
 
     async def _handle_logout(self, payload: dict[str, Any]) -> None:
@@ -197,7 +201,12 @@ class WeChatClient:
     async def _handle_error(self, payload: dict[str, Any]) -> None:
         """The puppet behind the gateway reports a problem (its own, not the connection's)."""
         reason = puppet_error_reason(payload)
-        log.warning("WeChat gateway reports: %s", reason)
+        if reason == self._puppet_error:
+            # wechat4u offline repeats its error a few times a second: one warning, not a flood.
+            log.debug("WeChat gateway reports again: %s", reason)
+        else:
+            self._puppet_error = reason
+            log.warning("WeChat gateway reports: %s", reason)
         if self._state.state != "logged_in":
             await self._set_state(LoginState(self._state.state, user=self._state.user, reason=reason,
                                              qrcode=self._state.qrcode))

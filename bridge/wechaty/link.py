@@ -125,6 +125,9 @@ class PuppetLink:
             self._channel = grpc.aio.secure_channel(endpoint, credentials, options=options)
         self._stub: Any = puppet_pb2_grpc.PuppetStub(self._channel)  # type: ignore[no-untyped-call]  # generated
         self._closed = False
+        #: Whether the gateway has answered on this channel: from then on a closed socket is a
+        #: gateway that stopped or restarted, not a TLS mismatch.
+        self._answered = False
 
     async def close(self) -> None:
         """End the connection; calls in progress end cut off (a send among them is in doubt)."""
@@ -163,6 +166,7 @@ class PuppetLink:
         call = self._stub.Event(event_pb2.EventRequest(), metadata=self._metadata)
         try:
             async for response in call:
+                self._answered = True
                 yield _event(response)
         except asyncio.CancelledError:
             if not self._closed_under_us():
@@ -173,6 +177,11 @@ class PuppetLink:
                 raise EventStreamTaken(
                     "the gateway already has a client on its event stream (another bridge or bot with this "
                     "token?); it takes one at a time") from None
+            details = exc.details() or ""
+            if self._answered and exc.code() == grpc.StatusCode.UNAVAILABLE and (
+                    "Socket closed" in details or "GOAWAY" in details):
+                # The gateway stopped or restarted under an open stream; its grpc text varies with timing.
+                raise GatewayUnavailable("the gateway ended the connection") from None
             raise self._unavailable("keep the event stream open", exc) from None
         finally:
             call.cancel()
@@ -269,7 +278,7 @@ class PuppetLink:
         self._check_open()
         seconds = self.timeout if deadline is None else deadline
         try:
-            return await method(request, metadata=self._metadata, timeout=seconds)
+            response = await method(request, metadata=self._metadata, timeout=seconds)
         except asyncio.CancelledError:
             if not self._closed_under_us():
                 raise
@@ -278,6 +287,8 @@ class PuppetLink:
             if exc.code() in _CUT_OFF or exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise self._unavailable(what, exc) from None
             raise _refused(f"cannot {what}", exc) from None
+        self._answered = True
+        return response
 
     async def _send(self, method: Any, request: Any, deadline: float | None) -> Any:
         """A call that puts a message into WeChat: once made, a call that is not answered is in doubt."""
@@ -310,7 +321,7 @@ class PuppetLink:
     def _tls_problem(self, exc: grpc.aio.AioRpcError) -> str | None:
         """A connection failure that is a TLS mismatch, said as such (grpc's own text is a chain of codes)."""
         details = exc.details() or ""
-        if self.tls is None and "Socket closed" in details:
+        if self.tls is None and not self._answered and "Socket closed" in details:
             return ("the gateway closed the connection at once, as a gateway that speaks TLS does to plaintext: "
                     "set wechaty.tls?")
         if self.tls is not None and "CERTIFICATE_VERIFY_FAILED" in details:
