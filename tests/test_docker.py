@@ -170,7 +170,7 @@ def test_entrypoint_runs_and_checks_the_mounted_config(tmp_path: Path) -> None:
     entrypoint = exec_form(dockerfile_instruction("ENTRYPOINT"))
     assert entrypoint == ["wechat-mqtt-bridge"] and SCRIPT.is_file()
     helped = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
-    assert helped.returncode == 0 and "{run,check,render,health}" in helped.stdout
+    assert helped.returncode == 0 and "{run,check,render,health,doctor}" in helped.stdout
 
     root = mounted_config_root(tmp_path)
     command = exec_form(dockerfile_instruction("CMD"))
