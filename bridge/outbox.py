@@ -27,9 +27,15 @@ A send that timed out or was cut off is in doubt too (`mark_in_doubt`). `doubts`
 durably: a row is sent again after its first doubt, and ends `failed` at its second
 (`MAX_DOUBTS`), so one row can show at most twice in WeChat, across restarts too.
 `claim` can commit the previous send's outcome (`Finish`) in the same transaction, so a send
-costs one fsync'd commit, not two. Every row that is not pending has `reported_at` NULL until
-its report reached the broker; `mark_reported` commits without waiting for the disk, as a mark
-lost to a power cut only means that report is published again.
+costs one commit, not two. That commit, made between back-to-back sends, does not wait for the
+disk (`synchronous=NORMAL`): a process crash keeps it (the OS has the pages), a power cut may
+undo it. The WAL is synced once `SYNC_EVERY_SENDS` of them are not on disk, before a row that
+was in doubt is sent again, and whenever the worker finds nothing to send; every other commit
+(intake, a claim after idling, in doubt, retry, failure) is FULL and syncs the whole WAL too. So
+a power cut sends at most `SYNC_EVERY_SENDS` rows again, and a row in doubt before never again.
+Every row that is not pending has `reported_at` NULL until its report reached the broker;
+`mark_reported` commits without waiting for the disk, as a mark lost to a power cut only means
+that report is published again.
 
 `Outbox` is synchronous and single-threaded (unit tests use it directly); `OutboxRunner` runs
 it on one thread of its own, so a commit's fsync never stalls the event loop.
@@ -76,6 +82,11 @@ SCHEMA_VERSION = 3
 #: A row whose sends ended in doubt this many times is not sent again: each may have reached
 #: WeChat, and more would be more than one duplicate.
 MAX_DOUBTS = 2
+#: Back-to-back sends commit their claim (with the outcome before) without waiting for the disk;
+#: the WAL is synced at the latest at this many, so a power cut sends at most this many rows
+#: again (one of them, whose claim was on disk, as in doubt). An fsync per send cost a quarter
+#: of the end-to-end rate (benchmarks/RESULTS.md); one per 10 sends costs about 1 %.
+SYNC_EVERY_SENDS = 10
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id           INTEGER PRIMARY KEY,
@@ -145,6 +156,8 @@ class Outbox:
         self._pending_bound: int | None = None
         #: Transactions committed since open: tests and figures on batching read it.
         self.commits = 0
+        #: Claim commits since the WAL was last synced (they wait for no disk: see `claim`).
+        self.unsynced = 0
 
     @classmethod
     def open(cls, path: str | Path, *, idempotency_window: float = 86400.0, max_pending: int = 10_000) -> Outbox:
@@ -354,8 +367,14 @@ class Outbox:
 
         Rows for `skip_rooms` (rooms paced right now) are left for later. `finish`, the outcome of
         the send before, is committed in the same transaction: the worker's one commit per send.
+
+        With `finish` (back-to-back sends) the commit does not wait for the disk: a power cut may
+        undo it, so the row it finished and the row it claimed would be sent again. The WAL is
+        synced before returning when that makes `SYNC_EVERY_SENDS` such commits, when the row was
+        in doubt before (it must not show a third time), or when nothing is claimed (the worker
+        goes idle). Without `finish` (the first claim after idling) the commit is FULL.
         """
-        with self._transaction():
+        with self._transaction(durable=finish is None):
             if finish is not None:
                 self._finish_row(finish)
             # In claim order along deliveries_claim: the planner would rather take every due row by
@@ -366,10 +385,13 @@ class Outbox:
                 f"AND (expires_at IS NULL OR expires_at > ?){_not_in_rooms(skip_rooms)} "
                 "ORDER BY priority DESC, seq LIMIT 1",
                 (now, now, *skip_rooms))
-            if not found:
-                return None
-            self._db.execute("UPDATE deliveries SET sending_since = ? WHERE seq = ?", (now, found[0].seq))
-        return found[0]
+            if found:
+                self._db.execute("UPDATE deliveries SET sending_since = ? WHERE seq = ?", (now, found[0].seq))
+        if finish is not None:
+            self.unsynced += 1
+            if not found or found[0].doubts or self.unsynced >= SYNC_EVERY_SENDS:
+                self.sync()
+        return found[0] if found else None
 
     def expire_and_claim(self, now: float, *, skip_rooms: Sequence[str] = (),
                          finish: Finish | None = None) -> tuple[list[OutboxRow], OutboxRow | None]:
@@ -534,14 +556,41 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError(f"the outbox database {self._path}: {exc}") from None
 
+    def sync(self) -> None:
+        """Put every commit so far on disk: fsync the WAL, as a FULL commit does before it returns.
+
+        A failed fsync is logged, not raised: the commits are made (a process crash keeps them),
+        the caller's row is claimed, and the next durable commit fails loudly if the disk is gone.
+        """
+        if self._path == ":memory:":
+            self.unsynced = 0
+            return
+        try:
+            fd = os.open(self._path + "-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            self.unsynced = 0  # no WAL: every commit is in the main file, synced by its checkpoint
+            return
+        except OSError as exc:
+            log.error("the outbox database %s: cannot sync its WAL: %s", self._path, exc)
+            return
+        try:
+            os.fdatasync(fd)
+            self.unsynced = 0
+        except OSError as exc:
+            log.error("the outbox database %s: cannot sync its WAL: %s", self._path, exc)
+        finally:
+            os.close(fd)
+
     @contextlib.contextmanager
     def _transaction(self, *, durable: bool = True) -> Iterator[None]:
         """`durable` False: the commit does not wait for the disk (WAL `synchronous=NORMAL`): a
-        power cut may undo it, never corrupt the database or undo an earlier durable commit."""
+        power cut may undo it, never corrupt the database or undo an earlier durable commit.
+        A durable commit syncs the whole WAL, so it makes the non-durable ones before it durable too."""
         with self._errors():
             if not durable:
                 self._db.execute("PRAGMA synchronous=NORMAL")
             try:
+                changes = self._db.total_changes
                 # IMMEDIATE: take the write lock now, not halfway through, so a transaction never
                 # fails on a lock upgrade after doing part of its work.
                 self._db.execute("BEGIN IMMEDIATE")
@@ -555,6 +604,11 @@ class Outbox:
             finally:
                 if not durable:
                     self._db.execute("PRAGMA synchronous=FULL")
+        if durable and self.unsynced:
+            if self._db.total_changes != changes:
+                self.unsynced = 0  # SQLite wrote and synced the WAL for this commit
+            else:
+                self.sync()  # nothing written: SQLite had nothing to sync, so the WAL is not yet on disk
 
 
 _COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
