@@ -253,16 +253,9 @@ class _Receiver:
         return self._paho.ack(mid, qos) == paho.MQTT_ERR_SUCCESS
 
 
-async def request_once(settings: MqttSettings, *, client_id: str, request: Publication, response_topic: str,
-                       accept: Callable[[bytes], bool], wait_seconds: float) -> bytes | None:
-    """Publish `request` and return the first payload on `response_topic` that `accept` takes.
-
-    For short-lived clients such as the `health` command: `client_id` must differ from the
-    bridge's own, or the broker would disconnect the bridge. Returns None when no accepted
-    answer came within `wait_seconds`; raises `BrokerUnavailable` when the broker cannot be
-    reached (or does not answer the connect) in that time.
-    """
-    client = aiomqtt.Client(
+def _one_shot_client(settings: MqttSettings, client_id: str, wait_seconds: float) -> aiomqtt.Client:
+    """A short-lived client with the bridge's credentials and TLS, for the one-shot commands."""
+    return aiomqtt.Client(
         settings.host, settings.port,
         username=settings.username,
         password=settings.password.get_secret_value() if settings.password else None,
@@ -272,6 +265,18 @@ async def request_once(settings: MqttSettings, *, client_id: str, request: Publi
         tls_context=tls_context(settings.tls) if settings.tls is not None else None,
         tls_insecure=settings.tls.insecure if settings.tls is not None else None,
     )
+
+
+async def request_once(settings: MqttSettings, *, client_id: str, request: Publication, response_topic: str,
+                       accept: Callable[[bytes], bool], wait_seconds: float) -> bytes | None:
+    """Publish `request` and return the first payload on `response_topic` that `accept` takes.
+
+    For short-lived clients such as the `health` command: `client_id` must differ from the
+    bridge's own, or the broker would disconnect the bridge. Returns None when no accepted
+    answer came within `wait_seconds`; raises `BrokerUnavailable` when the broker cannot be
+    reached (or does not answer the connect) in that time.
+    """
+    client = _one_shot_client(settings, client_id, wait_seconds)
     where = f"the MQTT broker at {settings.host}:{settings.port}"
     connected = False
     try:
@@ -302,16 +307,7 @@ async def read_retained(settings: MqttSettings, *, client_id: str, topics: list[
     sends retained messages right after the subscription, so `settle_seconds` of silence ends the
     wait. Raises `BrokerUnavailable` with a sentence from `describe_error`.
     """
-    client = aiomqtt.Client(
-        settings.host, settings.port,
-        username=settings.username,
-        password=settings.password.get_secret_value() if settings.password else None,
-        identifier=client_id,
-        keepalive=settings.keepalive,
-        timeout=wait_seconds,
-        tls_context=tls_context(settings.tls) if settings.tls is not None else None,
-        tls_insecure=settings.tls.insecure if settings.tls is not None else None,
-    )
+    client = _one_shot_client(settings, client_id, wait_seconds)
     found: dict[str, bytes] = {}
     connected = False
     try:

@@ -12,7 +12,6 @@ import hashlib
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ import pytest
 from tests.integration.conftest import DELIVERY, FAMILY, BridgeFactory
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
+from tests.support.web import serving
 
 pytestmark = pytest.mark.integration
 
@@ -53,12 +53,8 @@ class _Files(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(_Files) as port:
+        yield port
 
 
 def config(directory: Path, url_port: int) -> str:

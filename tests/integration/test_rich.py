@@ -6,7 +6,6 @@ import base64
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from tests.integration.conftest import BridgeFactory
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
+from tests.support.web import serving
 
 pytestmark = pytest.mark.integration
 
@@ -74,12 +74,8 @@ class _Files(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(_Files) as port:
+        yield port
 
 
 @pytest.fixture
