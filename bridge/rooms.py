@@ -1,6 +1,6 @@
 """Config room keys -> WeChat rooms, resolved after every login (pure apart from the list fetch).
 
-Rooms are matched by exact topic or exact id. The SDK's own `Room.find` matches substrings and
+Rooms are matched by exact topic or exact id. wechaty's own `Room.find` matches substrings and
 ignores case ("家" finds "老家群"), which would send a family alarm to the wrong group.
 """
 
