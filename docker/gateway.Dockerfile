@@ -1,7 +1,9 @@
 # The WeChat gateway: gateway/gateway.mjs, the official wechaty PuppetServer in front of the puppet
 # WECHATY_PUPPET names (wechaty-puppet-wechat4u by default). The same entry point the tests run.
 # Build from the repository root:  docker build -f docker/gateway.Dockerfile -t wechat-mqtt-bridge-gateway .
-FROM node:20-slim
+# Node 24: a supported LTS line (20 reached its end of life in April 2026); the gateway's tests
+# pass on 20 (this machine's) and 24 alike.
+FROM node:24-slim
 
 ENV NODE_ENV=production \
     WECHATY_DATA=/data \
