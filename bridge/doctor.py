@@ -68,7 +68,8 @@ class BridgeSeen:
 
 
 async def diagnose(config: Config, source: str) -> list[Finding]:
-    """Every finding, in the order of the chain; later links are skipped once one breaks."""
+    """Every finding, in the order of the chain. A broken link skips only the links that cannot be
+    checked without it: the token, login and rooms need the gateway, and the rooms a login."""
     findings = [Finding("config", True, f"{source} is valid ({len(config.routes)} routes, {len(config.rooms)} rooms)")]
     broker, seen = await _check_broker(config)
     findings.append(broker)
