@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.server
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -30,30 +29,9 @@ IMAGE_9_MIB = b"\x89PNG\r\n\x1a\n" + os.urandom(9 * MIB - 8)
 IMAGE_5_MIB = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(5 * MIB - 13) + b"\xff\xd9"
 
 
-class _Files(http.server.BaseHTTPRequestHandler):
-    files: ClassVar[dict[str, tuple[str, bytes]]] = {"/big.png": ("image/png", IMAGE_9_MIB),
-                                                    "/medium.jpg": ("image/jpeg", IMAGE_5_MIB)}
-
-    def do_GET(self) -> None:
-        found = self.files.get(self.path)
-        if found is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        kind, body = found
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def web() -> Iterator[int]:
-    with serving(_Files) as port:
+    with serving({"/big.png": ("image/png", IMAGE_9_MIB), "/medium.jpg": ("image/jpeg", IMAGE_5_MIB)}) as port:
         yield port
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import os
 from collections.abc import Iterator
@@ -56,25 +55,9 @@ routes:
 """
 
 
-class _Files(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path == "/snap.png":
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PNG)))
-            self.end_headers()
-            self.wfile.write(PNG)
-        else:
-            self.send_response(404)
-            self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def web() -> Iterator[int]:
-    with serving(_Files) as port:
+    with serving({"/snap.png": ("image/png", PNG)}) as port:
         yield port
 
 
