@@ -10,7 +10,8 @@ decides when the next send may start:
 
 Each bucket holds up to its limit and refills evenly over the period, so a quiet bridge can
 send a handful at once and a busy one settles at limit/period. Pacing delays; it never drops.
-Times are whatever clock the caller passes (the worker passes `time.monotonic()`).
+Times are seconds on whatever clock the caller passes; the worker passes a monotonic one
+(`time.monotonic()`), so a wall clock set back or forward neither stalls nor bursts the sends.
 """
 
 from __future__ import annotations
@@ -21,6 +22,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bridge.config import DigestSettings, PacingSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """What pacing allows at one moment (`Pacer.pace`)."""
+
+    #: False: the gap or the global bucket holds every send back; claim nothing.
+    claim: bool
+    #: Rooms whose own bucket is empty: their rows stay in the outbox while other rooms' go out.
+    blocked: tuple[str, ...] = ()
+    #: When (on the pacer's clock) the hold ends: all of it (`claim` False), or the first blocked room's.
+    until: float | None = None
+
+
+#: Claim nothing, with no pacing deadline: WeChat is not ready, so nothing would be sent anyway.
+CLOSED = Pace(claim=False)
 
 
 @dataclass(slots=True)
@@ -94,6 +111,15 @@ class Pacer:
         waits = {room: self.room_wait(room, now) for room in rooms}
         return {room: w for room, w in waits.items() if w > 0}
 
+    def pace(self, now: float) -> Pace:
+        """What may be claimed at `now`: nothing while the gap or the global bucket says wait,
+        else everything but the rooms whose bucket is empty."""
+        pause = self.global_wait(now)
+        if pause > 0:
+            return Pace(claim=False, until=now + pause)
+        waits = self.blocked_rooms(self._rooms, now)
+        return Pace(claim=True, blocked=tuple(waits), until=now + min(waits.values()) if waits else None)
+
     def sent(self, room: str, now: float) -> None:
         """A send into `room` ended at `now`: take the tokens, start the gap."""
         if not self.enabled:
@@ -102,10 +128,6 @@ class Pacer:
         self._room(room).take(now)
         s = self.settings
         self._not_before = now + s.min_gap + (self._rng.uniform(0, s.jitter) if s.jitter else 0.0)
-
-    @property
-    def known_rooms(self) -> list[str]:
-        return list(self._rooms)
 
 
 # --------------------------------------------------------------------------- length

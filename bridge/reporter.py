@@ -3,6 +3,8 @@
 A row is marked reported only after the broker acknowledged its report (QoS 1 PUBACK), so a
 crash or a broker outage between the two means the report is published again at the next
 start: reports are at least once, and the same report may arrive twice (same id, room, status).
+A publish given up (its future fails) or an outbox that cannot be read or written is retried
+after a pause; the rows not marked yet are published again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bridge.errors import OutboxError
+from bridge.errors import BridgeError
 from bridge.events import DeliveryReport
 from bridge.outbox import Outbox, OutboxRunner
 
@@ -20,13 +22,15 @@ log = logging.getLogger(__name__)
 
 #: Reports taken from the outbox at a time.
 BATCH = 100
-OUTBOX_RETRY_SECONDS = 1.0
+#: Pause before trying again after the outbox or a publish failed (disk full, the session gave up).
+RETRY_SECONDS = 1.0
 #: After publishing, wait this long before looking again: during a burst of sends the reports
 #: finished meanwhile go out as one batch (one outbox read, one mark) instead of one by one. A
 #: report after a quiet spell goes out at once.
 GATHER_SECONDS = 0.02
 
-#: Queues a report for publishing; the future is done once the broker acknowledged it.
+#: Queues a report for publishing; the future is done once the broker acknowledged it, and fails
+#: with a `BridgeError` if the publish was given up.
 PublishReport = Callable[[DeliveryReport], Awaitable[asyncio.Future[None]]]
 
 
@@ -54,9 +58,9 @@ class Reporter:
             self._wake.clear()
             try:
                 published = await self._publish_batch()
-            except OutboxError as exc:
-                log.error("%s; retrying in %.0f s", exc, OUTBOX_RETRY_SECONDS)
-                await asyncio.sleep(OUTBOX_RETRY_SECONDS)
+            except BridgeError as exc:
+                log.error("delivery reports: %s; retrying in %.0f s", exc, RETRY_SECONDS)
+                await asyncio.sleep(RETRY_SECONDS)
                 continue
             if not published:
                 self._idle.set()
