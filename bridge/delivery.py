@@ -37,6 +37,7 @@ from bridge.attachments import read_local
 from bridge.config import AttachmentsSettings, ContactSettings
 from bridge.errors import EventRejected, GatewayUnavailable, OutboxError, RoomNotAvailable, SendError, SendInDoubt
 from bridge.events import Attachment, RoomRef
+from bridge.metrics import Metrics
 from bridge.outbox import Outbox, OutboxRunner
 from bridge.outbox_records import Finish, OutboxRow
 from bridge.pacing import Pacer, digest_fit, format_digest, split_text
@@ -65,7 +66,8 @@ class DeliveryWorker:
                  rooms_ready: asyncio.Event, on_finished: Callable[[], None], pacer: Pacer,
                  contacts: Callable[[], Mapping[str, ContactSettings]] = dict,
                  attachments: AttachmentsSettings | None = None, download: Download | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics or Metrics()
         self._contacts = contacts
         self._attachments = attachments or AttachmentsSettings()
         self._download = download
@@ -311,6 +313,7 @@ class DeliveryWorker:
             return
         await self._call(Outbox.mark_delivered_many, [row.seq for row in rows], now=self._clock(), room=ref,
                          digest=digest_id)
+        self._metrics.digest(len(rows))
         log.info("delivered %d deliveries to room %r as digest %s (%s)", len(rows), first.room_key, digest_id,
                  ", ".join(row.event_id for row in rows))
         self._on_finished()

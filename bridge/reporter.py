@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from bridge.errors import OutboxError
 from bridge.events import DeliveryReport
+from bridge.metrics import Metrics
 from bridge.outbox import Outbox, OutboxRunner
 
 log = logging.getLogger(__name__)
@@ -28,13 +29,18 @@ GATHER_SECONDS = 0.02
 
 #: Queues a report for publishing; the future is done once the broker acknowledged it.
 PublishReport = Callable[[DeliveryReport], Awaitable[asyncio.Future[None]]]
+#: Told of each report as it is published, with the text that was (to be) sent (the status page).
+ReportObserver = Callable[[DeliveryReport, str | None], None]
 
 
 class Reporter:
     def __init__(self, *, store: OutboxRunner, publish: PublishReport,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: Metrics | None = None,
+                 observe: ReportObserver | None = None) -> None:
         self._store = store
         self._publish = publish
+        self._metrics = metrics or Metrics()
+        self._observe = observe
         self._clock = clock
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -66,7 +72,13 @@ class Reporter:
 
     async def _publish_batch(self) -> int:
         rows = await self._store.run(Outbox.unreported, BATCH)
-        confirmations = [(row.seq, await self._publish(row.report())) for row in rows]
+        confirmations = []
+        for row in rows:
+            report = row.report()
+            confirmations.append((row.seq, await self._publish(report)))
+            self._metrics.delivery(report)
+            if self._observe is not None:
+                self._observe(report, row.text)
         # Mark as the broker confirms: whatever is confirmed while one commit runs goes into the next.
         index = 0
         while index < len(confirmations):
