@@ -83,13 +83,17 @@ ensure_gateway() {
 
 ensure_chromium() {
   # Playwright's own browser builds come from a host that is not a package registry: Debian's
-  # package is the browser the test drives. No apt (macOS, say): the browser test skips.
-  if command -v chromium >/dev/null 2>&1 || [ -n "${CHROMIUM:-}" ]; then return 0; fi
+  # package is the browser the test drives. A small CJK font, so the page's Chinese headings are
+  # drawn in a screenshot (scripts/screenshot.py). No apt (macOS, say): the browser test skips.
+  if [ -n "${CHROMIUM:-}" ]; then return 0; fi
+  if command -v chromium >/dev/null 2>&1 && { [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
+      || ! command -v apt-get >/dev/null 2>&1; }; then return 0; fi
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "no apt-get: the status page's browser test will skip (set CHROMIUM=/path/to/chromium to run it)" >&2
     return 0
   fi
-  apt_install chromium || echo "could not install chromium: the status page's browser test will skip" >&2
+  apt_install chromium fonts-wqy-microhei \
+    || echo "could not install chromium: the status page's browser test will skip" >&2
 }
 
 ensure_python
