@@ -101,14 +101,15 @@ def test_metrics_count_deliveries_rejections_and_logouts(
     assert got[("wechat_bridge_digests_sent_total", ())] == 0
 
 
-def _opener() -> tuple[urllib.request.OpenerDirector, CookieJar]:
+def _opener() -> urllib.request.OpenerDirector:
+    """A browser-like client: keeps cookies, shows redirects instead of following them."""
     jar = CookieJar()
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None
 
-    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect()), jar
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect())
 
 
 def _post(opener: urllib.request.OpenerDirector, url: str, data: bytes, headers: dict[str, str]) -> tuple[int, Any]:
@@ -130,12 +131,12 @@ def test_the_page_sets_a_strict_cookie_a_csp_and_refuses_actions_without_the_csr
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert "unsafe-inline" not in headers["Content-Security-Policy"]
     form = urllib.parse.urlencode({"token": TOKEN}).encode()
-    opener, jar = _opener()
+    opener = _opener()
     status, answer = _post(opener, base + "/page/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 303
     cookie = answer["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
-    _, behind_tls = _post(_opener()[0], base + "/page/login", form, {
+    _, behind_tls = _post(_opener(), base + "/page/login", form, {
         "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-Proto": "https"})
     assert "Secure" in behind_tls["Set-Cookie"]
     with opener.open(base + "/", timeout=10) as response:
@@ -146,7 +147,7 @@ def test_the_page_sets_a_strict_cookie_a_csp_and_refuses_actions_without_the_csr
     for headers_ in ({"Content-Type": "application/json"},
                      {"Content-Type": "application/json", "X-CSRF-Token": "0" * 43}):
         assert _post(opener, base + "/page/send", body, headers_)[0] == 403
-    assert _post(_opener()[0], base + "/page/send", body, {  # no session at all
+    assert _post(_opener(), base + "/page/send", body, {  # no session at all
         "Content-Type": "application/json", "X-CSRF-Token": match.group(1)})[0] == 401
     status, _ = _post(opener, base + "/page/send", json.dumps({"room": "family", "text": "with the token"}).encode(),
                       {"Content-Type": "application/json", "X-CSRF-Token": match.group(1)})
@@ -158,7 +159,7 @@ def test_the_page_sets_a_strict_cookie_a_csp_and_refuses_actions_without_the_csr
 def test_no_asset_of_the_page_names_an_outside_address(start_bridge: BridgeFactory) -> None:
     port = free_port()
     start_bridge(config(port))
-    opener, _ = _opener()
+    opener = _opener()
     _post(opener, f"http://127.0.0.1:{port}/page/login", urllib.parse.urlencode({"token": TOKEN}).encode(),
           {"Content-Type": "application/x-www-form-urlencoded"})
     served = []
