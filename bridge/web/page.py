@@ -93,7 +93,6 @@ class StatusPage:
         self._env = jinja2.Environment(loader=jinja2.PackageLoader("bridge.web", "templates"), autoescape=True,
                                        undefined=jinja2.StrictUndefined)
         self._env.filters["iso"] = lambda ts: iso_time(ts) if ts is not None else ""
-        self._env.filters["age"] = _age
         self._env.filters["qr"] = _qr_data_uri
         self._streams = EventStreams(overview, self._sections)
 
@@ -249,13 +248,3 @@ def _json(status: int, body: Any) -> web.Response:
 def _https(request: web.Request) -> bool:
     """Served over HTTPS, here or at a proxy in front (trusting the header can only make the cookie stricter)."""
     return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-
-
-def _age(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    seconds = max(time.time() - ts, 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit}"
-    return f"{seconds:.0f} s"
