@@ -35,9 +35,12 @@ from bridge.homeassistant import HomeAssistant
 from bridge.housekeeping import Housekeeping
 from bridge.http import HttpIngress, download
 from bridge.intake import Intake
+from bridge.links import Link, LinkState
+from bridge.metrics import Metrics, PrometheusMetrics
 from bridge.mqtt import Acknowledge, MqttSession
 from bridge.outbox import Outbox, OutboxRunner
 from bridge.outbox_records import OutboxStats
+from bridge.overview import Overview
 from bridge.pacing import Pacer
 from bridge.pipeline import Outcome, Pipeline, event_id_from
 from bridge.policy import delivery_policies
@@ -74,28 +77,37 @@ class Bridge:
         self.rooms_ready = asyncio.Event()
         self.started = time.time()
         token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
+        # Prometheus counters only where /metrics can be scraped: the HTTP door serves it.
+        self.prometheus = PrometheusMetrics() if config.http.enabled else None
+        self.metrics = self.prometheus or Metrics()
+        links = {name: Link(name, on_change=self._link_changed) for name in ("broker", "gateway")}
         self.wechat = WeChatClient(endpoint=config.wechaty.endpoint, token=token,
                                    send_timeout=config.wechaty.send_timeout, on_event=self._on_wechat_event,
-                                   listening=self._listening, tls=link_tls(config.wechaty.tls))
+                                   listening=self._listening, tls=link_tls(config.wechaty.tls),
+                                   connection=links["gateway"], metrics=self.metrics)
         self.mqtt = MqttSession(
             config.mqtt,
             subscriptions=self._subscriptions(),
             on_message=self._on_message,
             on_connect=self._on_mqtt_connect,
             will=reports.state_publication(self.topics, "offline"),
+            connection=links["broker"],
         )
-        self.status = BridgeStatus(self.topics, self.mqtt.publish, self._info)
+        self.status = BridgeStatus(self.topics, self.mqtt.publish, self._info, metrics=self.metrics,
+                                   on_change=lambda: self.overview.notify())  # noqa: PLW0108 - built below
         self.homeassistant = HomeAssistant(config, self.mqtt.publish)
-        self.reporter = Reporter(store=self.store, publish=self._publish_report)
+        self.reporter = Reporter(store=self.store, publish=self._publish_report, metrics=self.metrics,
+                                 observe=lambda r, t: self.overview.report(r, t))  # noqa: PLW0108 - built below
         self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
                                      rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge,
                                      contacts=lambda: self.config.contacts, attachments=config.attachments,
                                      download=download,
-                                     pacer=Pacer(config.pacing))
+                                     pacer=Pacer(config.pacing), metrics=self.metrics)
         self.intake = Intake(pipeline=self.pipeline, store=self.store,
                              policies=delivery_policies(config, self.pipeline.router.routes),
                              max_payload_bytes=config.limits.max_payload_bytes, on_stored=self._on_stored,
-                             throttles=Throttles.from_config(config, self.pipeline.router.routes))
+                             throttles=Throttles.from_config(config, self.pipeline.router.routes),
+                             metrics=self.metrics)
         self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
         self.requests: dict[str, RequestHandler] = {
             "health_check": self._request_health_check,
@@ -104,9 +116,17 @@ class Bridge:
             "send": self._request_send,
         }
         self._refresh_lock = asyncio.Lock()
+        self.overview = Overview(status=self.status, links=links, directory=self.directory,
+                                 rooms=lambda: self.config.rooms, queue=self.outbox_stats,
+                                 debug=lambda: self.config.log_level == "debug")
         self.http = HttpIngress(config.http, pipeline=lambda: self.pipeline, rooms=lambda: self.config.rooms,
-                                accept=self._accept, health=lambda: self._request_health_check({})
+                                accept=self._accept, health=lambda: self._request_health_check({}),
+                                overview=self.overview, metrics=self.prometheus, topics=self.topics,
                                 ) if config.http.enabled else None
+
+    def _link_changed(self, name: str, state: LinkState) -> None:
+        self.metrics.link(name, state)
+        self.overview.notify()
 
     def _subscriptions(self) -> list[str]:
         return [*self.pipeline.router.subscriptions, self.topics.send_filter, self.topics.request_filter,

@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import logging
 import sys
-import textwrap
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,7 +13,6 @@ from bridge import __version__
 from bridge.config import Config
 from bridge.config_loader import load_config
 from bridge.errors import ConfigError, OutboxError, StartupError
-from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.pipeline import Pipeline
 from bridge.throttle import Throttles
 
@@ -53,6 +50,7 @@ def _setup_logging(config: Config) -> None:
         config.mqtt.password.get_secret_value() if config.mqtt.password else "",
         config.wechaty.token.get_secret_value() if config.wechaty.token else "",
         config.http.token.get_secret_value() if config.http.token else "",
+        config.http.metrics_token.get_secret_value() if config.http.metrics_token else "",
     ]
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
@@ -78,35 +76,11 @@ def _print_problems(error: ConfigError) -> None:
 
 def _render(config: Config, topic: str, payload: str, retained: bool) -> int:
     """Show what the bridge would send for one message, without a broker or WeChat."""
-    pipeline = Pipeline.from_config(config)
-    message = InboundMessage(topic, payload.encode(), retained, time.time())
+    from bridge.render import render_lines
 
-    def show(outcome: Delivery | DeliveryReport) -> str:
-        room = config.rooms.get(outcome.room.key if isinstance(outcome, DeliveryReport) else outcome.room_key)
-        where = f" (room {room.describe()})" if room else ""
-        if isinstance(outcome, Delivery):
-            return f"  -> {outcome.room_key}{where}:\n{textwrap.indent(outcome.text, '       ')}"
-        return f"  -> {outcome.room.key}{where}: rejected: {outcome.error}"
-
-    key = config.topics.direct_send_key(topic)
-    if key is not None:
-        print(f"direct send to room key {key!r}")
-        for outcome in pipeline.plan(message):
-            print(show(outcome))
-        return EXIT_OK
-    traces = pipeline.trace(message)
-    if not traces:
-        hint = " (retained: only routes with `retained: true` act on it)" if retained else ""
-        print(f"no route matches topic {topic!r}{hint}")
-        return EXIT_OK
-    for trace in traces:
-        route = trace.route
-        print(f"route {route.name!r} ({route.filter.text}) matches")
-        if route.when is not None:
-            verdict = {True: "true", False: "false: nothing is sent", None: "could not be evaluated"}[trace.when]
-            print(f"  when {route.when.source!r}: {verdict}")
-        for outcome in trace.outcomes:
-            print(show(outcome))
+    for line in render_lines(Pipeline.from_config(config), topics=config.topics, rooms=config.rooms, topic=topic,
+                             payload=payload, retained=retained):
+        print(line)
     return EXIT_OK
 
 

@@ -186,13 +186,16 @@ def _secret_from_file(value: SecretStr | None, path: Path | None, name: str) -> 
 
 
 class HttpSettings(_Strict):
-    """The optional HTTP door (`POST /sendmessage`, `POST /send/<key>`, `GET /healthz`)."""
+    """The optional HTTP door (`POST /sendmessage`, `POST /send/<key>`, `GET /healthz`), the status page
+    at `/` and `GET /metrics`."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8780
     token: SecretStr | None = None
     token_file: ConfigPath | None = None
+    #: A second bearer token that opens `/metrics` only, so a scraper need not hold the one that sends.
+    metrics_token: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
 
     @model_validator(mode="after")
@@ -200,6 +203,8 @@ class HttpSettings(_Strict):
         token = _secret_from_file(self.token, self.token_file, "token")
         if self.enabled and (token is None or len(token.get_secret_value()) < 16):
             raise ValueError("an enabled HTTP door needs a token of at least 16 characters (http.token or token_file)")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+            raise ValueError("http.metrics_token needs at least 16 characters")
         return self if token is self.token else self.model_copy(update={"token": token})
 
 

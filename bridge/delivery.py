@@ -41,6 +41,7 @@ from bridge.delivery_claim import Claim, DigestPlan
 from bridge.delivery_record import Record
 from bridge.delivery_send import Send
 from bridge.delivery_types import Clock, Delivered, Download, OutboxThread, RoomLookup, Sender, Store, SystemClock
+from bridge.metrics import Metrics
 from bridge.outbox import Outbox
 from bridge.pacing import CLOSED, Pace, Pacer
 
@@ -55,7 +56,7 @@ class DeliveryWorker:
                  rooms_ready: asyncio.Event, on_finished: Callable[[], None], pacer: Pacer,
                  contacts: Callable[[], Mapping[str, ContactSettings]] = dict,
                  attachments: AttachmentsSettings | None = None, download: Download | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, metrics: Metrics | None = None) -> None:
         self._clock = clock or SystemClock()
         self._store = Store(store)
         self._wechat = wechat
@@ -64,7 +65,8 @@ class DeliveryWorker:
         digest = pacer.settings.digest
         folding = digest.enabled and pacer.enabled  # no pace, no backlog to fold
         self._claim = Claim(self._store, digest=DigestPlan(digest, pacer.settings.max_text_chars) if folding else None)
-        self._record = Record(store=self._store, clock=self._clock, on_finished=on_finished)
+        self._record = Record(store=self._store, clock=self._clock, on_finished=on_finished,
+                              metrics=metrics or Metrics())
         self._send = Send(sender=wechat, rooms=directory, pacer=pacer, clock=self._clock,
                           on_text_sent=self._record.text_sent, contacts=contacts, attachments=attachments,
                           download=download)

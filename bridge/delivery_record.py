@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from bridge.delivery_types import Batch, Clock, Delivered, InDoubt, Outcome, Refused, Rejected, Sent, Store, Waiting
 from bridge.events import RoomRef
+from bridge.metrics import Metrics
 from bridge.outbox import Outbox
 from bridge.outbox_records import Finish, OutboxRow
 
@@ -34,8 +35,10 @@ UNAVAILABLE_PAUSE_SECONDS = 1.0
 class Record:
     """`await record(batch, outcome)`: see the module docstring."""
 
-    def __init__(self, *, store: Store, clock: Clock, on_finished: Callable[[], None]) -> None:
+    def __init__(self, *, store: Store, clock: Clock, on_finished: Callable[[], None],
+                 metrics: Metrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self._clock = clock
         self._on_finished = on_finished
 
@@ -49,6 +52,7 @@ class Record:
             case Sent(room):
                 await self._store.call(Outbox.mark_delivered_many, [row.seq for row in rows], now=now, room=room,
                                        digest=batch.digest_id)
+                self._metrics.digest(len(rows))
                 log.info("delivered %d deliveries to room %r as %s (%s)", len(rows), batch.room_key, batch.name,
                          ", ".join(row.event_id for row in rows))
                 self._on_finished()

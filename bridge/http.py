@@ -1,9 +1,11 @@
-"""The HTTP door, for services that cannot speak MQTT: the only module that imports aiohttp.
+"""The HTTP door, for services that cannot speak MQTT: with `bridge/web/`, the only code that imports aiohttp.
 
 `POST /sendmessage` keeps the request format of the Flask notification service this project
 grew from, so its callers keep working; `POST /send/<room key>` takes the same bodies as MQTT
 direct sends. Both feed the same path as MQTT (queue, delivery reports) and answer `202` with
 the event id once the message is accepted; what then happens to it is on `<base>/bridge/delivery`.
+The status page at `/` and `GET /metrics` (`bridge.web`) are served here too, with their own
+credentials (a session cookie; a bearer token that may be `http.metrics_token`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from aiohttp import web
 from bridge.config import HttpSettings, RoomSettings
 from bridge.errors import SendError, StartupError
 from bridge.events import DeliveryReport, InboundMessage
+from bridge.metrics import PrometheusMetrics
+from bridge.overview import Overview
 from bridge.pipeline import Outcome, Pipeline, event_id_from
+from bridge.topics import Topics
+from bridge.web import page
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +47,13 @@ def _error(status: int, message: str) -> web.Response:
 
 class HttpIngress:
     def __init__(self, settings: HttpSettings, *, pipeline: Callable[[], Pipeline],
-                 rooms: Callable[[], Mapping[str, RoomSettings]], accept: Accept, health: Health) -> None:
+                 rooms: Callable[[], Mapping[str, RoomSettings]], accept: Accept, health: Health,
+                 overview: Overview | None = None, metrics: PrometheusMetrics | None = None,
+                 topics: Topics | None = None) -> None:
         self._settings = settings
+        # The status page renders and sends through this door's own pipeline and intake.
+        self._page = page.StatusPage(settings, overview=overview, pipeline=pipeline, rooms=rooms, topics=topics,
+                                     accept=accept, metrics=metrics) if overview and topics else None
         self._pipeline = pipeline
         self._rooms = rooms
         self._accept = accept
@@ -57,6 +68,8 @@ class HttpIngress:
         app.router.add_post("/send/{key}", self._send_to_key)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/openapi.json", self._openapi)
+        if self._page is not None:
+            self._page.add_routes(app)
         return app
 
     async def start(self) -> None:
@@ -96,7 +109,7 @@ class HttpIngress:
     @web.middleware
     async def _authorised(self, request: web.Request,
                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        if request.path in ("/healthz", "/openapi.json"):
+        if request.path in ("/healthz", "/openapi.json") or (self._page is not None and page.owns(request.path)):
             return await handler(request)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):

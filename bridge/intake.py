@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 
 from bridge.errors import EventRejected, OutboxError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.metrics import Metrics
 from bridge.mqtt import Acknowledge
 from bridge.outbox import Outbox, OutboxRunner
 from bridge.outbox_records import Accepted, Arrival, Duplicate, IdempotencyKey, Queued
@@ -60,7 +61,8 @@ def _digest(topic: str, data: bytes) -> str:
 class Intake:
     def __init__(self, *, pipeline: Pipeline, store: OutboxRunner, policies: Mapping[str | None, DeliveryPolicy],
                  max_payload_bytes: int, on_stored: Callable[[], None], throttles: Throttles | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics or Metrics()
         self._pipeline = pipeline
         self._throttles = throttles or Throttles({}, max_payload_bytes=max_payload_bytes)
         self._store = store
@@ -98,6 +100,7 @@ class Intake:
         arrival = Arrival(key=IdempotencyKey("direct:" + _digest(topic, event_id.encode()), by_content=False),
                           dup=False, needs_ack=False, outcomes=(queued,), received_at=self._clock())
         [result] = await self._store.run(Outbox.accept, [arrival], now=self._clock())
+        self._count([outcome])
         if isinstance(result, Duplicate):
             log.info("Notification suppressed. Reason: event %s was already accepted: %s", event_id, result.reason)
         self._on_stored()
@@ -176,11 +179,13 @@ class Intake:
         except Exception:  # a bug must not stop the intake; logged and acknowledged, as a redelivery would fail too
             log.exception("planning the message on %s failed", message.topic)
             planned = []
+        self._count(planned)
         for outcome in planned:
             if isinstance(outcome, Delivery):
                 try:
                     mark = self._throttles.mark(outcome.route, message, decoded) if self._throttles else None
                 except EventRejected as exc:
+                    self._metrics.rejected("bad_input")
                     outcomes.append(DeliveryReport.rejected(event_id=outcome.event_id, route=outcome.route,
                                                             topic=outcome.source_topic, room_key=outcome.room_key,
                                                             error=str(exc)))
@@ -193,3 +198,11 @@ class Intake:
             key=idempotency_key(message, max_payload_bytes=self._max_payload_bytes, decoded=decoded),
             dup=message.dup, needs_ack=message.qos > 0, outcomes=tuple(outcomes), received_at=message.received_at,
         )
+
+    def _count(self, planned: list[Delivery | DeliveryReport]) -> None:
+        """Events received once per route (not per room), and rejections by reason class."""
+        for route in dict.fromkeys(o.route for o in planned):
+            self._metrics.received(route)
+        for outcome in planned:
+            if isinstance(outcome, DeliveryReport):
+                self._metrics.rejected(outcome.reason or "bad_input")

@@ -29,6 +29,7 @@ import paho.mqtt.client as paho
 from bridge.config import MqttSettings, TlsSettings
 from bridge.errors import BrokerUnavailable
 from bridge.events import InboundMessage
+from bridge.links import Link
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,11 @@ ConnectHandler = Callable[[], Awaitable[None]]
 
 class MqttSession:
     def __init__(self, settings: MqttSettings, *, subscriptions: list[str], on_message: MessageHandler,
-                 on_connect: ConnectHandler | None = None, will: Publication | None = None) -> None:
+                 on_connect: ConnectHandler | None = None, will: Publication | None = None,
+                 connection: Link | None = None) -> None:
         self._settings = settings
+        #: Up while connected to the broker, with the last error: for the status page and metrics.
+        self.connection = connection or Link("broker")
         self._subscriptions = subscriptions
         self._on_message = on_message
         self._on_connect = on_connect
@@ -125,8 +129,10 @@ class MqttSession:
             try:
                 await self._session()
             except* (aiomqtt.MqttError, OSError) as group:
+                error = describe_error(group.exceptions[0])
+                self.connection.down(error)
                 log.warning("MQTT: broker %s:%d: %s; reconnecting in %.1f s",
-                            settings.host, settings.port, describe_error(group.exceptions[0]), delay)
+                            settings.host, settings.port, error, delay)
             finally:
                 self._current = None
                 self.connected.clear()
@@ -167,6 +173,7 @@ class MqttSession:
             log.info("MQTT: connected to the broker at %s:%d", self._settings.host, self._settings.port)
             self._current = client
             self.connected.set()
+            self.connection.up()
             if self._on_connect is not None:
                 await self._on_connect()
             async with asyncio.TaskGroup() as group:

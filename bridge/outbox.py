@@ -524,14 +524,15 @@ class Outbox:
     def stats(self, now: float) -> OutboxStats:
         with self._errors():
             counts = dict(self._db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
-            oldest, sending = self._db.execute(
-                "SELECT MIN(created_at), COUNT(sending_since) FROM deliveries WHERE status = 'pending'").fetchone()
+            oldest, sending, in_doubt = self._db.execute(
+                "SELECT MIN(created_at), COUNT(sending_since), COUNT(NULLIF(doubts, 0)) FROM deliveries "
+                "WHERE status = 'pending'").fetchone()
             unreported = self._db.execute(
                 "SELECT COUNT(*) FROM deliveries WHERE reported_at IS NULL AND status != 'pending'").fetchone()[0]
         return OutboxStats(
             depth=counts.get("pending", 0), oldest_age=None if oldest is None else max(now - oldest, 0.0),
             sending=sending, by_status={s: counts.get(s, 0) for s in STATUSES}, unreported=unreported,
-            commits=self.commits,
+            commits=self.commits, in_doubt=in_doubt,
         )
 
     def prune(self, now: float, *, keep_finished: float) -> tuple[int, int]:

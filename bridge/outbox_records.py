@@ -169,6 +169,8 @@ class OutboxStats:
     #: Finished deliveries whose report has not reached the broker yet.
     unreported: int = 0
     commits: int = 0
+    #: Unfinished deliveries an earlier send of which timed out or was cut off (it may have arrived).
+    in_doubt: int = 0
 
     def __str__(self) -> str:
         oldest = f" (oldest {self.oldest_age:.1f} s)" if self.oldest_age is not None else ""

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from bridge.errors import BridgeError
 from bridge.events import DeliveryReport
+from bridge.metrics import Metrics
 from bridge.outbox import Outbox, OutboxRunner
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,18 @@ GATHER_SECONDS = 0.02
 #: Queues a report for publishing; the future is done once the broker acknowledged it, and fails
 #: with a `BridgeError` if the publish was given up.
 PublishReport = Callable[[DeliveryReport], Awaitable[asyncio.Future[None]]]
+#: Told of each report as it is published, with the text that was (to be) sent (the status page).
+ReportObserver = Callable[[DeliveryReport, str | None], None]
 
 
 class Reporter:
     def __init__(self, *, store: OutboxRunner, publish: PublishReport,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: Metrics | None = None,
+                 observe: ReportObserver | None = None) -> None:
         self._store = store
         self._publish = publish
+        self._metrics = metrics or Metrics()
+        self._observe = observe
         self._clock = clock
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -70,14 +76,23 @@ class Reporter:
 
     async def _publish_batch(self) -> int:
         rows = await self._store.run(Outbox.unreported, BATCH)
-        confirmations = [(row.seq, await self._publish(row.report())) for row in rows]
+        confirmations = []
+        for row in rows:
+            report = row.report()
+            confirmations.append((row, report, await self._publish(report)))
         # Mark as the broker confirms: whatever is confirmed while one commit runs goes into the next.
         index = 0
         while index < len(confirmations):
-            await confirmations[index][1]
+            await confirmations[index][2]
             done = []
-            while index < len(confirmations) and confirmations[index][1].done():
-                done.append(confirmations[index][0])
+            while index < len(confirmations) and confirmations[index][2].done():
+                row, report, _ = confirmations[index]
+                done.append(row.seq)
                 index += 1
             await self._store.run(Outbox.mark_reported, done, now=self._clock())
+            # Counted once marked: a publish given up is published again, and must not count twice.
+            for row, report, _ in confirmations[index - len(done):index]:
+                self._metrics.delivery(report)
+                if self._observe is not None:
+                    self._observe(report, row.text)
         return len(rows)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge import reports
+from bridge.metrics import Metrics
 from bridge.mqtt import Publication
 from bridge.topics import Topics
 from bridge.wechat_types import LoginState
@@ -24,11 +26,17 @@ InfoSource = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class BridgeStatus:
-    def __init__(self, topics: Topics, publish: Publish, info: InfoSource) -> None:
+    def __init__(self, topics: Topics, publish: Publish, info: InfoSource, *, metrics: Metrics | None = None,
+                 on_change: Callable[[], None] = lambda: None) -> None:
         self._topics = topics
         self._publish = publish
         self._info = info
+        self._metrics = metrics or Metrics()
+        self._on_change = on_change
         self.login = LoginState("connecting")
+        #: When the login entered its current state (epoch seconds), and the last logout: (when, why).
+        self.login_since = time.time()
+        self.last_logout: tuple[float, str | None] | None = None
         self._rooms: list[dict[str, Any]] | None = None
 
     async def replay(self) -> None:
@@ -41,6 +49,13 @@ class BridgeStatus:
 
     async def set_login(self, state: LoginState) -> None:
         previous, self.login = self.login, state
+        if state.state != previous.state:
+            self.login_since = time.time()
+        logged_out = previous.state == "logged_in" and state.state != "logged_in"
+        if logged_out:
+            self.last_logout = (self.login_since, state.reason)
+        self._metrics.login(state.state, logged_out=logged_out)
+        self._on_change()
         await self._publish(reports.login_publication(self._topics, state))
         if state.state == "logged_in" and state.user is not None:
             await self.event("login", {"user": {"id": state.user.id, "name": state.user.name}})
@@ -54,6 +69,7 @@ class BridgeStatus:
         if body == self._rooms:
             return
         self._rooms = body
+        self._on_change()
         await self._publish(reports.rooms_publication(self._topics, body))
 
     @property

@@ -24,11 +24,14 @@ import ipaddress
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from bridge.config import GatewayTlsSettings
 from bridge.errors import GatewayUnavailable, SendError, SendInDoubt
+from bridge.links import Link
+from bridge.metrics import Metrics
 from bridge.wechat_types import (
     ConnectionProblem,
     EventHandler,
@@ -61,8 +64,12 @@ class WeChatClient:
     """Keeps one bot connected and logged-in state known; sends texts to rooms by id."""
 
     def __init__(self, *, endpoint: str, token: str, send_timeout: float, on_event: EventHandler,
-                 listening: Callable[[], bool] = lambda: True, tls: LinkTls | None = None) -> None:
+                 listening: Callable[[], bool] = lambda: True, tls: LinkTls | None = None,
+                 connection: Link | None = None, metrics: Metrics | None = None) -> None:
         self._endpoint = endpoint
+        #: Up while a connection to the gateway stands (logged in or not): for the page and metrics.
+        self.connection = connection or Link("gateway")
+        self._metrics = metrics or Metrics()
         self._listening = listening
         self._token = token
         self._tls = tls
@@ -100,6 +107,7 @@ class WeChatClient:
             was_logged_in, reason = await self._connect_once()
             if was_logged_in:
                 delay, failing = RECONNECT_MIN_SECONDS, False
+            self.connection.down(reason)
             await self._set_state(LoginState("logged_out", reason=reason))
             if not failing:
                 failing = True
@@ -125,6 +133,7 @@ class WeChatClient:
             except StopAsyncIteration:
                 return False, "the gateway ended the connection"
             self._link = link
+            self.connection.up()
             if first.type != "heartbeat":
                 await self._dispatch(first)
             try:
@@ -281,11 +290,31 @@ class WeChatClient:
         if mentions:
             text = "".join(f"@{contact.name}{MENTION_SEPARATOR}" for contact in mentions) + text
         ids = [contact.id for contact in mentions]
-        return await self._send(lambda link: link.send_text(room_id, text, ids, deadline=self._send_timeout))
+        return await self._timed(self._send(lambda link: link.send_text(room_id, text, ids,
+                                                                        deadline=self._send_timeout)))
 
     async def send_file(self, room_id: str, name: str, data: bytes) -> str:
         """Send bytes as a file; WeChat shows images inline. Files over 1 MiB are uploaded first."""
-        return await self._send(lambda link: link.send_file(room_id, name, data, deadline=self._send_timeout))
+        return await self._timed(self._send(lambda link: link.send_file(room_id, name, data,
+                                                                        deadline=self._send_timeout)))
+
+    async def _timed(self, send: Awaitable[str]) -> str:
+        """A send to WeChat, counted with its latency (`GatewayUnavailable`: not made, not counted)."""
+        started = time.monotonic()
+        result = "failed"
+        try:
+            message_id = await send
+            result = "ok"
+            return message_id
+        except GatewayUnavailable:
+            result = ""
+            raise
+        except SendInDoubt:
+            result = "in_doubt"
+            raise
+        finally:
+            if result:
+                self._metrics.sent(time.monotonic() - started, result)
 
     async def room_members(self, room_id: str) -> list[WeChatContact]:
         """The people in a room, with their names, read fresh from the gateway."""

@@ -3,6 +3,7 @@
 #     is picked first, PYTHON=python3.13 (with VENV=.venv-3.13, say) picks another interpreter
 #   - the mosquitto broker binary (tests spawn their own brokers on free ports)
 #   - the npm packages of the WeChat gateway in gateway/ (tests and the demo run it with the mock puppet)
+#   - Debian's chromium, where apt is (the status page's browser test drives it; it skips without)
 # Each step is skipped when already done; a changed pyproject.toml or package-lock.json redoes it.
 
 set -euo pipefail
@@ -80,6 +81,22 @@ ensure_gateway() {
   echo "$want" > "$stamp"
 }
 
+ensure_chromium() {
+  # Playwright's own browser builds come from a host that is not a package registry: Debian's
+  # package is the browser the test drives. A small CJK font, so the page's Chinese headings are
+  # drawn in a screenshot (scripts/screenshot.py). No apt (macOS, say): the browser test skips.
+  if [ -n "${CHROMIUM:-}" ]; then return 0; fi
+  if command -v chromium >/dev/null 2>&1 && { [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
+      || ! command -v apt-get >/dev/null 2>&1; }; then return 0; fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get: the status page's browser test will skip (set CHROMIUM=/path/to/chromium to run it)" >&2
+    return 0
+  fi
+  apt_install chromium fonts-wqy-microhei \
+    || echo "could not install chromium: the status page's browser test will skip" >&2
+}
+
 ensure_python
 ensure_mosquitto
 ensure_gateway
+ensure_chromium

@@ -285,6 +285,14 @@ const commands = {
     return { emitted: true }
   },
 
+  // What a puppet does while nobody is logged in: a QR code to scan (the bot must be logged out).
+  scan: (c) => {
+    if (typeof c.qrcode !== 'string' || !c.qrcode) throw gwError('"qrcode" must be a non-empty string')
+    if (puppet.isLoggedIn) throw gwError('the bot is logged in: logout first')
+    puppet.emit('scan', { qrcode: c.qrcode, status: PUPPET.types.ScanStatus.Waiting })
+    return { emitted: true }
+  },
+
   rooms: () => [...mocker.cacheRoomPayload.keys()].map(roomInfo),
 
   contacts: () => [...mocker.cacheContactPayload.values()].map(p => ({ id: p.id, name: p.name })),

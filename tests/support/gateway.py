@@ -534,6 +534,10 @@ class MockGateway:
         cannot reach WeChat (e.g. ``getaddrinfo ENOTFOUND login.wx.qq.com``)."""
         self.command("error", gerror=gerror)
 
+    def scan(self, qrcode: str) -> None:
+        """Show a login QR code (a ``scan`` event), as a real puppet does while logged out; :meth:`logout` first."""
+        self.command("scan", qrcode=qrcode)
+
     def rooms(self) -> list[dict[str, Any]]:
         """Current rooms as [{id, topic, member_ids}]."""
         result: list[dict[str, Any]] = self.command("rooms")

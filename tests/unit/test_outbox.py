@@ -265,7 +265,9 @@ def test_a_send_in_doubt_goes_out_again_once_and_a_second_doubt_ends_it_failed(o
     outbox.accept([arrival("e1")], now=T0)
     first = outbox.claim(T0)
     assert first is not None and first.doubts == 0
+    assert outbox.stats(T0).in_doubt == 0
     assert outbox.mark_in_doubt([first.seq], now=T0 + 1, retry_at=T0 + 2, error="the gateway did not answer") == []
+    assert outbox.stats(T0 + 1).in_doubt == 1  # the status page and /metrics show it
     assert outbox.claim(T0 + 1) is None  # not before retry_at: the link reconnects first
     again = outbox.claim(T0 + 2)
     assert again is not None and (again.doubts, again.attempts, again.error) == (1, 0, "the gateway did not answer")

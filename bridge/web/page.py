@@ -1,0 +1,250 @@
+"""The status page's routes: login form, the page, its live updates, the route tester, a test send, /metrics.
+
+Everything the page shows comes from the `Overview` the root hands it; the route tester prints
+what the `render` command prints (`bridge.render`, on the running pipeline) and a test send is a
+direct send through the same `pipeline().direct_send` and intake (`accept`) as `POST /send/<key>`:
+queued, paced and reported like any other.
+
+Security: the page and `/metrics` are behind the HTTP token. The page takes it once in a login form
+(a POST body, never the URL) and then rides on an HttpOnly, SameSite=Strict session cookie, Secure
+when the page is served over HTTPS; every state-changing request carries the session's CSRF token.
+The Content-Security-Policy allows scripts, styles and images from the bridge itself only (the QR
+code is an inline `data:` SVG), so neither an injected `<script>` nor an inline handler runs; and
+Jinja's autoescaping escapes every value, since room names and errors come from WeChat and payloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import importlib.resources
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import jinja2
+import orjson
+from aiohttp import web
+from markupsafe import Markup
+
+from bridge import __version__
+from bridge.config import HttpSettings, RoomSettings
+from bridge.events import DeliveryReport
+from bridge.homeassistant import qr_svg
+from bridge.metrics import CONTENT_TYPE, PrometheusMetrics
+from bridge.overview import Overview, Snapshot
+from bridge.pipeline import Outcome, Pipeline, event_id_from
+from bridge.render import render_lines
+from bridge.reports import iso_time
+from bridge.topics import Topics
+from bridge.web.events import EventStreams
+from bridge.web.session import COOKIE, SESSION_SECONDS, Sessions
+
+log = logging.getLogger(__name__)
+
+Accept = Callable[[Outcome], Awaitable[DeliveryReport | None]]
+
+#: Paths this module answers; the door's bearer-token check leaves them to it.
+PREFIX = "/page/"
+METRICS_PATH = "/metrics"
+#: A wrong token at the login form costs this long: guessing a 16-character token stays hopeless.
+WRONG_TOKEN_SECONDS = 0.5
+STATIC = {"page.js": "text/javascript", "page.css": "text/css"}
+#: Report topic of a test message sent from the page (where HTTP sends show their path).
+SEND_PATH = "/page/send"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+_STATUS_FOR_REASON = {"unknown_room": 404, "direct_not_allowed": 403, "queue_full": 503, "bad_input": 400}
+STATUSES = ("delivered", "rejected", "failed", "expired", "dropped")
+
+
+def owns(path: str) -> bool:
+    """Whether the status page answers `path` (and checks its own credentials)."""
+    return path in ("/", METRICS_PATH) or path.startswith(PREFIX)
+
+
+def _qr_data_uri(data: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(qr_svg(data)).decode()
+
+
+class StatusPage:
+    def __init__(self, settings: HttpSettings, *, overview: Overview, pipeline: Callable[[], Pipeline],
+                 rooms: Callable[[], Mapping[str, RoomSettings]], topics: Topics, accept: Accept,
+                 metrics: PrometheusMetrics | None) -> None:
+        token = settings.token.get_secret_value().encode() if settings.token else b""
+        self._sessions = Sessions(token)
+        self._metrics_tokens = [t for t in (token, settings.metrics_token.get_secret_value().encode()
+                                            if settings.metrics_token else b"") if t]
+        self._overview = overview
+        self._pipeline = pipeline
+        self._rooms = rooms
+        self._topics = topics
+        self._accept = accept
+        self._metrics = metrics
+        self._version = __version__
+        self._env = jinja2.Environment(loader=jinja2.PackageLoader("bridge.web", "templates"), autoescape=True,
+                                       undefined=jinja2.StrictUndefined)
+        self._env.filters["iso"] = lambda ts: iso_time(ts) if ts is not None else ""
+        self._env.filters["qr"] = _qr_data_uri
+        self._streams = EventStreams(overview, self._sections)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self._index)
+        app.router.add_post(PREFIX + "login", self._login)
+        app.router.add_post(PREFIX + "logout", self._logout)
+        app.router.add_get(PREFIX + "events", self._events)
+        app.router.add_post(PREFIX + "try", self._try)
+        app.router.add_post(PREFIX + "send", self._send)
+        app.router.add_get(PREFIX + "static/{name}", self._static)
+        app.router.add_get(METRICS_PATH, self._metrics_page)
+        app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        self._streams.close()
+
+    # --- rendering -----------------------------------------------------------------------------
+
+    def _html(self, template: str, status: int = 200, **context: Any) -> web.Response:
+        body = self._env.get_template(template).render(version=self._version, **context)
+        return web.Response(status=status, text=body, content_type="text/html",
+                            headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+    def _macros(self, snapshot: Snapshot) -> dict[str, str]:
+        module = self._env.get_template("sections.html").make_module({"version": self._version})
+        return {name: str(getattr(module, name)(snapshot)) for name in ("login", "links", "rooms", "queue",
+                                                                         "deliveries")}
+
+    async def _sections(self) -> dict[str, str]:
+        return self._macros(await self._overview.snapshot())
+
+    # --- login ---------------------------------------------------------------------------------
+
+    def _session(self, request: web.Request) -> str | None:
+        cookie = request.cookies.get(COOKIE)
+        return cookie if self._sessions.valid(cookie) else None
+
+    async def _index(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        if session is None:
+            return self._html("login.html", error=None)
+        snapshot = await self._overview.snapshot()
+        room_keys = sorted({r.key for r in snapshot.configured} | {r.report.room.key for r in snapshot.recent})
+        return self._html("page.html", csrf=self._sessions.csrf(session), sections=map_markup(self._macros(snapshot)),
+                          statuses=STATUSES, room_keys=room_keys, direct_rooms=self._overview.direct_rooms())
+
+    async def _login(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        given = form.get("token")
+        if not isinstance(given, str) or not self._sessions.token_matches(given):
+            await asyncio.sleep(WRONG_TOKEN_SECONDS)
+            log.warning("HTTP: status page login with a wrong token from %s", request.remote)
+            return self._html("login.html", status=401, error="That is not the HTTP token (http.token).")
+        response = web.HTTPSeeOther("/", headers=SECURITY_HEADERS)
+        response.set_cookie(COOKIE, self._sessions.new(), max_age=SESSION_SECONDS, path="/", httponly=True,
+                            samesite="Strict", secure=_https(request))
+        raise response
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        form = await request.post()
+        token = form.get("csrf")
+        if session is None or not self._sessions.csrf_matches(session, token if isinstance(token, str) else None):
+            return _json(403, {"error": "missing or wrong CSRF token: reload the page"})
+        response = web.HTTPSeeOther("/", headers=SECURITY_HEADERS)
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+    # --- live updates and actions --------------------------------------------------------------
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        if self._session(request) is None:
+            return _json(401, {"error": "log in first"})
+        return await self._streams.stream(request, SECURITY_HEADERS)
+
+    async def _action_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The JSON body of a state-changing request, once session and CSRF token are checked."""
+        session = self._session(request)
+        if session is None:
+            return _json(401, {"error": "log in first"})
+        if not self._sessions.csrf_matches(session, request.headers.get("X-CSRF-Token")):
+            return _json(403, {"error": "missing or wrong CSRF token: reload the page"})
+        if request.content_type != "application/json":
+            return _json(415, {"error": "the body must be JSON"})
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return _json(400, {"error": f"the body is not valid JSON: {exc}"})
+        return body if isinstance(body, dict) else _json(400, {"error": "the body must be a JSON object"})
+
+    async def _try(self, request: web.Request) -> web.Response:
+        body = await self._action_body(request)
+        if isinstance(body, web.Response):
+            return body
+        topic, payload = body.get("topic"), body.get("payload", "")
+        if not isinstance(topic, str) or not topic or not isinstance(payload, str):
+            return _json(400, {"error": "give a topic, and the payload as text"})
+        lines = render_lines(self._pipeline(), topics=self._topics, rooms=self._rooms(), topic=topic, payload=payload,
+                             retained=body.get("retained") is True)
+        return _json(200, {"text": "\n".join(lines)})
+
+    async def _send(self, request: web.Request) -> web.Response:
+        body = await self._action_body(request)
+        if isinstance(body, web.Response):
+            return body
+        room, text = body.get("room"), body.get("text")
+        if not isinstance(room, str) or not isinstance(text, str):
+            return _json(400, {"error": "choose a room and write a text"})
+        outcome = self._pipeline().direct_send(topic=SEND_PATH, room_key=room, text=text,
+                                               event_id=event_id_from(None), received_at=time.time())
+        rejection = await self._accept(outcome)
+        if rejection is not None:
+            return _json(_STATUS_FOR_REASON.get(rejection.reason or "bad_input", 400),
+                         {"error": rejection.error, "id": rejection.id})
+        assert not isinstance(outcome, DeliveryReport)
+        return _json(202, {"id": outcome.event_id, "status": "queued"})
+
+    async def _static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in STATIC:
+            raise web.HTTPNotFound()
+        data = importlib.resources.files("bridge.web").joinpath("static", name).read_bytes()
+        return web.Response(body=data, content_type=STATIC[name],
+                            headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+    # --- metrics -------------------------------------------------------------------------------
+
+    async def _metrics_page(self, request: web.Request) -> web.Response:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not any(hmac.compare_digest(given.strip().encode(), token)
+                                                 for token in self._metrics_tokens):
+            return web.Response(status=401, body=orjson.dumps({"error": "missing or wrong bearer token"}),
+                                content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+        if self._metrics is None:
+            raise web.HTTPNotFound()
+        body = self._metrics.render(await self._overview.queue_stats())
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
+
+def map_markup(sections: dict[str, str]) -> dict[str, Markup]:
+    """Sections rendered by the templates are HTML already: mark them so the page does not escape them twice."""
+    return {name: Markup(html) for name, html in sections.items()}
+
+
+def _json(status: int, body: Any) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json",
+                        headers=SECURITY_HEADERS)
+
+
+def _https(request: web.Request) -> bool:
+    """Served over HTTPS, here or at a proxy in front (trusting the header can only make the cookie stricter)."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"

@@ -1,0 +1,118 @@
+// The status page's only script: live sections over Server-Sent Events, filters, copy buttons,
+// the route tester and the test send. Served by the bridge itself; the CSP allows nothing else.
+'use strict';
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const live = document.getElementById('live');
+
+  function localTimes (root) {
+    root.querySelectorAll('time[datetime]').forEach(function (t) {
+      const d = new Date(t.dateTime);
+      if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.dateTime; }
+    });
+  }
+
+  function applyFilter () {
+    const status = document.getElementById('filter-status').value;
+    const room = document.getElementById('filter-room').value;
+    document.querySelectorAll('#deliveries tr.delivery').forEach(function (row) {
+      const shown = (!status || row.dataset.status === status) && (!room || row.dataset.room === room);
+      row.hidden = !shown;
+      const text = row.nextElementSibling;
+      if (!shown && text && text.classList.contains('text')) text.hidden = true;
+    });
+  }
+
+  function swap (name, html) {
+    const section = document.getElementById(name);
+    if (!section) return;
+    // Server-rendered by the page's own autoescaped templates: the same HTML as a page load.
+    section.innerHTML = html;
+    localTimes(section);
+    if (name === 'deliveries') applyFilter();
+  }
+
+  function setLive (state, text) { live.dataset.state = state; live.textContent = text; }
+
+  const source = new EventSource('/page/events');
+  source.onopen = function () { setLive('live', 'live'); };
+  source.onmessage = function (event) {
+    const message = JSON.parse(event.data);
+    Object.keys(message.sections).forEach(function (name) { swap(name, message.sections[name]); });
+    setLive('live', 'live');
+  };
+  source.onerror = function () {
+    if (source.readyState === EventSource.CLOSED) { window.location.reload(); return; } // session over
+    setLive('reconnecting', 'reconnecting…');
+  };
+
+  document.getElementById('filter-status').addEventListener('change', applyFilter);
+  document.getElementById('filter-room').addEventListener('change', applyFilter);
+
+  document.addEventListener('click', function (event) {
+    const button = event.target.closest('button[data-copy]');
+    if (button) {
+      const value = button.dataset.copy;
+      const done = function () { button.textContent = 'copied'; setTimeout(function () { button.textContent = 'copy'; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(value).then(done);
+      } else { // plain HTTP on a LAN address: no clipboard API, select the id instead
+        const range = document.createRange();
+        range.selectNodeContents(button.previousElementSibling);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        try { document.execCommand('copy'); done(); } catch (e) { button.textContent = 'selected'; }
+      }
+      return;
+    }
+    const row = event.target.closest('#deliveries tr.delivery.has-text');
+    if (row) {
+      const text = row.nextElementSibling;
+      if (text && text.classList.contains('text')) text.hidden = !text.hidden;
+    }
+  });
+
+  function post (path, body) {
+    return fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (json) { return { ok: response.ok, json: json }; });
+    });
+  }
+
+  document.getElementById('try-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    const out = document.getElementById('try-output');
+    out.textContent = '…';
+    post('/page/try', {
+      topic: document.getElementById('try-topic').value,
+      payload: document.getElementById('try-payload').value,
+      retained: document.getElementById('try-retained').checked
+    }).then(function (r) { out.textContent = r.ok ? r.json.text : 'error: ' + r.json.error; },
+      function (e) { out.textContent = 'error: ' + e; });
+  });
+
+  const sendForm = document.getElementById('send-form');
+  if (sendForm) {
+    sendForm.addEventListener('submit', function (event) {
+      event.preventDefault();
+      const result = document.getElementById('send-result');
+      result.textContent = '…';
+      post('/page/send', {
+        room: document.getElementById('send-room').value,
+        text: document.getElementById('send-text').value
+      }).then(function (r) {
+        result.textContent = r.ok ? 'queued as ' + r.json.id + ': its report appears under Recent deliveries'
+          : 'not sent: ' + r.json.error;
+        result.className = r.ok ? '' : 'error';
+      }, function (e) { result.textContent = 'error: ' + e; });
+    });
+  }
+
+  localTimes(document);
+  applyFilter();
+})();

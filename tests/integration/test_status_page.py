@@ -1,0 +1,253 @@
+"""The status page in a real browser: Debian's headless chromium, the real bridge, broker and mock gateway.
+
+Playwright's locators and `expect` wait on what the page shows; nothing here sleeps. Every request
+the browser makes is recorded: all of them must go to the bridge itself (the page works offline).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import DELIVERY, READY_LOG, UNPACED, WORLD
+from tests.support.bridge_process import BridgeProcess
+from tests.support.broker import MosquittoBroker, free_port
+from tests.support.browser import chromium_path, skip_reason
+from tests.support.gateway import MockGateway
+from tests.support.mqtt_client import TestClient
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")]
+
+if skip_reason() is None:
+    from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+TOKEN = "status-page-token-0123456789"
+EVIL = "<script>alert(1)</script>"
+#: The shared world plus a room whose name is HTML, as anyone in WeChat may name a group.
+PAGE_WORLD: dict[str, Any] = {**WORLD, "rooms": [*WORLD["rooms"], {"id": "room-evil@chatroom", "topic": EVIL,
+                                                                   "members": ["alice"]}]}
+#: How long a live update may take to show (the issue: "within a second or two").
+LIVE_MS = 2500
+
+
+def body(port: int) -> str:
+    return textwrap.dedent(f"""\
+        http: {{enabled: true, port: {port}, token: {TOKEN}}}
+        rooms:
+          family: {{topic: "Happy Family"}}
+          ops: {{id: "room-ops@chatroom", allow_direct: false, listen: true}}
+          nowhere: {{topic: "No such room"}}
+        routes:
+          - name: door
+            topic: "home/{{area}}/door"
+            rooms: [family]
+            when: "payload.state == 'open'"
+            template: "The {{{{ area }}}} door is {{{{ payload.state }}}}"
+        """)
+
+
+class Setup:
+    def __init__(self, base: str, config: Path, gateway: MockGateway, bridge: BridgeProcess) -> None:
+        self.base = base
+        self.config = config
+        self.gateway = gateway
+        self.bridge = bridge
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> Iterator[Setup]:
+    tmp = tmp_path_factory.mktemp("status-page")
+    gateway = MockGateway().start(PAGE_WORLD)
+    port = free_port()
+    config = tmp / "config.yaml"
+    config.write_text(
+        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, client_id: status-page-{uuid.uuid4().hex[:6]}, "
+        "base_topic: wechat}\n"
+        f"wechaty: {{endpoint: '{gateway.endpoint}'}}\n"
+        f"outbox: {{path: '{tmp / 'outbox.sqlite3'}'}}\n"
+        f"pacing: {{{UNPACED}}}\n"
+        "log_level: debug\n" + body(port))
+    bridge = BridgeProcess(config, env={"WECHATY_PUPPET_SERVICE_TOKEN": gateway.token}).start()
+    try:
+        bridge.wait_for_log(READY_LOG)
+        yield Setup(f"http://127.0.0.1:{port}", config, gateway, bridge)
+    finally:
+        bridge.stop()
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        yield _launch(playwright)
+
+
+def _launch(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                      args=["--no-sandbox", "--disable-dev-shm-usage"])
+
+
+@pytest.fixture
+def page(browser: Browser, setup: Setup) -> Iterator[Page]:
+    """A fresh browser profile; every request it makes must go to the bridge."""
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def only_the_bridge(route: Any) -> None:
+        if route.request.url.startswith(setup.base + "/"):
+            route.continue_()
+        else:  # the network is "cut off": anything else is recorded and refused
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_bridge)
+    dialogs: list[str] = []
+    tab = context.new_page()
+    tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+    assert outside == [], "the page asked for something outside the bridge"
+    assert dialogs == [], "a script ran that the page did not serve"
+
+
+def log_in(page: Page, setup: Setup, token: str = TOKEN) -> None:
+    page.goto(setup.base + "/")
+    page.get_by_label("HTTP token").fill(token)
+    page.get_by_role("button", name="Log in").click()
+
+
+def logged_in(page: Page, setup: Setup) -> Page:
+    log_in(page, setup)
+    expect(page.locator("#live")).to_have_text("live")
+    return page
+
+
+def test_a_wrong_token_is_refused_and_the_right_one_shows_the_rooms_with_ids(page: Page, setup: Setup) -> None:
+    log_in(page, setup, "not-the-token-at-all-0000")
+    expect(page.locator("#login-error")).to_have_text("That is not the HTTP token (http.token).")
+    assert page.context.cookies() == []
+    assert TOKEN not in page.url and "token" not in page.url
+    log_in(page, setup)
+    expect(page.locator("#login-state")).to_have_text("logged in")
+    [cookie] = page.context.cookies()
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Strict", False)
+    family = page.locator('#configured-rooms tr[data-key="family"]')
+    expect(family).to_contain_text("Happy Family")
+    expect(family.locator("code")).to_have_text("room-family@chatroom")
+    expect(page.locator('#configured-rooms tr[data-key="ops"]')).to_contain_text("room-ops@chatroom")
+    expect(page.locator('#configured-rooms tr[data-key="nowhere"]')).to_contain_text(
+        "room 'nowhere': the account is in no room named 'No such room'")
+    others = page.locator("#other-rooms tbody tr")
+    expect(others.filter(has_text="老家群").locator("code")).to_have_text("room-laojia@chatroom")
+    expect(others.filter(has_text="Twins")).to_have_count(2)
+
+
+def test_a_room_named_with_html_shows_as_text(page: Page, setup: Setup) -> None:
+    logged_in(page, setup)
+    evil = page.locator("#other-rooms td.room-name", has_text=EVIL)
+    expect(evil).to_have_text(EVIL)
+    expect(page.locator("#rooms script")).to_have_count(0)
+
+
+def test_the_qr_code_shows_while_a_scan_is_needed_and_logged_in_follows_without_a_reload(
+        page: Page, setup: Setup, listener: TestClient) -> None:
+    from bridge.homeassistant import qr_svg
+
+    logged_in(page, setup)
+    page.evaluate("window.notReloaded = true")
+    setup.gateway.logout()
+    try:
+        expect(page.locator("#login-state")).to_have_text("logged out", timeout=LIVE_MS * 2)
+        qr = "https://login.weixin.qq.com/l/status-page-test"
+        setup.gateway.scan(qr)
+        image = page.locator("img#qr")
+        expect(image).to_be_visible(timeout=LIVE_MS)
+        expect(page.locator("#login-state")).to_have_text("scan the QR code")
+        assert image.get_attribute("src") == "data:image/svg+xml;base64," + base64.b64encode(qr_svg(qr)).decode()
+        assert image.evaluate("img => img.complete && img.naturalWidth") >= 330  # drawn, and big enough
+        second = "https://login.weixin.qq.com/l/status-page-test-2"
+        setup.gateway.scan(second)  # the gateway issues a new code: the page follows
+        expect(image).to_have_attribute("src", "data:image/svg+xml;base64," + base64.b64encode(
+            qr_svg(second)).decode(), timeout=LIVE_MS)
+    finally:
+        setup.gateway.login()
+    expect(page.locator("#login-state")).to_have_text("logged in", timeout=LIVE_MS * 2)
+    expect(page.locator("#login-user")).to_have_text("Bridge Bot")
+    expect(page.locator("img#qr")).to_have_count(0)
+    expect(page.locator("#login")).to_contain_text("Last logout")
+    assert page.evaluate("window.notReloaded") is True
+    setup.bridge.wait_for_log(READY_LOG, after=0)  # rooms resolved again for the tests after this one
+
+
+def test_a_delivery_published_on_mqtt_appears_in_the_recent_list(
+        page: Page, setup: Setup, listener: TestClient) -> None:
+    logged_in(page, setup)
+    event_id = f"door-{uuid.uuid4().hex[:6]}"
+    listener.publish("home/front/door", json.dumps({"state": "open", "id": event_id}))
+    row = page.locator(f'#deliveries tr.delivery[data-id="{event_id}"]')
+    expect(row).to_contain_text("delivered", timeout=LIVE_MS)
+    expect(row).to_contain_text("family")
+    expect(row).to_contain_text("home/front/door")
+    row.click()  # log_level is debug here: the text is shown
+    expect(page.locator(f'#deliveries tr.text[data-for="{event_id}"]')).to_have_text("The front door is open")
+    rejected = f"bad-{uuid.uuid4().hex[:6]}"
+    listener.publish("wechat/send/ops", json.dumps({"text": "x", "id": rejected}))
+    bad = page.locator(f'#deliveries tr.delivery[data-id="{rejected}"]')
+    expect(bad).to_contain_text("room 'ops' does not take direct sends (allow_direct: false)", timeout=LIVE_MS)
+    page.locator("#filter-status").select_option("rejected")
+    expect(row).to_be_hidden()
+    expect(bad).to_be_visible()
+    page.locator("#filter-status").select_option("")
+    page.locator("#filter-room").select_option("family")
+    expect(row).to_be_visible()
+    expect(bad).to_be_hidden()
+
+
+@pytest.mark.parametrize(("topic", "payload"), [
+    ("home/front/door", '{"state": "open"}'),
+    ("home/back/door", '{"state": "closed"}'),
+    ("home/front/door", "not json"),
+    ("wechat/send/ops", "hello"),
+    ("nothing/here", ""),
+])
+def test_the_route_tester_shows_what_render_prints(page: Page, setup: Setup, topic: str, payload: str) -> None:
+    printed = subprocess.run([sys.executable, "-m", "bridge", "render", "-c", str(setup.config), "-t", topic,
+                              "-p", payload], capture_output=True, text=True, check=True,
+                             env={**os.environ, "WECHATY_PUPPET_SERVICE_TOKEN": setup.gateway.token}).stdout
+    logged_in(page, setup)
+    page.get_by_label("Topic").fill(topic)
+    page.get_by_label("Payload").fill(payload)
+    page.get_by_role("button", name="Render").click()
+    expect(page.locator("#try-output")).to_have_text(printed.rstrip("\n"), use_inner_text=True)
+
+
+def test_a_test_message_from_the_page_arrives_with_one_report(
+        page: Page, setup: Setup, listener: TestClient) -> None:
+    logged_in(page, setup)
+    setup.gateway.clear()
+    text = f"Test from the page {uuid.uuid4().hex[:6]}"
+    page.locator("#send-room").select_option("family")
+    page.locator("#send-text").fill(text)
+    page.get_by_role("button", name="Send").click()
+    result = page.locator("#send-result")
+    expect(result).to_contain_text("queued as ")
+    event_id = re.search(r"queued as (\w+)", result.inner_text()).group(1)  # type: ignore[union-attr]
+    expect(page.locator(f'#deliveries tr.delivery[data-id="{event_id}"]')).to_have_count(1, timeout=LIVE_MS)
+    expect(page.locator(f'#deliveries tr.delivery[data-id="{event_id}"]')).to_contain_text("delivered")
+    assert [(m["room_id"], m["text"]) for m in setup.gateway.messages()] == [("room-family@chatroom", text)]
+    [report] = [m.json() for m in listener.messages(DELIVERY) if m.json()["id"] == event_id]
+    assert (report["status"], report["room"]["key"], report["topic"]) == ("delivered", "family", "/page/send")
+    expect(page.locator("#send-room option")).to_have_text(["family", "nowhere"])  # not ops: allow_direct false
