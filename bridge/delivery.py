@@ -366,7 +366,8 @@ class DeliveryWorker:
                           mentions: list[WeChatContact] | None = None) -> None:
         """Send `text`, in numbered parts when it is too long; the first part (which carries the mentions)
         was paced by `_step`."""
-        for index, part in enumerate(split_text(text, self._pacer.settings.max_text_chars)):
+        pacing = self._pacer.settings
+        for index, part in enumerate(split_text(text, pacing.max_text_chars, pacing.part_marker)):
             if index:
                 await asyncio.sleep(self._pacer.wait(room_key, self._clock()))
             try:
