@@ -462,12 +462,9 @@ class RouteSettings(_Strict):
             raise ValueError("'translations' replace the 'template': give a template too")
         return self
 
-    def in_locale(self, locale: Locale) -> RouteSettings:
-        """This route with the template of `locale` when it has a translation for it."""
-        translated = self.translations.get(locale)
-        if translated is None or translated == self.template:
-            return self
-        return self.model_copy(update={"template": translated})  # keeps `_origin`: errors still point here
+    def template_in(self, locale: Locale) -> str | None:
+        """The template to send with when the config's locale is `locale`."""
+        return self.translations.get(locale, self.template)
 
     @property
     def attachment(self) -> tuple[Literal["image", "file"], AttachmentSetting] | None:

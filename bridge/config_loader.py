@@ -54,8 +54,6 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
                 problems.append(route.problem(("mention", index), f"unknown contact key {key!r} (known: {known})"))
     if config is None:
         raise ConfigError(problems or [ConfigProblem(str(main_path), "", "cannot be used")])
-    # Included files do not know the locale; each route takes its translation here.
-    routes = [route.in_locale(config.locale) for route in routes]
     config = config.model_copy(update={"rooms": rooms, "routes": routes, "contacts": contacts,
                                        "include": config.include})
 

@@ -96,3 +96,12 @@ def test_translations_need_a_template_and_a_known_locale(tmp_path: Path) -> None
     found = [str(p) for p in info.value.problems]
     assert any("routes[1]: 'translations' replace the 'template': give a template too" in p for p in found), found
     assert any("routes[2].translations.fr.[key]: Input should be 'en' or 'zh-CN'" in p for p in found), found
+
+
+def test_check_finds_a_broken_translation_whatever_the_locale(tmp_path: Path) -> None:
+    broken = BASE.replace("（{{ payload.since | duration }}）", "（{{ payload.since | duration }）")
+    for locale in ("", "locale: zh-CN\n"):
+        with pytest.raises(ConfigError) as info:
+            load(tmp_path, locale + broken)
+        [problem] = info.value.problems
+        assert "routes[0].translations.zh-CN: template syntax error" in str(problem), problem
