@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from bridge.errors import ConfigProblem
+from bridge.i18n import DEFAULT_LOCALE, Locale, normalize_locale, texts_for
 from bridge.topics import TopicFilter, TopicFilterError, Topics, check_topic_level
 from bridge.yaml_source import Path_, YamlDocument
 
@@ -276,6 +277,7 @@ class DigestSettings(_Strict):
     #: At most this many deliveries in one digest; the rest wait for the next one.
     max_items: Annotated[int, Field(ge=2, le=500)] = 20
     #: The first line; `{count}` is replaced by the number of items (no other placeholders).
+    #: Unset: the locale's (`{count} notifications:`, zh-CN `{count} 条通知：`).
     header: str = "{count} notifications:"
     #: One line per folded delivery; `{text}` is replaced by its text.
     item: str = "\u2022 {text}"
@@ -315,9 +317,22 @@ class PacingSettings(_Strict):
     #: ...plus a random extra of up to this much, so the rhythm does not look like a machine's.
     jitter: Duration = 1.0
     #: Longer texts are split into numbered parts `(1/3) ...` (WeChat's own limit is near 5,000).
+    #: Counted as WeChat and the gateway count: UTF-16 units (a Chinese character 1, most emoji 2).
     max_text_chars: Annotated[int, Field(ge=100, le=20_000)] = 4000
+    #: Put before each part; `{index}` and `{total}` are replaced. Unset: the locale's
+    #: (`(1/3) `, zh-CN `（1/3）`).
+    part_marker: Annotated[str, Field(max_length=40)] = "({index}/{total}) "
     #: Merge a room's backlog into one message (see `DigestSettings`).
     digest: DigestSettings = DigestSettings()
+
+    @field_validator("part_marker")
+    @classmethod
+    def _marker_numbers_the_parts(cls, value: str) -> str:
+        fields = set(re.findall(r"\{([^{}]*)\}", value))
+        if "{{" in value or "{%" in value or not fields <= {"index", "total"} or "index" not in fields:
+            raise ValueError("the part marker is not a template: write {index} (and {total}), "
+                             "e.g. '({index}/{total}) '")
+        return value
 
 
 class HomeAssistantSettings(_Strict):
@@ -435,6 +450,8 @@ class RouteSettings(_Strict):
     throttle: ThrottleSettings | None = None
     #: `high`: sent before every waiting `normal` delivery.
     priority: Literal["normal", "high"] = "normal"
+    #: The template to use instead when the config's `locale` is this one (`zh-CN: "💧 漏水：…"`).
+    translations: dict[Locale, str] = Field(default_factory=dict)
 
     _origin: tuple[YamlDocument, Path_] | None = PrivateAttr(default=None)
 
@@ -446,7 +463,13 @@ class RouteSettings(_Strict):
             raise ValueError("give 'image' or 'file', not both")
         if self.template is None and self.mention:
             raise ValueError("'mention' needs a 'template': mentions are part of the text")
+        if self.template is None and self.translations:
+            raise ValueError("'translations' replace the 'template': give a template too")
         return self
+
+    def template_in(self, locale: Locale) -> str | None:
+        """The template to send with when the config's locale is `locale`."""
+        return self.translations.get(locale, self.template)
 
     @property
     def attachment(self) -> tuple[Literal["image", "file"], AttachmentSetting] | None:
@@ -506,6 +529,23 @@ class Config(MappingFile):
     pacing: PacingSettings = Field(default_factory=PacingSettings)
     include: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: The language of the texts the bridge itself writes (digest header, part marker, `duration`,
+    #: `localtime`, the login picture, Home Assistant names); routes pick their `translations`.
+    locale: Annotated[Locale, BeforeValidator(normalize_locale)] = DEFAULT_LOCALE
+
+    @model_validator(mode="after")
+    def _locale_defaults(self) -> Config:
+        """The digest header and part marker the user did not write, in the config's locale."""
+        texts = texts_for(self.locale)
+        pacing, digest = self.pacing, self.pacing.digest
+        if "header" not in digest.model_fields_set:
+            digest = digest.model_copy(update={"header": texts.gettext("{count} notifications:")})
+        marker = pacing.part_marker
+        if "part_marker" not in pacing.model_fields_set:
+            marker = texts.gettext("({index}/{total}) ")
+        if digest == pacing.digest and marker == pacing.part_marker:
+            return self
+        return self.model_copy(update={"pacing": pacing.model_copy(update={"digest": digest, "part_marker": marker})})
 
     @property
     def topics(self) -> Topics:

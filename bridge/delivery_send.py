@@ -110,7 +110,8 @@ class Send:
 
     async def _text(self, room_id: str, room_key: str, text: str, mentions: list[WeChatContact] | None = None) -> None:
         """`text`, in numbered parts when it is too long; the mentions go with the first part."""
-        for index, part in enumerate(split_text(text, self._pacer.settings.max_text_chars)):
+        pacing = self._pacer.settings
+        for index, part in enumerate(split_text(text, pacing.max_text_chars, pacing.part_marker)):
             if index:
                 await self._clock.sleep(self._pacer.wait(room_key, self._clock.monotonic()))
             try:

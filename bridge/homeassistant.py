@@ -31,7 +31,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.sax.saxutils import escape
 
 import orjson
@@ -40,11 +40,10 @@ import qrcode
 from bridge import __version__
 from bridge.config import Config
 from bridge.events import InboundMessage
+from bridge.i18n import ENGLISH, Texts, texts_for
 from bridge.mqtt import Publication
 from bridge.topics import DiscoveryTopics, Topics
-
-if TYPE_CHECKING:
-    from bridge.wechat_types import LoginState
+from bridge.wechat_types import LoginState
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +83,20 @@ def slug(text: str) -> str:
 
 
 def entities(config: Config) -> list[Entity]:
-    """Every entity the bridge announces for this config (pure)."""
+    """Every entity the bridge announces for this config (pure).
+
+    Names are in the config's locale; ids are not, so a locale switch renames and keeps history.
+    """
+    texts = texts_for(config.locale)
     topics = config.topics
     node = node_id(config.mqtt.client_id)
     prefix = slug(config.mqtt.base_topic)
     device = {
         "identifiers": [f"wechat_mqtt_bridge_{node}"],
-        "name": "WeChat bridge" if config.mqtt.base_topic == "wechat" else f"WeChat bridge {config.mqtt.base_topic}",
+        "name": texts.gettext("WeChat bridge") if config.mqtt.base_topic == "wechat"
+        else texts.gettext("WeChat bridge {base_topic}").format(base_topic=config.mqtt.base_topic),
         "manufacturer": "wechat-mqtt-bridge",
-        "model": "MQTT to WeChat bridge",
+        "model": texts.gettext("MQTT to WeChat bridge"),
         "sw_version": __version__,
     }
     availability = {
@@ -127,7 +131,7 @@ def entities(config: Config) -> list[Entity]:
     found += [
         # Without availability: it must read "disconnected" when the bridge is gone, not "unavailable".
         entity("binary_sensor", "connection", "connection", {
-            "name": "Connection",
+            "name": texts.pgettext("Home Assistant", "Connection"),
             "state_topic": topics.state,
             "value_template": "{{ value_json.state }}",
             "payload_on": "online",
@@ -136,7 +140,7 @@ def entities(config: Config) -> list[Entity]:
             "entity_category": "diagnostic",
         }, available=False),
         entity("sensor", "login", "login", {
-            "name": "WeChat login",
+            "name": texts.pgettext("Home Assistant", "WeChat login"),
             "state_topic": topics.login,
             "value_template": "{{ value_json.state }}",
             "device_class": "enum",
@@ -147,16 +151,16 @@ def entities(config: Config) -> list[Entity]:
             "icon": "mdi:wechat",
         }),
         entity("sensor", "queue_depth", "queue_depth", {
-            "name": "Queue depth",
+            "name": texts.pgettext("Home Assistant", "Queue depth"),
             "state_topic": topics.info,
             "value_template": "{{ value_json.queue.depth }}",
             "state_class": "measurement",
-            "unit_of_measurement": "messages",
+            "unit_of_measurement": texts.pgettext("Home Assistant", "messages"),
             "icon": "mdi:tray-full",
             "entity_category": "diagnostic",
         }),
         entity("sensor", "last_delivery", "last_delivery", {
-            "name": "Last delivery",
+            "name": texts.pgettext("Home Assistant", "Last delivery"),
             "state_topic": topics.delivery,
             "value_template": "{{ value_json.status }}",
             "device_class": "enum",
@@ -168,13 +172,13 @@ def entities(config: Config) -> list[Entity]:
             "icon": "mdi:message-check",
         }),
         entity("sensor", "last_delivery_time", "last_delivery_time", {
-            "name": "Last delivery time",
+            "name": texts.pgettext("Home Assistant", "Last delivery time"),
             "state_topic": topics.delivery,
             "value_template": "{{ value_json.ts }}",
             "device_class": "timestamp",
         }),
         entity("image", "login_qr_code", "login_qr_code", {
-            "name": "Login QR code",
+            "name": texts.pgettext("Home Assistant", "Login QR code"),
             "image_topic": topics.login_qrcode,
             "content_type": "image/svg+xml",
             "icon": "mdi:qrcode",
@@ -204,8 +208,13 @@ def subscriptions(config: Config) -> list[str]:
 # --- the login picture ------------------------------------------------------------------------
 
 
-def qr_svg(data: str) -> bytes:
-    """`data` as a QR code in SVG: black on an opaque white square, so dark dashboards scan too."""
+#: The caption's height under the code, in modules: one line of text in the code's own units.
+QR_CAPTION_MODULES = 5
+
+
+def qr_svg(data: str, caption: str = "") -> bytes:
+    """`data` as a QR code in SVG: black on an opaque white square, so dark dashboards scan too,
+    with `caption` under it (what to do with it, in the config's locale)."""
     code = qrcode.QRCode(border=QR_BORDER_MODULES, error_correction=qrcode.constants.ERROR_CORRECT_M)
     code.add_data(data)
     code.make(fit=True)
@@ -213,10 +222,13 @@ def qr_svg(data: str) -> bytes:
     size = len(matrix)
     path = "".join(f"M{x},{y}h1v1h-1z" for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark)
     pixels = size * QR_MODULE_PIXELS
+    height = size + (QR_CAPTION_MODULES if caption else 0)
+    text = (f'<text x="{size / 2:g}" y="{size + 2}" text-anchor="middle" font-family="sans-serif" '
+            f'font-size="2.5" fill="#333">{escape(caption)}</text>') if caption else ""
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" width="{pixels}" '
-        f'height="{pixels}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/>'
-        f'<path d="{path}" fill="#000"/></svg>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {height}" width="{pixels}" '
+        f'height="{height * QR_MODULE_PIXELS}" shape-rendering="crispEdges"><rect width="{size}" height="{height}" '
+        f'fill="#fff"/><path d="{path}" fill="#000"/>{text}</svg>'
     ).encode()
 
 
@@ -230,16 +242,18 @@ def text_svg(text: str) -> bytes:
     ).encode()
 
 
-def login_image(state: LoginState) -> bytes:
+def login_image(state: LoginState, texts: Texts = ENGLISH) -> bytes:
     if state.state == "scan" and state.qrcode:
-        return qr_svg(state.qrcode)
+        return qr_svg(state.qrcode, texts.gettext("Scan with WeChat to log in"))
     if state.state == "logged_in":
-        return text_svg(f"Logged in as {state.user.name}" if state.user else "Logged in")
+        if state.user:
+            return text_svg(texts.gettext("Logged in as {name}").format(name=state.user.name))
+        return text_svg(texts.gettext("Logged in"))
     if state.state == "scan":
-        return text_svg("Waiting for the QR code")
+        return text_svg(texts.gettext("Waiting for the QR code"))
     if state.state == "logged_out":
-        return text_svg("Logged out")
-    return text_svg("Connecting to WeChat")
+        return text_svg(texts.gettext("Logged out"))
+    return text_svg(texts.gettext("Connecting to WeChat"))
 
 
 # --- the runtime part -------------------------------------------------------------------------
@@ -254,7 +268,8 @@ class HomeAssistant:
         self._discovery = DiscoveryTopics(config.homeassistant.prefix, node_id(config.mqtt.client_id))
         self._enabled = config.homeassistant.discovery
         self._configs = discovery_publications(config) if self._enabled else {}
-        self._image = text_svg("Connecting to WeChat")
+        self._texts = texts_for(config.locale)
+        self._image = login_image(LoginState("connecting"), self._texts)
 
     async def on_connect(self) -> None:
         """After each broker connect: every config, and the login picture, again."""
@@ -266,7 +281,7 @@ class HomeAssistant:
             await self._publish(publication)
 
     async def on_login(self, state: LoginState) -> None:
-        image = login_image(state)
+        image = login_image(state, self._texts)
         if image == self._image:
             return
         self._image = image

@@ -17,9 +17,10 @@ Times are seconds on whatever clock the caller passes; the worker passes a monot
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import regex
 
 from bridge.config import DigestSettings, PacingSettings
 
@@ -131,50 +132,104 @@ class Pacer:
 
 
 # --------------------------------------------------------------------------- length
+#
+# Lengths are counted as WeChat's apps and the gateway (JavaScript) count them: UTF-16 code units.
+# A Chinese character or a Latin letter is 1, most emoji 2, a family emoji such as 👨‍👩‍👧 8. That is
+# never less than Python's count of code points, so a part within the limit here is within it there.
+# Cuts fall between grapheme clusters only (`\X`): a surrogate pair, a letter with its combining
+# marks, a flag or an emoji ZWJ sequence is never cut in two.
 
-_BREAKS = (re.compile(r"\n"), re.compile(r"\s"))
+_GRAPHEME = regex.compile(r"\X")
+_LINE_BREAKS = frozenset({"\n", "\r\n"})
+#: Where a part may end, best first: a line break; the end of a Chinese sentence; a space or a
+#: Chinese clause mark. Breaks (line, space) are dropped, punctuation stays with its sentence.
+_SENTENCE_ENDS = frozenset("。！？")
+_CLAUSE_MARKS = frozenset("；，")
+#: Closing quotes and brackets that belong with the sentence end before them (。” stays together).
+_CLOSERS = frozenset("”’」』）》】〕")
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """`text` as parts WeChat accepts: itself when it fits, else `(1/3) ...` parts of <= `limit`.
+def wechat_len(text: str) -> int:
+    """The length of `text` in UTF-16 code units, the unit of `pacing.max_text_chars`."""
+    return len(text.encode("utf-16-le")) // 2
 
-    Each part is cut at the last line break that keeps it within the limit, else at the last
-    white space, else (one long word) hard at the limit; the break itself is dropped. The prefix
-    `(i/n) ` counts toward the limit.
+
+def split_text(text: str, limit: int, marker: str = "({index}/{total}) ") -> list[str]:
+    """`text` as parts WeChat accepts: itself when it fits, else numbered parts of <= `limit`.
+
+    Each part ends at the best place within the limit: a line break, else a Chinese sentence end
+    (。！？), else a space or a Chinese clause mark (；，); a better kind of place wins when it
+    leaves the part at least half full. One long word is cut hard, between grapheme clusters.
+    The marker (`(i/n) `, `（i/n）` in zh-CN) counts toward the limit. Lengths: `wechat_len`.
     """
-    if len(text) <= limit:
+    if wechat_len(text) <= limit:
         return [text]
-    # The prefix width depends on the number of parts; grow the estimate until it is stable.
+    # The marker's width depends on the number of parts; grow the estimate until it is stable.
     digits = 1
     while True:
-        pieces = _cut(text, limit - len(f"({'9' * digits}/{'9' * digits}) "))
+        widest = int("9" * digits)
+        pieces = _cut(text, max(limit - wechat_len(marker.format(index=widest, total=widest)), 1))
         if len(str(len(pieces))) <= digits:
             break
         digits += 1
     total = len(pieces)
-    return [f"({index}/{total}) {piece}" for index, piece in enumerate(pieces, 1)]
+    return [marker.format(index=index, total=total) + piece for index, piece in enumerate(pieces, 1)]
 
 
 def _cut(text: str, size: int) -> list[str]:
+    clusters: list[str] = _GRAPHEME.findall(text)
+    widths = [wechat_len(c) for c in clusters]
     pieces: list[str] = []
-    rest = text
-    while len(rest) > size:
-        window = rest[:size + 1]  # a break just after the limit still lets the piece fit
-        cut = -1
-        for pattern in _BREAKS:
-            found = [m.start() for m in pattern.finditer(window) if m.start() > 0]
-            if found:
-                cut = found[-1]
-                break
-        if cut <= 0:
-            pieces.append(rest[:size])
-            rest = rest[size:]
+    start = 0
+    while start < len(clusters):
+        end, width = start, 0
+        while end < len(clusters) and width + widths[end] <= size:
+            width += widths[end]
+            end += 1
+        end = max(end, start + 1)  # a cluster wider than a whole part (a tiny limit) still goes
+        if end == len(clusters):
+            rest = "".join(clusters[start:])
+            if rest.strip() or not pieces:
+                pieces.append(rest)
+            break
+        stop, resume = _best_cut(clusters, start, end)
+        piece = "".join(clusters[start:stop])
+        pieces.append(piece.rstrip() if resume > stop else piece)
+        start = resume
+        if resume > stop and clusters[stop] in _LINE_BREAKS:  # one line break dropped: blank lines too
+            while start < len(clusters) and clusters[start] in _LINE_BREAKS:
+                start += 1
         else:
-            pieces.append(rest[:cut].rstrip())
-            rest = rest[cut + 1:].lstrip("\n")
-    if rest.strip() or not pieces:
-        pieces.append(rest)
-    return [p for p in pieces if p] or [text[:size]]
+            while start < len(clusters) and clusters[start].isspace() and clusters[start] not in _LINE_BREAKS:
+                start += 1
+    return [p for p in pieces if p] or [text]
+
+
+def _best_cut(clusters: list[str], start: int, end: int) -> tuple[int, int]:
+    """(where the part stops, where the next one starts) for clusters[start:end], which fit.
+
+    A break (line, space) may sit just past the window, at `end`: it is dropped, so the part fits.
+    """
+    lines: list[tuple[int, int]] = []
+    sentences: list[tuple[int, int]] = []
+    spaces: list[tuple[int, int]] = []
+    for index in range(start + 1, min(end + 1, len(clusters))):
+        cluster = clusters[index]
+        if cluster in _LINE_BREAKS:
+            lines.append((index, index + 1))
+        elif cluster.isspace():
+            spaces.append((index, index + 1))
+        elif index < end and (cluster in _SENTENCE_ENDS or cluster in _CLAUSE_MARKS):
+            after = index + 1
+            while cluster in _SENTENCE_ENDS and after < end and clusters[after] in _CLOSERS:
+                after += 1
+            (sentences if cluster in _SENTENCE_ENDS else spaces).append((after, after))
+    half = start + (end - start) // 2
+    for kind in (lines, sentences, spaces):
+        if kind and kind[-1][0] >= half:
+            return kind[-1]
+    found = max((kind[-1] for kind in (lines, sentences, spaces) if kind), default=None)
+    return found if found is not None else (end, end)  # one long word: cut hard at the limit
 
 
 # --------------------------------------------------------------------------- digest
@@ -188,10 +243,10 @@ def format_digest(texts: Sequence[str], settings: DigestSettings) -> str:
 
 def digest_fit(texts: Sequence[str], settings: DigestSettings, max_chars: int) -> int:
     """How many of `texts`, from the first, make one digest of at most `max_items` items and
-    `max_chars` characters (0: not even the first fits)."""
+    `max_chars` characters, counted by `wechat_len` (0: not even the first fits)."""
     fit = 0
     for count in range(1, min(len(texts), settings.max_items) + 1):
-        if len(format_digest(texts[:count], settings)) > max_chars:
+        if wechat_len(format_digest(texts[:count], settings)) > max_chars:
             break
         fit = count
     return fit

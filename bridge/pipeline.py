@@ -15,6 +15,7 @@ from bridge.attachments import build_attachment
 from bridge.config import Config, ContactSettings, RoomSettings
 from bridge.errors import EventRejected, PayloadError
 from bridge.events import Delivery, DeliveryReport, InboundMessage, RejectReason, new_event_id
+from bridge.i18n import texts_for
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.routing import Route, RouteMatch, Router, compile_routes
 from bridge.templates import MAX_RENDERED_CHARS, TemplateEngine
@@ -38,7 +39,7 @@ class Pipeline:
     @classmethod
     def from_config(cls, config: Config) -> Pipeline:
         """Compile the config's routes; raises `ConfigError` on template problems."""
-        router = Router(compile_routes(config, TemplateEngine()))
+        router = Router(compile_routes(config, TemplateEngine(texts_for(config.locale))))
         return cls(router=router, topics=config.topics, rooms=config.rooms, contacts=config.contacts,
                    max_payload_bytes=config.limits.max_payload_bytes,
                    max_attachment_bytes=config.attachments.max_bytes)

@@ -74,6 +74,8 @@ def compile_routes(config: Config, engine: TemplateEngine) -> list[Route]:
         sources = {"template": settings.template, "when": settings.when,
                    # compiled by the throttle module, checked here so that `check` lists every problem at once
                    "throttle.key": settings.throttle.key if settings.throttle is not None else None}
+        # Every locale's text, not only the one in use: `check` on an English config catches a broken Chinese one.
+        sources |= {f"translations.{locale}": text for locale, text in settings.translations.items()}
         attachment = settings.attachment
         if attachment is not None and not isinstance(attachment[1], str):
             kind, source = attachment
@@ -94,7 +96,7 @@ def compile_routes(config: Config, engine: TemplateEngine) -> list[Route]:
             name=name,
             filter=TopicFilter.parse(settings.topic),
             rooms=tuple(settings.rooms),
-            template=engine.compile(settings.template) if settings.template is not None else None,
+            template=engine.compile(text) if (text := settings.template_in(config.locale)) is not None else None,
             when=engine.compile_expression(settings.when) if settings.when is not None else None,
             retained=settings.retained,
             mentions=tuple(settings.mention),

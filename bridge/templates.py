@@ -23,7 +23,8 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from bridge.errors import TemplateError
-from bridge.filters import FILTERS
+from bridge.filters import filters_for
+from bridge.i18n import ENGLISH, Texts
 
 #: Longest text a template may produce; WeChat itself refuses much longer messages.
 MAX_RENDERED_CHARS = 20_000
@@ -144,10 +145,10 @@ def _with_loop_budget(tree: nodes.Template) -> nodes.Template:
 class TemplateEngine:
     """One sandboxed environment shared by every route; rendering never raises anything but ours."""
 
-    def __init__(self) -> None:
+    def __init__(self, texts: Texts = ENGLISH) -> None:
         self._env = _LimitedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
         self._env.globals.update({"now": _now, "range": _bounded_range, "_counted": _counted})
-        self._env.filters.update(FILTERS)
+        self._env.filters.update(filters_for(texts))  # `duration` and `localtime` in the config's locale
         for name, width_args in (("center", (0,)), ("indent", (0,)), ("wordwrap", (0,)),
                                  ("truncate", (0,)), ("format", ())):
             self._env.filters[name] = _capped_filter(self._env.filters[name], width_args=width_args)

@@ -22,11 +22,11 @@ READY_MADE = ["home-assistant.yaml", "tasmota.yaml", "esphome.yaml", "zigbee2mqt
 Sent = list[tuple[str, str, str]]  # (route, room key, text)
 
 
-def pipeline_for(tmp_path: Path, *files: str) -> Pipeline:
+def pipeline_for(tmp_path: Path, *files: str, locale: str = "en") -> Pipeline:
     main = tmp_path / "config.yaml"
     includes = ", ".join(f"'{MAPPINGS / f}'" for f in files)
     main.write_text(
-        "wechaty: {token: t}\n"
+        f"locale: {locale}\nwechaty: {{token: t}}\n"
         "rooms:\n  family: {topic: 'Happy Family'}\n  ops: {topic: 'Ops'}\n"
         f"include: [{includes}]\n")
     return Pipeline.from_config(load_config(main, environ={}))
@@ -45,6 +45,15 @@ def test_each_file_holds_routes_only_and_says_which_rooms_it_needs(name: str) ->
     text = (MAPPINGS / name).read_text()
     assert "`family`" in text.split("routes:")[0] and "`ops`" in text.split("routes:")[0]
     assert "\nrooms:" not in text  # rooms come from the user's main config
+
+
+@pytest.mark.parametrize("name", READY_MADE)
+def test_every_route_has_a_chinese_text(tmp_path: Path, name: str) -> None:
+    english = pipeline_for(tmp_path, name).router.routes
+    chinese = pipeline_for(tmp_path, name, locale="zh-CN").router.routes
+    config = load_config(tmp_path / "config.yaml", environ={})
+    assert all("zh-CN" in route.translations for route in config.routes), name
+    assert len(english) == len(chinese)
 
 
 def test_all_files_load_together_and_beside_the_example(tmp_path: Path) -> None:
@@ -150,3 +159,76 @@ def test_scripts(tmp_path: Path) -> None:
         ("script-cron-failed", "ops", "⏰ cron job sync failed on nas: exit status 23")]
     assert sent(p, "scripts/done/buildbox/build", "3725") == [
         ("script-done", "ops", "✅ build on buildbox finished after 1 h 2 min")]
+
+
+# --- the same sample payloads with `locale: zh-CN`: Chinese texts, Chinese device names ---------------
+
+
+def test_home_assistant_in_chinese(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "home-assistant.yaml", locale="zh-CN")
+    assert sent(p, "homeassistant/alerts/washer", '{"title": "洗衣机", "message": "洗好了，用时 92 分钟", '
+                                                 '"level": "info"}') == [
+        ("ha-alert", "family", "洗衣机：洗好了，用时 92 分钟")]
+    assert sent(p, "homeassistant/alerts/freezer", '{"title": "冰箱", "message": "-8 °C，门没关？", '
+                                                  '"level": "warning"}') == [
+        ("ha-alert-warning", "ops", "⚠️ 冰箱：-8 °C，门没关？")]
+    assert sent(p, "homeassistant/alerts/smoke", '{"message": "厨房有烟雾", "level": "critical"}') == [
+        ("ha-alert-warning", "ops", "🚨 厨房有烟雾")]
+    assert sent(p, "homeassistant/alerts/x", "自动化发来的纯文本") == [("ha-alert", "family", "自动化发来的纯文本")]
+    assert sent(p, "homeassistant/status", "online") == []
+
+
+def test_tasmota_in_chinese(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "tasmota.yaml", locale="zh-CN")
+    plug = ('{"Time":"2026-11-24T21:14:03","ENERGY":{"TotalStartTime":"2026-01-02T10:11:12","Total":123.456,'
+            '"Yesterday":1.234,"Today":2.345,"Period":12,"Power":2250,"ApparentPower":2310,"ReactivePower":300,'
+            '"Factor":0.97,"Voltage":231,"Current":9.740}}')
+    assert sent(p, "tele/洗衣机插座/SENSOR", plug) == [
+        ("tasmota-high-power", "ops", "⚡ 洗衣机插座 功率 2250 W（今日 2.35 kWh）")]
+    sensor = ('{"Time":"2026-11-24T21:14:03","AM2301":{"Temperature":31.46,"Humidity":38.6,"DewPoint":13.8},'
+              '"TempUnit":"C"}')
+    assert sent(p, "tele/阁楼/SENSOR", sensor) == [("tasmota-too-hot", "family", "🌡️ 阁楼：31.5 °C，湿度 39%")]
+    assert sent(p, "stat/热水壶/POWER", "ON") == [("tasmota-power", "family", "🟢 热水壶已打开")]
+    assert sent(p, "stat/热水壶/POWER", "OFF") == [("tasmota-power", "family", "⚫ 热水壶已关闭")]
+    assert sent(p, "tele/热水壶/LWT", "Offline") == [("tasmota-offline", "ops", "🔴 Tasmota 设备 热水壶 已离线")]
+    assert sent(p, "tele/热水壶/LWT", "Online") == []
+
+
+def test_esphome_in_chinese(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "esphome.yaml", locale="zh-CN")
+    assert sent(p, "doorbell/binary_sensor/front_button/state", "ON") == [
+        ("esphome-binary-sensor-on", "family", "🔔 doorbell：front button 已触发")]
+    assert sent(p, "livingroom/sensor/livingroom_temperature/state", "30.25") == [
+        ("esphome-too-hot", "family", "🌡️ livingroom：livingroom temperature 为 30.2 °C")]
+    assert sent(p, "livingroom/status", "offline") == [("esphome-offline", "ops", "🔴 ESPHome 节点 livingroom 已离线")]
+    assert sent(p, "homeassistant/status", "offline") == []
+
+
+def test_zigbee2mqtt_in_chinese(tmp_path: Path) -> None:
+    """Zigbee2MQTT friendly names may be Chinese, as 米家/Aqara and 涂鸦 sensors are often named."""
+    p = pipeline_for(tmp_path, "zigbee2mqtt.yaml", locale="zh-CN")
+    door = '{"battery":100,"contact":%s,"linkquality":120,"voltage":3025}'
+    assert sent(p, "zigbee2mqtt/大门", door % "false") == [("z2m-door-opened", "family", "🚪 大门开了")]
+    leak = '{"battery":91,"battery_low":false,"linkquality":87,"tamper":false,"voltage":3005,"water_leak":%s}'
+    assert sent(p, "zigbee2mqtt/洗衣房地面", leak % "true") == [
+        ("z2m-water-leak", "family", "💧 漏水：洗衣房地面！"),
+        ("z2m-water-leak", "ops", "💧 漏水：洗衣房地面！")]
+    assert sent(p, "zigbee2mqtt/laundry_floor", leak % "true")[0] == (
+        "z2m-water-leak", "family", "💧 漏水：laundry floor！")
+    motion = '{"battery":100,"illuminance_lux":120,"linkquality":102,"occupancy":true,"voltage":3055}'
+    assert sent(p, "zigbee2mqtt/走廊", motion) == [("z2m-motion", "family", "🏃 检测到有人：走廊（120 lx）")]
+    assert sent(p, "zigbee2mqtt/卫生间水浸", leak.replace('"battery":91,"battery_low":false',
+                                                         '"battery_low":true') % "false") == [
+        ("z2m-battery-low", "ops", "🪫 卫生间水浸：电量低")]
+    assert sent(p, "zigbee2mqtt/后门", door.replace('"battery":100', '"battery":9') % "true") == [
+        ("z2m-battery-low", "ops", "🪫 后门：电量低（9%）")]
+
+
+def test_scripts_in_chinese(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "scripts.yaml", locale="zh-CN")
+    assert sent(p, "scripts/backup/nas", "完成，12G") == [("script-backup", "ops", "💾 nas 的备份：完成，12G")]
+    assert sent(p, "scripts/disk/nas", "93") == [("script-disk-full", "ops", "💽 nas：磁盘已用 93%")]
+    assert sent(p, "scripts/cron/nas/sync", "exit status 23") == [
+        ("script-cron-failed", "ops", "⏰ nas 上的定时任务 sync 失败：exit status 23")]
+    assert sent(p, "scripts/done/buildbox/build", "3725") == [
+        ("script-done", "ops", "✅ buildbox 上的 build 已完成，用时 1小时2分钟")]

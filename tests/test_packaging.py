@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -51,3 +56,28 @@ def test_the_installed_tree_has_none_of_it() -> None:
     assert not set(installed) & GONE
     # The SDK pinned urllib3 < 2, which gets no security fixes; nothing of ours needs urllib3 at all.
     assert "urllib3" not in installed
+
+
+def test_the_wheel_carries_the_catalog_and_speaks_chinese_installed(tmp_path: Path) -> None:
+    """Built from what the Dockerfile copies (pyproject.toml, README.md, bridge/), installed alone."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "bridge", source / "bridge", ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(source)], check=True, timeout=300)
+    [wheel] = (tmp_path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        catalogs = [n for n in archive.namelist() if "/locales/" in n]
+    assert catalogs == ["bridge/locales/zh_CN/LC_MESSAGES/bridge.po"]
+
+    site = tmp_path / "site"
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=120)
+    probe = ("import bridge, bridge.i18n as i; from bridge.filters import duration; t = i.texts_for('zh-CN'); "
+             "print(bridge.__file__); print(t.gettext('{count} notifications:').format(count=7), duration(3725, t))")
+    result = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)})
+    assert result.returncode == 0, result.stderr
+    where, text = result.stdout.splitlines()
+    assert where.startswith(str(site)) and text == "7 条通知： 1小时2分钟"

@@ -1,4 +1,4 @@
-"""The README's own examples work as written: a newcomer copies them first."""
+"""The READMEs' own examples work as written: a newcomer copies them first, in either language."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "<!-- checked by tests/test_readme.py: `wechat-mqtt-bridge check` must accept this config -->"
+READMES = ["README.md", "README.zh-CN.md"]
+#: What the example config of each README sends when the front door opens.
+DOOR_TEXT = {"README.md": r"🚪 The front door was opened at \d\d:\d\d", "README.zh-CN.md": r"🚪 前门开了（\d\d:\d\d）"}
 
 
-def real_account_config() -> str:
-    readme = (ROOT / "README.md").read_text()
-    found = re.search(re.escape(MARKER) + r"\n```yaml\n(.*?)\n```", readme, re.DOTALL)
-    assert found, "the README's example config for a real account is gone (or its marker moved)"
-    return found.group(1) + "\n"
+def marked_configs(readme: str) -> list[str]:
+    text = (ROOT / readme).read_text()
+    found = re.findall(re.escape(MARKER) + r"\n```yaml\n(.*?)\n```", text, re.DOTALL)
+    assert found, f"{readme}: the example config for a real account is gone (or its marker moved)"
+    return [config + "\n" for config in found]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,17 +29,44 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=60, cwd=ROOT, env=env)
 
 
-def test_check_accepts_the_real_account_example(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(real_account_config())
-    result = cli("check", "--config", str(path))
-    assert (result.returncode, result.stderr, result.stdout) == (0, "", f"{path}: OK (2 routes, 2 rooms)\n")
+@pytest.mark.parametrize("readme", READMES)
+def test_check_accepts_every_marked_config(tmp_path: Path, readme: str) -> None:
+    for index, config in enumerate(marked_configs(readme)):
+        path = tmp_path / f"config-{index}.yaml"
+        path.write_text(config)
+        result = cli("check", "--config", str(path))
+        assert (result.returncode, result.stderr, result.stdout) == (0, "", f"{path}: OK (2 routes, 2 rooms)\n")
 
 
-def test_the_real_account_example_renders_its_door_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("readme", READMES)
+def test_the_real_account_example_renders_its_door_message(tmp_path: Path, readme: str) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text(real_account_config())
+    path.write_text(marked_configs(readme)[0])
     result = cli("render", "--config", str(path), "--topic", "home/front/door", "--payload", '{"state": "open"}')
     assert result.returncode == 0, result.stderr
-    assert re.search(r"-> family \(room topic 'Happy Family'\):\n +🚪 The front door was opened at \d\d:\d\d\n",
-                     result.stdout), result.stdout
+    room = {"README.md": "Happy Family", "README.zh-CN.md": "幸福一家人🏠"}[readme]
+    assert re.search(rf"-> family \(room topic '{room}'\):\n +{DOOR_TEXT[readme]}\n", result.stdout), result.stdout
+
+
+def test_each_readme_links_the_other_and_says_which_is_authoritative() -> None:
+    english, chinese = ((ROOT / name).read_text() for name in READMES)
+    assert "(README.zh-CN.md)" in english.split("\n## ", 1)[0]
+    assert "This English README is the authoritative one" in english.split("\n## ", 1)[0]
+    assert "(README.md)" in chinese.split("\n## ", 1)[0] and "以英文 README.md 为准" in chinese.split("\n## ", 1)[0]
+
+
+#: The sections issue 19 asks README.zh-CN.md to cover, by the English heading they render.
+SECTIONS = {"Quick start": "快速上手", "Getting your WeChat account online": "让微信号上线",
+            "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它"}
+
+
+def test_the_chinese_readme_covers_the_sections_a_user_needs() -> None:
+    english, chinese = ((ROOT / name).read_text() for name in READMES)
+    headings = set(re.findall(r"^## (.+)$", chinese, re.MULTILINE))
+    assert set(SECTIONS.values()) <= headings
+    assert all(f"## {section}\n" in english for section in SECTIONS)
+    # Every key of the English configuration references (the tables headed `| key | default | meaning |`).
+    keys = [key for table in english.split("| key | default | meaning |")[1:]
+            for key in re.findall(r"^\| `([^`]+)`", table.split("\n\n", 1)[0], re.MULTILINE)]
+    assert len(keys) > 60 and "routes[].translations" in keys and "locale" in keys
+    assert sorted(key for key in keys if f"`{key}`" not in chinese) == []

@@ -10,13 +10,19 @@ from typing import Any
 import pytest
 
 from bridge.errors import TemplateError
+from bridge.i18n import texts_for
 from bridge.templates import TemplateEngine
 
 ENGINE = TemplateEngine()
+CHINESE = TemplateEngine(texts_for("zh-CN"))
 
 
 def render(source: str, **context: Any) -> str:
     return ENGINE.compile(source).render(context)
+
+
+def render_zh(source: str, **context: Any) -> str:
+    return CHINESE.compile(source).render(context)
 
 
 @pytest.fixture
@@ -35,6 +41,14 @@ def shanghai(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 ])
 def test_duration(seconds: Any, text: str) -> None:
     assert render("{{ s | duration }}", s=seconds) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (3725, "1小时2分钟"), (3600, "1小时"), (45, "45秒"), (90, "1分钟30秒"), (0, "0秒"),
+    (86_400 + 3_600 * 5 + 60, "1天5小时"), (-125, "-2分钟5秒"), (timedelta(days=2), "2天"),
+])
+def test_duration_in_chinese(seconds: Any, text: str) -> None:
+    assert render_zh("{{ s | duration }}", s=seconds) == text
 
 
 def test_duration_of_a_timedelta_and_of_nonsense() -> None:
@@ -57,6 +71,31 @@ def test_duration_of_a_timedelta_and_of_nonsense() -> None:
 def test_localtime(value: Any, fmt: str | None, text: str) -> None:
     source = "{{ v | localtime }}" if fmt is None else "{{ v | localtime(fmt) }}"
     assert render(source, v=value, fmt=fmt) == text
+
+
+@pytest.mark.usefixtures("shanghai")
+@pytest.mark.parametrize(("fmt", "english", "chinese"), [
+    (None, "19:06", "19:06"),  # WeChat shows today's times as 19:06 in Chinese too
+    ("time", "19:06", "19:06"),
+    ("date", "2026-11-18", "2026年11月18日"),
+    ("datetime", "2026-11-18 19:06", "2026年11月18日 19:06"),
+    ("%m/%d %H:%M", "11/18 19:06", "11/18 19:06"),  # a strftime format is the template's own
+])
+def test_localtime_named_formats_in_both_locales(fmt: str | None, english: str, chinese: str) -> None:
+    source = "{{ v | localtime }}" if fmt is None else "{{ v | localtime(fmt) }}"
+    assert (render(source, v=1_795_000_000, fmt=fmt), render_zh(source, v=1_795_000_000, fmt=fmt)) == (
+        english, chinese)
+
+
+@pytest.mark.usefixtures("shanghai")
+def test_a_chinese_date_has_no_leading_zeros() -> None:
+    assert render_zh("{{ v | localtime('date') }}", v="2026-01-05T08:00:00+08:00") == "2026年1月5日"
+    assert render("{{ v | localtime('date') }}", v="2026-01-05T08:00:00+08:00") == "2026-01-05"
+
+
+def test_localtime_refuses_an_unknown_format_name() -> None:
+    with pytest.raises(TemplateError, match="'week' is neither time, date, datetime nor a strftime format"):
+        render("{{ 0 | localtime('week') }}")
 
 
 def test_localtime_of_nonsense() -> None:

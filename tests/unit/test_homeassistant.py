@@ -13,6 +13,7 @@ from bridge.config_loader import load_config
 from bridge.errors import ConfigError
 from bridge.events import InboundMessage
 from bridge.homeassistant import HomeAssistant, discovery_publications, login_image, node_id, slug, subscriptions
+from bridge.i18n import texts_for
 from bridge.mqtt import Publication
 from bridge.wechat_types import LoginState, WeChatUser
 
@@ -120,3 +121,20 @@ async def test_login_picture(tmp_path: Path) -> None:
     await ha.on_login(LoginState("scan", qrcode="x"))
     await ha.on_login(LoginState("scan", qrcode="x"))  # unchanged: not published again
     assert [(p.topic, p.retain) for p in published] == [("wechat/bridge/login/qrcode", True)]
+
+
+def test_names_and_the_login_picture_in_chinese(tmp_path: Path) -> None:
+    english = discovery_publications(config(tmp_path))
+    chinese = discovery_publications(config(tmp_path, "locale: zh-CN\n" + CONFIG))
+    assert english.keys() == chinese.keys()
+    for topic in english:
+        en, zh = orjson.loads(english[topic].payload), orjson.loads(chinese[topic].payload)
+        assert (en["unique_id"], en["default_entity_id"]) == (zh["unique_id"], zh["default_entity_id"])
+    login = orjson.loads(chinese["homeassistant/sensor/bridge_home_1/login/config"].payload)
+    assert (login["device"]["name"], login["name"]) == ("微信桥", "登录状态")
+    zh = texts_for("zh-CN")
+    scan = login_image(LoginState("scan", qrcode="https://login.weixin.qq.com/l/abc"), zh)
+    assert b'<path d="M' in scan and "微信扫码登录".encode() in scan
+    assert b"Scan with WeChat to log in" in login_image(LoginState("scan", qrcode="x"))
+    assert "已登录：A &amp; B".encode() in login_image(LoginState("logged_in", user=WeChatUser("1", "A & B")), zh)
+    assert "正在等待登录二维码".encode() in login_image(LoginState("scan"), zh)

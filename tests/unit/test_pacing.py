@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bridge.config import DigestSettings, PacingSettings
-from bridge.pacing import Pacer, TokenBucket, digest_fit, format_digest, split_text
+from bridge.pacing import Pacer, TokenBucket, digest_fit, format_digest, split_text, wechat_len
 
 
 def pacer(**settings: object) -> Pacer:
@@ -93,6 +93,49 @@ def test_one_long_line_splits_at_spaces_and_a_long_word_hard() -> None:
     parts = split_text(blob, 120)
     assert "".join(p.split(" ", 1)[1] for p in parts) == blob
     assert all(len(p) <= 120 for p in parts)
+
+
+def test_a_chinese_long_text_splits_at_the_sentence_end_not_mid_character() -> None:
+    first = "今天下午三点，洗衣房地面检测到漏水，已经自动关闭进水阀。"  # 28 characters
+    second = "请尽快回家查看，并擦干地面；如有需要，请联系物业维修。"  # 27
+    text = (first + second) * 3  # 165 characters, no space anywhere
+    parts = split_text(text, 100, "（{index}/{total}）")
+    assert parts == ["（1/2）" + first + second + first, "（2/2）" + second + first + second]
+    assert all(wechat_len(p) <= 100 for p in parts)
+
+
+def test_without_a_sentence_end_in_reach_a_chinese_text_splits_at_a_clause_mark() -> None:
+    clause = "传感器报告温度过高，"  # 10 characters, no 。 at all
+    parts = split_text(clause * 12, 100)
+    assert parts == ["(1/2) " + clause * 9, "(2/2) " + clause * 3]
+
+
+def test_a_sentence_end_keeps_its_closing_quote() -> None:
+    said = "妈妈说：“到家了。”"  # 10
+    parts = split_text(said * 15, 100, "（{index}/{total}）")
+    assert parts[0] == "（1/2）" + said * 9 and parts[1] == "（2/2）" + said * 6
+
+
+def test_lengths_count_utf16_units_as_wechat_does() -> None:
+    assert [wechat_len(t) for t in ("abc", "漏水", "💧", "👨‍👩‍👧", "e\u0301", "🇨🇳")] == [3, 2, 2, 8, 2, 4]
+    parts = split_text("💧" * 60, 100)  # 60 code points, 120 units: too long for one message
+    assert parts == ["(1/2) " + "💧" * 47, "(2/2) " + "💧" * 13]
+
+
+@pytest.mark.parametrize("cluster", [
+    "💧",                     # a surrogate pair in UTF-16
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # an emoji ZWJ sequence: man, ZWJ, woman, ZWJ, girl
+    "🇨🇳",                    # a flag: two regional indicators
+    "e\u0301",               # e + combining acute accent
+    "👍🏽",                    # an emoji with a skin-tone modifier
+])
+def test_a_hard_cut_never_splits_a_grapheme_cluster(cluster: str) -> None:
+    text = cluster * (300 // wechat_len(cluster))
+    parts = split_text(text, 101)
+    bodies = [p.split(" ", 1)[1] for p in parts]
+    assert "".join(bodies) == text
+    assert all(body == cluster * (len(body) // len(cluster)) for body in bodies), bodies
+    assert all(wechat_len(p) <= 101 for p in parts)
 
 
 def test_a_digest_is_the_header_with_its_count_then_one_item_per_text() -> None:
