@@ -101,7 +101,9 @@ class Intake:
         if isinstance(result, Duplicate):
             log.info("Notification suppressed. Reason: event %s was already accepted: %s", event_id, result.reason)
         self._on_stored()
-        return outcome if isinstance(outcome, DeliveryReport) else None
+        if isinstance(outcome, DeliveryReport):
+            return outcome
+        return result.refused[0] if isinstance(result, Accepted) and result.refused else None
 
     async def submit(self, message: InboundMessage, ack: Acknowledge) -> None:
         """Take one message; `ack` is called once it is stored. Not acknowledged after `close()`."""

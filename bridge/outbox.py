@@ -233,21 +233,25 @@ class Outbox:
                 )
                 event_row = cursor.lastrowid
                 assert event_row is not None
+                refused: list[DeliveryReport] = []
                 for outcome in arrival.outcomes:
                     if isinstance(outcome, DeliveryReport):
                         self._insert_finished(outcome)
                     elif outcome.throttle is not None and (dropped := self._throttled(outcome, now)):
                         self._insert_finished(dropped)
+                        refused.append(dropped)
                     elif pending >= self._max_pending and (pending := self._count_pending()) >= self._max_pending:
                         d = outcome.delivery
-                        self._insert_finished(DeliveryReport.rejected(
+                        full = DeliveryReport.rejected(
                             event_id=d.event_id, route=d.route, topic=d.source_topic, room_key=d.room_key,
                             error=f"the bridge already holds {self._max_pending} undelivered messages "
-                                  "(limits.max_queued)"))
+                                  "(limits.max_queued)", reason="queue_full")
+                        self._insert_finished(full)
+                        refused.append(full)
                     else:
                         self._insert_pending(outcome)
                         pending += 1
-                results.append(Accepted(event_row, len(arrival.outcomes)))
+                results.append(Accepted(event_row, len(arrival.outcomes), tuple(refused)))
         self._pending_bound = pending
         return results
 

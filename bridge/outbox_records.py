@@ -60,6 +60,8 @@ class Accepted:
     #: The `events` row, to mark acknowledged once the PUBACK has been sent.
     event_row: int
     rows: int
+    #: Deliveries the outbox refused (throttled, queue full), stored finished with these reports.
+    refused: tuple[DeliveryReport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
