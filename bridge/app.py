@@ -29,13 +29,14 @@ from bridge import __version__, homeassistant, reports
 from bridge.config import Config
 from bridge.config_loader import load_config
 from bridge.delivery import DeliveryWorker
+from bridge.download import download
 from bridge.errors import ConfigError, SendError, StartupError
-from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.events import Acknowledge, Delivery, DeliveryReport, InboundMessage
 from bridge.homeassistant import HomeAssistant
 from bridge.housekeeping import Housekeeping
-from bridge.http import HttpIngress, download
+from bridge.http import HttpIngress
 from bridge.intake import Intake
-from bridge.mqtt import Acknowledge, MqttSession
+from bridge.mqtt import MqttSession
 from bridge.outbox import Outbox, OutboxRunner
 from bridge.outbox_records import OutboxStats
 from bridge.pacing import Pacer

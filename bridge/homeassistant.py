@@ -39,8 +39,7 @@ import qrcode
 
 from bridge import __version__
 from bridge.config import Config
-from bridge.events import InboundMessage
-from bridge.mqtt import Publication
+from bridge.events import InboundMessage, Publication
 from bridge.topics import DiscoveryTopics, Topics
 
 if TYPE_CHECKING:

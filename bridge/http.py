@@ -1,4 +1,4 @@
-"""The HTTP door, for services that cannot speak MQTT: the only module that imports aiohttp.
+"""The HTTP door, for services that cannot speak MQTT: the aiohttp server (the client is `bridge.download`).
 
 `POST /sendmessage` keeps the request format of the Flask notification service this project
 grew from, so its callers keep working; `POST /send/<room key>` takes the same bodies as MQTT
@@ -14,12 +14,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
 from bridge.config import HttpSettings, RoomSettings
-from bridge.errors import SendError, StartupError
+from bridge.errors import StartupError
 from bridge.events import DeliveryReport, InboundMessage
 from bridge.pipeline import Outcome, Pipeline, event_id_from
 
@@ -207,27 +206,3 @@ def openapi_document() -> dict[str, Any]:
             }},
         },
     }
-
-
-async def download(url: str, *, max_bytes: int, seconds: float) -> bytes:
-    """GET `url` for an attachment: bounded in time and size. Raises `SendError` on failure."""
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session, \
-                session.get(url) as response:
-            if response.status != 200:
-                transient = response.status >= 500 or response.status == 429
-                raise SendError(f"downloading {url} gave HTTP {response.status}", transient=transient)
-            if response.content_length is not None and response.content_length > max_bytes:
-                raise SendError(f"{url} is {response.content_length} bytes, more than the {max_bytes} allowed "
-                                "(attachments.max_bytes)", transient=False)
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(65536):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise SendError(f"{url} is larger than the {max_bytes} bytes allowed (attachments.max_bytes)",
-                                    transient=False)
-            return bytes(data)
-    except TimeoutError:
-        raise SendError(f"downloading {url} took more than {seconds:g} s", transient=True) from None
-    except aiohttp.ClientError as exc:
-        raise SendError(f"cannot download {url}: {exc}", transient=True) from None

@@ -19,13 +19,11 @@ import time
 from collections.abc import Callable, Mapping
 
 from bridge.errors import EventRejected, OutboxError
-from bridge.events import Delivery, DeliveryReport, InboundMessage
-from bridge.mqtt import Acknowledge
+from bridge.events import Acknowledge, Delivery, DeliveryPolicy, DeliveryReport, InboundMessage, Queued
 from bridge.outbox import Outbox, OutboxRunner
-from bridge.outbox_records import Accepted, Arrival, Duplicate, IdempotencyKey, Queued
+from bridge.outbox_records import Accepted, Arrival, Duplicate, IdempotencyKey
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.pipeline import Pipeline, producer_event_id
-from bridge.policy import DeliveryPolicy
 from bridge.throttle import Throttles
 
 log = logging.getLogger(__name__)

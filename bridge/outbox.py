@@ -60,7 +60,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from bridge.config import format_duration
 from bridge.errors import OutboxError
-from bridge.events import Delivery, DeliveryReport, RoomRef
+from bridge.events import Delivery, DeliveryReport, Queued, RoomRef
 from bridge.outbox_records import (
     STATUSES,
     Accepted,
@@ -70,7 +70,6 @@ from bridge.outbox_records import (
     Finish,
     OutboxRow,
     OutboxStats,
-    Queued,
     RowStatus,
 )
 

@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bridge.events import Attachment, Delivery, DeliveryReport, RoomRef
-from bridge.policy import DeliveryPolicy
-from bridge.throttle import ThrottleMark
+from bridge.events import Attachment, DeliveryPolicy, DeliveryReport, Queued, RoomRef
 
 RowStatus = Literal["pending", "delivered", "rejected", "failed", "expired", "dropped"]
 STATUSES: tuple[RowStatus, ...] = ("pending", "delivered", "rejected", "failed", "expired", "dropped")
@@ -31,16 +29,6 @@ class IdempotencyKey:
 
     value: str
     by_content: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Queued:
-    """A delivery to store as pending, with the policy it is to be tried under."""
-
-    delivery: Delivery
-    policy: DeliveryPolicy
-    #: The route's throttle scope for this event: dropped if the scope passed another event recently.
-    throttle: ThrottleMark | None = None
 
 
 @dataclass(frozen=True, slots=True)

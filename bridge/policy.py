@@ -6,24 +6,9 @@ restart does not change the promise made to an event already accepted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from bridge.config import Config, DeliverySettings, RetrySettings
+from bridge.events import DeliveryPolicy
 from bridge.routing import Route
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryPolicy:
-    attempts: int
-    backoff: float
-    max_backoff: float
-    expire_after: float | None = None
-    #: Claim order: higher first (`priority: high` is 1), then oldest first.
-    priority: int = 0
-
-    def retry_delay(self, attempts_made: int) -> float:
-        """Seconds to wait after the `attempts_made`-th failed attempt: backoff, doubled each time, capped."""
-        return float(min(self.backoff * 2 ** max(attempts_made - 1, 0), self.max_backoff))
 
 
 def _policy(retry: RetrySettings, expire_after: float | None, priority: int = 0) -> DeliveryPolicy:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge import reports
-from bridge.mqtt import Publication
+from bridge.events import Publication
 from bridge.topics import Topics
 from bridge.wechat_types import LoginState
 

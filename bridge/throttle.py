@@ -14,24 +14,11 @@ from typing import Any
 
 from bridge.config import Config
 from bridge.errors import ConfigError, ConfigProblem, EventRejected
-from bridge.events import InboundMessage
+from bridge.events import InboundMessage, ThrottleMark
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.routing import Route
 from bridge.templates import CompiledTemplate, TemplateEngine
 from bridge.topics import TopicFilter
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleMark:
-    """What the outbox needs to decide: the route, the rendered key, the period."""
-
-    route: str
-    key: str
-    period: float
-
-    @property
-    def scope(self) -> str:
-        return f"{self.route}\0{self.key}"
 
 
 @dataclass(frozen=True, slots=True)

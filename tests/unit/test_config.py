@@ -5,7 +5,8 @@ import pytest
 from bridge.config import ENV_TOKEN
 from bridge.config_loader import load_config
 from bridge.errors import ConfigError
-from bridge.policy import DeliveryPolicy, delivery_policies
+from bridge.events import DeliveryPolicy
+from bridge.policy import delivery_policies
 from bridge.routing import compile_routes
 from bridge.templates import TemplateEngine
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import OutboxError
-from bridge.events import Delivery, DeliveryReport, RoomRef
+from bridge.events import Delivery, DeliveryPolicy, DeliveryReport, Queued, RoomRef
 from bridge.outbox import Outbox
-from bridge.outbox_records import Accepted, Arrival, Duplicate, Finish, IdempotencyKey, Queued
-from bridge.policy import DeliveryPolicy
+from bridge.outbox_records import Accepted, Arrival, Duplicate, Finish, IdempotencyKey
 
 T0 = 1_700_000_000.0
 WINDOW = 3600.0

@@ -133,10 +133,9 @@ def test_the_payload_path_never_raises_and_answers_every_target(tmp_path_factory
        st.none() | st.binary(max_size=200), st.text(max_size=40))
 def test_the_outbox_round_trips_arbitrary_text_and_attachments(
         text: str, mentions: list[str], data: bytes | None, name: str) -> None:
-    from bridge.events import Attachment
+    from bridge.events import Attachment, DeliveryPolicy, Queued
     from bridge.outbox import Outbox
-    from bridge.outbox_records import Arrival, IdempotencyKey, Queued
-    from bridge.policy import DeliveryPolicy
+    from bridge.outbox_records import Arrival, IdempotencyKey
 
     attachment = Attachment("file", name, data=data) if data is not None else None
     delivery = Delivery("e", "r", "t/\u2603", "room", text, 1.0, tuple(mentions), attachment)
