@@ -11,13 +11,12 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from bridge import __version__
+from bridge import __version__, pipeline
 from bridge.config import Config
 from bridge.config_loader import load_config
 from bridge.errors import ConfigError, OutboxError, StartupError
-from bridge.events import Delivery, DeliveryReport, InboundMessage
-from bridge.pipeline import Pipeline
-from bridge.throttle import Throttles
+from bridge.events import InboundMessage, Planned, Queued
+from bridge.runtime import Runtime
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -65,8 +64,7 @@ def _setup_logging(config: Config) -> None:
 
 def _load(path: str) -> Config:
     config = load_config(path)
-    pipeline = Pipeline.from_config(config)  # template syntax errors are config errors too
-    Throttles.from_config(config, pipeline.router.routes)  # and so are those of throttle keys
+    Runtime.compile(config)  # template syntax errors (templates, `when`, throttle keys) are config errors too
     return config
 
 
@@ -78,23 +76,24 @@ def _print_problems(error: ConfigError) -> None:
 
 def _render(config: Config, topic: str, payload: str, retained: bool) -> int:
     """Show what the bridge would send for one message, without a broker or WeChat."""
-    pipeline = Pipeline.from_config(config)
+    runtime = Runtime.compile(config)
     message = InboundMessage(topic, payload.encode(), retained, time.time())
 
-    def show(outcome: Delivery | DeliveryReport) -> str:
-        room = config.rooms.get(outcome.room.key if isinstance(outcome, DeliveryReport) else outcome.room_key)
+    def show(outcome: Planned) -> str:
+        room_key = outcome.delivery.room_key if isinstance(outcome, Queued) else outcome.room_key
+        room = config.rooms.get(room_key)
         where = f" (room {room.describe()})" if room else ""
-        if isinstance(outcome, Delivery):
-            return f"  -> {outcome.room_key}{where}:\n{textwrap.indent(outcome.text, '       ')}"
-        return f"  -> {outcome.room.key}{where}: rejected: {outcome.error}"
+        if isinstance(outcome, Queued):
+            return f"  -> {room_key}{where}:\n{textwrap.indent(outcome.delivery.text, '       ')}"
+        return f"  -> {room_key}{where}: rejected: {outcome.error}"
 
     key = config.topics.direct_send_key(topic)
     if key is not None:
         print(f"direct send to room key {key!r}")
-        for outcome in pipeline.plan(message):
+        for outcome in pipeline.plan(runtime, message).outcomes:
             print(show(outcome))
         return EXIT_OK
-    traces = pipeline.trace(message)
+    traces = pipeline.trace(runtime, message)
     if not traces:
         hint = " (retained: only routes with `retained: true` act on it)" if retained else ""
         print(f"no route matches topic {topic!r}{hint}")

@@ -11,20 +11,22 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from bridge.config import HttpSettings, RoomSettings
+from bridge import pipeline
+from bridge.config import HttpSettings
 from bridge.errors import StartupError
-from bridge.events import DeliveryReport, InboundMessage
-from bridge.pipeline import Outcome, Pipeline, event_id_from
+from bridge.events import DeliveryReport, InboundMessage, Planned, Queued
+from bridge.pipeline import event_id_from
+from bridge.runtime import LiveRuntime
 
 log = logging.getLogger(__name__)
 
-Accept = Callable[[Outcome], Awaitable[DeliveryReport | None]]
+Accept = Callable[[Planned], Awaitable[DeliveryReport | None]]
 Health = Callable[[], Awaitable[dict[str, Any]]]
 
 _STATUS_FOR_REASON = {"unknown_room": 404, "direct_not_allowed": 403, "queue_full": 503, "bad_input": 400}
@@ -39,11 +41,10 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class HttpIngress:
-    def __init__(self, settings: HttpSettings, *, pipeline: Callable[[], Pipeline],
-                 rooms: Callable[[], Mapping[str, RoomSettings]], accept: Accept, health: Health) -> None:
+    def __init__(self, settings: HttpSettings, *, live: LiveRuntime, accept: Accept, health: Health) -> None:
         self._settings = settings
-        self._pipeline = pipeline
-        self._rooms = rooms
+        #: Read at each request: a reload applies to the requests after it.
+        self._live = live
         self._accept = accept
         self._health = health
         self._token = settings.token.get_secret_value().encode() if settings.token else b""
@@ -112,23 +113,23 @@ class HttpIngress:
         if not isinstance(room, str) or not isinstance(text, str):
             return _error(400, 'the body needs "room" (a room key or room name) and "message", both strings')
         key = self._key_for(room)
-        outcome = self._pipeline().direct_send(topic=request.path, room_key=key, text=text,
-                                               event_id=event_id_from(body.get("id")), received_at=time.time(),
-                                               mention=body.get("mention", []))
+        outcome = pipeline.direct_send(self._live.current, topic=request.path, room_key=key, text=text,
+                                       event_id=event_id_from(body.get("id")), received_at=time.time(),
+                                       mention=body.get("mention", []))
         return await self._answer(outcome)
 
     async def _send_to_key(self, request: web.Request) -> web.Response:
         """Plain text, or JSON `{"text": ..., "id": ...}`, exactly as on `<base>/send/<key>`."""
         payload = await request.read()
         message = InboundMessage(request.path, payload, False, time.time())
-        return await self._answer(self._pipeline().direct_send_message(message, request.match_info["key"]))
+        return await self._answer(pipeline.direct_send_message(self._live.current, message, request.match_info["key"]))
 
-    async def _answer(self, outcome: Outcome) -> web.Response:
+    async def _answer(self, outcome: Planned) -> web.Response:
         rejection = await self._accept(outcome)
         if rejection is not None:
             return _json(_STATUS_FOR_REASON.get(rejection.reason or "bad_input", 400),
                          {"error": rejection.error, "id": rejection.id})
-        return _json(202, {"id": outcome.id if isinstance(outcome, DeliveryReport) else outcome.event_id,
+        return _json(202, {"id": outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.event_id,
                            "status": "queued"})
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -140,7 +141,7 @@ class HttpIngress:
 
     def _key_for(self, room: str) -> str:
         """A room key as given, or the key of the configured room with that exact name."""
-        rooms = self._rooms()
+        rooms = self._live.current.rooms
         if room in rooms:
             return room
         named = [key for key, settings in rooms.items() if settings.topic == room]

@@ -1,19 +1,13 @@
 """Idempotency keys: which MQTT messages are the same event."""
 
-from bridge.events import InboundMessage
+from __future__ import annotations
+
 from bridge.intake import idempotency_key
-from bridge.outbox_records import IdempotencyKey
-
-T0 = 1_700_000_000.0
 
 
-def test_idempotency_key_uses_payload_id_with_topic_else_content() -> None:
-    def key(topic: str, payload: bytes) -> IdempotencyKey:
-        return idempotency_key(InboundMessage(topic, payload, False, T0), max_payload_bytes=1000)
-
-    assert key("a", b'{"id": "x", "v": 1}') == key("a", b'{"id": "x", "v": 2}')
-    assert key("a", b'{"id": "x"}') != key("b", b'{"id": "x"}')
-    assert key("a", b'{"id": 7}') == key("a", b'{"id": "7"}')
-    assert not key("a", b'{"id": "x"}').by_content
-    assert key("a", b"ON").by_content and key("a", b"ON") == key("a", b"ON") != key("a", b"OFF")
-    assert key("a", b"\xff" * 2000).by_content  # undecodable or too large: its content
+def test_idempotency_key_uses_the_producer_id_with_the_topic_else_the_content() -> None:
+    assert idempotency_key("a", b'{"id": "x", "v": 1}', "x") == idempotency_key("a", b'{"id": "x", "v": 2}', "x")
+    assert idempotency_key("a", b"", "x") != idempotency_key("b", b"", "x")
+    assert not idempotency_key("a", b"", "x").by_content
+    content = idempotency_key("a", b"ON", None)
+    assert content.by_content and content == idempotency_key("a", b"ON", None) != idempotency_key("a", b"OFF", None)
