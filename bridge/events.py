@@ -13,7 +13,6 @@ wants one of these values never pulls in the MQTT client, the WeChat link or the
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,11 +104,6 @@ class DeliveryReport:
     reason: RejectReason | None = None
     #: Delivered folded into a digest message: the digest's id (the same in every folded report).
     digest: str | None = None
-
-    @classmethod
-    def rejected(cls, *, event_id: str, route: str | None, topic: str, room_key: str, error: str,
-                 reason: RejectReason = "bad_input") -> DeliveryReport:
-        return cls(event_id, "rejected", route, topic, RoomRef(room_key), error, time.time(), reason)
 
 
 @dataclass(frozen=True, slots=True)
