@@ -5,8 +5,9 @@ then connect to the broker and to the WeChat gateway side by side; each reconnec
 Data flow: MQTT -> intake -> outbox (commit, then PUBACK) -> delivery worker -> WeChat;
 finished rows -> reporter -> <base>/bridge/delivery.
 Broker connect: re-publish every retained status topic (state, login, rooms, info).
-Login: resolve the configured rooms, then let queued deliveries go out.
-Reload (a request): swap routes and rooms; a bad config leaves the running one untouched.
+Login: resolve the configured rooms, then let queued deliveries go out (`bridge.wechat_events`).
+Reload (a request, `bridge.requests`): a new runtime swapped in whole; a bad config leaves the
+running one untouched.
 Shutdown (SIGTERM/SIGINT): close the HTTP door, stop intake (store and acknowledge what was taken,
 leave the rest to the broker), let the send in progress finish, publish the reports that are
 ready, publish `offline`, close both connections, close the database.
@@ -18,39 +19,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-from bridge import __version__, homeassistant, reports
+from bridge import homeassistant, reports
 from bridge.config import Config
-from bridge.config_loader import load_config
 from bridge.delivery import DeliveryWorker
-from bridge.errors import ConfigError, SendError, StartupError
-from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge.download import download
+from bridge.errors import StartupError
+from bridge.events import Acknowledge, DeliveryReport, InboundMessage
 from bridge.homeassistant import HomeAssistant
 from bridge.housekeeping import Housekeeping
-from bridge.http import HttpIngress, download
+from bridge.http import HttpIngress
+from bridge.incoming import IncomingMessages
+from bridge.info import BridgeInfo
 from bridge.intake import Intake
 from bridge.links import Link, LinkState
-from bridge.metrics import Metrics, PrometheusMetrics
-from bridge.mqtt import Acknowledge, MqttSession
+from bridge.metrics import Metrics
+from bridge.mqtt import MqttSession
 from bridge.outbox import Outbox, OutboxRunner
-from bridge.outbox_records import OutboxStats
 from bridge.overview import Overview
 from bridge.pacing import Pacer
-from bridge.pipeline import Outcome, Pipeline, event_id_from
-from bridge.policy import delivery_policies
+from bridge.prometheus import PrometheusMetrics
 from bridge.reporter import Reporter
-from bridge.requests import RequestError, RequestHandler, handle_request
+from bridge.requests import Requests
 from bridge.rooms import RoomDirectory
+from bridge.runtime import LiveRuntime, Runtime
 from bridge.status import BridgeStatus
-from bridge.throttle import Throttles
 from bridge.wechat import WeChatClient, link_tls
-from bridge.wechat_types import ConnectionProblem, IncomingMessage, LoginState, RoomChange, WeChatEvent
+from bridge.wechat_events import WeChatEvents
+from bridge.wechat_types import WeChatEvent
 
 log = logging.getLogger(__name__)
 
@@ -60,81 +60,66 @@ SHUTDOWN_PUBLISH_SECONDS = 3.0
 SHUTDOWN_INTAKE_SECONDS = 5.0
 #: How long shutdown waits for finished deliveries' reports; the rest go out at the next start.
 SHUTDOWN_REPORTS_SECONDS = 3.0
-ROOM_REFRESH_RETRY_SECONDS = 2.0
 #: `bridge/info` carries the uptime; refreshed this often so a dashboard shows it moving.
 INFO_INTERVAL_SECONDS = 60.0
 
 
 class Bridge:
     def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
-        self.config = config
-        self.config_path = config_path
+        self.config = config  # the restart-only sections in force; the rest is read from `live`
+        self.live = LiveRuntime(Runtime.compile(config))
         self.topics = config.topics
-        self.pipeline = Pipeline.from_config(config)
         self.store = OutboxRunner(config.outbox.path, idempotency_window=config.outbox.idempotency_window,
                                   max_pending=config.limits.max_queued)
-        self.directory = RoomDirectory(config.rooms)
+        self.directory = RoomDirectory()
         self.rooms_ready = asyncio.Event()
-        self.started = time.time()
-        token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
         # Prometheus counters only where /metrics can be scraped: the HTTP door serves it.
         self.prometheus = PrometheusMetrics() if config.http.enabled else None
         self.metrics = self.prometheus or Metrics()
         links = {name: Link(name, on_change=self._link_changed) for name in ("broker", "gateway")}
+        self.mqtt = MqttSession(config.mqtt, subscriptions=self._subscriptions(), on_message=self._on_message,
+                                on_connect=self._on_mqtt_connect,
+                                will=reports.state_publication(self.topics, "offline"), connection=links["broker"])
+        self.incoming = IncomingMessages(live=self.live, directory=self.directory, publish=self.mqtt.publish)
+        token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
         self.wechat = WeChatClient(endpoint=config.wechaty.endpoint, token=token,
                                    send_timeout=config.wechaty.send_timeout, on_event=self._on_wechat_event,
-                                   listening=self._listening, tls=link_tls(config.wechaty.tls),
+                                   listening=self.incoming.listening, tls=link_tls(config.wechaty.tls),
                                    connection=links["gateway"], metrics=self.metrics)
-        self.mqtt = MqttSession(
-            config.mqtt,
-            subscriptions=self._subscriptions(),
-            on_message=self._on_message,
-            on_connect=self._on_mqtt_connect,
-            will=reports.state_publication(self.topics, "offline"),
-            connection=links["broker"],
-        )
-        self.status = BridgeStatus(self.topics, self.mqtt.publish, self._info, metrics=self.metrics,
+        self.info = BridgeInfo(store=self.store, broker=self.mqtt, wechat=self.wechat, directory=self.directory,
+                               live=self.live, started=time.time())
+        self.status = BridgeStatus(self.topics, self.mqtt.publish, self.info.info, metrics=self.metrics,
                                    on_change=lambda: self.overview.notify())  # noqa: PLW0108 - built below
         self.homeassistant = HomeAssistant(config, self.mqtt.publish)
         self.reporter = Reporter(store=self.store, publish=self._publish_report, metrics=self.metrics,
                                  observe=lambda r, t: self.overview.report(r, t))  # noqa: PLW0108 - built below
         self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
                                      rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge,
-                                     contacts=lambda: self.config.contacts, attachments=config.attachments,
-                                     download=download,
-                                     pacer=Pacer(config.pacing), metrics=self.metrics)
-        self.intake = Intake(pipeline=self.pipeline, store=self.store,
-                             policies=delivery_policies(config, self.pipeline.router.routes),
-                             max_payload_bytes=config.limits.max_payload_bytes, on_stored=self._on_stored,
-                             throttles=Throttles.from_config(config, self.pipeline.router.routes),
-                             metrics=self.metrics)
+                                     contacts=self.live.contacts, attachments=config.attachments,
+                                     download=download, pacer=Pacer(config.pacing), metrics=self.metrics)
+        self.intake = Intake(live=self.live, store=self.store, on_stored=self._on_stored, metrics=self.metrics)
         self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
-        self.requests: dict[str, RequestHandler] = {
-            "health_check": self._request_health_check,
-            "reload": self._request_reload,
-            "rooms": self._request_rooms,
-            "send": self._request_send,
-        }
-        self._refresh_lock = asyncio.Lock()
-        self.overview = Overview(status=self.status, links=links, directory=self.directory,
-                                 rooms=lambda: self.config.rooms, queue=self.outbox_stats,
-                                 debug=lambda: self.config.log_level == "debug")
-        self.http = HttpIngress(config.http, pipeline=lambda: self.pipeline, rooms=lambda: self.config.rooms,
-                                accept=self._accept, health=lambda: self._request_health_check({}),
-                                overview=self.overview, metrics=self.prometheus, topics=self.topics,
-                                ) if config.http.enabled else None
+        self.wechat_events = WeChatEvents(wechat=self.wechat, live=self.live, directory=self.directory,
+                                          status=self.status, homeassistant=self.homeassistant,
+                                          incoming=self.incoming, rooms_ready=self.rooms_ready,
+                                          on_rooms=self.worker.nudge)
+        self.requests = Requests(live=self.live, config_path=config_path, info=self.info, wechat=self.wechat,
+                                 rooms=self.wechat_events, status=self.status, accept=self.intake.accept_direct,
+                                 on_reload=self._reloaded)
+        self.overview = Overview(status=self.status, links=links, directory=self.directory, live=self.live,
+                                 queue=self.info.outbox_stats, debug=lambda: config.log_level == "debug")
+        self.http = HttpIngress(config.http, live=self.live, accept=self.intake.accept_direct,
+                                health=self.info.health, overview=self.overview,
+                                metrics=self.prometheus) if config.http.enabled else None
 
     def _link_changed(self, name: str, state: LinkState) -> None:
         self.metrics.link(name, state)
         self.overview.notify()
 
     def _subscriptions(self) -> list[str]:
-        return [*self.pipeline.router.subscriptions, self.topics.send_filter, self.topics.request_filter,
-                *homeassistant.subscriptions(self.config)]
-
-    async def outbox_stats(self) -> OutboxStats:
-        """Depth, oldest age and counts per status of the outbox (for `bridge/info`, `health_check`)."""
-        return await self.store.run(Outbox.stats, time.time())
+        runtime = self.live.current
+        return [*runtime.route_subscriptions, self.topics.send_filter, self.topics.request_filter,
+                *homeassistant.subscriptions(runtime.config)]
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -225,13 +210,9 @@ class Bridge:
             await self.intake.submit(message, ack)
             return
         # Requests are answered, not stored: a redelivered request is simply answered again.
-        response = await handle_request(self.requests, name, message.payload)
+        response = await self.requests.answer(name, message.payload)
         await self.mqtt.publish(reports.response_publication(self.topics, name, response))
         ack()
-
-    async def _accept(self, outcome: Outcome) -> DeliveryReport | None:
-        """Store a direct send from a request or the HTTP door; returns its rejection, if any."""
-        return await self.intake.accept_direct(outcome)
 
     def _on_stored(self) -> None:
         self.worker.nudge()
@@ -240,172 +221,15 @@ class Bridge:
     async def _publish_report(self, report: DeliveryReport) -> asyncio.Future[None]:
         return await self.mqtt.publish(reports.delivery_publication(self.topics, report))
 
-    # --- WeChat side -----------------------------------------------------------------------
-
     async def _on_wechat_event(self, event: WeChatEvent) -> None:
-        if isinstance(event, LoginState):
-            if event.state == "logged_in":
-                log.info("WeChat: logged in as %s", event.user.name if event.user else "?")
-            elif event.state == "scan":
-                log.info("WeChat: waiting for the QR code to be scanned")
-            else:
-                self.rooms_ready.clear()
-                log.info("WeChat: %s%s", event.state.replace("_", " "), f" ({event.reason})" if event.reason else "")
-            await self.status.set_login(event)
-            await self.homeassistant.on_login(event)
-            if event.state == "logged_in":
-                await self._refresh_rooms()
-        elif isinstance(event, RoomChange):
-            log.info("WeChat: %s in room %s", event.kind.replace("_", " "), event.room_id)
-            await self._refresh_rooms()
-            room = next((r for r in self.directory.rooms if r.id == event.room_id), None)
-            room_data = {"id": event.room_id, "topic": room.topic if room else None}
-            await self.status.event(event.kind, {"room": room_data, **event.data})
-        elif isinstance(event, ConnectionProblem):
-            await self.status.event("error", {"message": f"WeChat gateway: {event.reason}"})
-        elif isinstance(event, IncomingMessage):
-            await self._publish_incoming(event)
+        await self.wechat_events.on_event(event)
 
-    def _listening(self) -> bool:
-        """Whether any configured room publishes what people write (read at each message: reload)."""
-        return any(room.listening is not None for room in self.config.rooms.values())
-
-    async def _publish_incoming(self, message: IncomingMessage) -> None:
-        """A message someone wrote, to `<base>/rooms/<key>/message` of each listening key of its room."""
-        for key, resolution in self.directory.resolutions.items():
-            listen = self.config.rooms[key].listening if key in self.config.rooms else None
-            if listen is None or resolution.room is None or resolution.room.id != message.room_id:
-                continue
-            if listen.mentioned_only and not message.mentioned_me:
-                continue
-            if listen.match is not None and not re.search(listen.match, message.text):
-                continue
-            log.debug("message in room %r from %s: %s", key, message.from_name, message.text)
-            await self.mqtt.publish(reports.room_message_publication(self.topics, key, resolution.room, message))
-
-    async def _refresh_rooms(self) -> bool:
-        """Re-read the account's rooms and re-resolve every room key; retried while logged in."""
-        async with self._refresh_lock:
-            while self.wechat.state.state == "logged_in":
-                try:
-                    rooms = await self.wechat.rooms()
-                except SendError as exc:
-                    log.warning("cannot read the room list: %s; retrying", exc)
-                    await asyncio.sleep(ROOM_REFRESH_RETRY_SECONDS)
-                    continue
-                self._apply_rooms(rooms)
-                await self.status.set_rooms(reports.rooms_body(self.directory.rooms, self.directory.resolutions))
-                await self.status.publish_info()
-                return True
-            return False
-
-    def _apply_rooms(self, rooms: list[Any]) -> None:
-        resolutions = self.directory.update(rooms)
-        found = sum(1 for r in resolutions.values() if r.room is not None)
-        log.info("WeChat: %d of %d configured rooms resolved (%d rooms in the account)",
-                 found, len(resolutions), len(rooms))
-        for resolution in resolutions.values():
-            if resolution.problem:
-                log.warning("%s", resolution.problem)
-        self.rooms_ready.set()
-        self.worker.nudge()
-
-    # --- status ----------------------------------------------------------------------------
-
-    async def _queue(self) -> dict[str, Any]:
-        try:
-            stats = await self.outbox_stats()
-        except Exception as exc:  # the outbox is closed during start-up and shutdown
-            log.debug("outbox statistics unavailable: %s", exc)
-            return {"depth": None}
-        return {
-            "depth": stats.depth,
-            "oldest_age": round(stats.oldest_age, 1) if stats.oldest_age is not None else None,
-            "sending": stats.sending,
-            "unreported": stats.unreported,
-            "finished": {status: n for status, n in stats.by_status.items() if status != "pending"},
-        }
-
-    async def _info(self) -> dict[str, Any]:
-        resolutions = self.directory.resolutions
-        unresolved = [
-            {"key": key, "reason": r.problem} for key, r in sorted(resolutions.items()) if r.room is None
-        ]
-        return {
-            "version": __version__,
-            "login": self.wechat.state.state,
-            "routes": len(self.pipeline.router.routes),
-            "rooms": {
-                "configured": len(self.config.rooms),
-                "resolved": sum(1 for r in resolutions.values() if r.room is not None),
-                "unresolved": unresolved,
-            },
-            "queue": await self._queue(),
-            "started": reports.iso_time(self.started),
-            "uptime": round(time.time() - self.started),
-        }
-
-    # --- requests --------------------------------------------------------------------------
-
-    async def _request_health_check(self, body: dict[str, Any]) -> dict[str, Any]:
-        state = self.wechat.state
-        broker = self.mqtt.connected.is_set()
-        return {
-            "healthy": broker and state.state == "logged_in",
-            "broker": {"connected": broker},
-            "wechat": {"state": state.state, "reason": state.reason,
-                       "user": state.user.name if state.user else None},
-            "queue": await self._queue(),
-        }
-
-    async def _request_rooms(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        state = self.wechat.state
-        if state.state != "logged_in":
-            raise RequestError(f"WeChat is not logged in ({state.reason or state.state}); no room list to read")
-        await self._refresh_rooms()
-        return self.status.rooms or []
-
-    async def _request_send(self, body: dict[str, Any]) -> dict[str, Any]:
-        room, text = body.get("room"), body.get("text")
-        if not isinstance(room, str) or not isinstance(text, str):
-            raise RequestError('a send request needs "room" (a room key) and "text", both strings')
-        outcome = self.pipeline.direct_send(topic=self.topics.request("send"), room_key=room, text=text,
-                                            event_id=event_id_from(body.get("id")), received_at=time.time(),
-                                            mention=body.get("mention", []))
-        rejection = await self._accept(outcome)
-        if rejection is not None:
-            raise RequestError(rejection.error or "rejected")
-        assert isinstance(outcome, Delivery)
-        return {"id": outcome.event_id, "room": room, "status": "queued"}
-
-    async def _request_reload(self, body: dict[str, Any]) -> dict[str, Any]:
-        if self.config_path is None:
-            raise RequestError("this bridge was not started from a config file")
-        try:
-            config = load_config(self.config_path)
-            pipeline = Pipeline.from_config(config)
-            throttles = Throttles.from_config(config, pipeline.router.routes)
-        except ConfigError as exc:
-            raise RequestError("the new config was not loaded: " + "; ".join(str(p) for p in exc.problems)) from None
-        ignored = [section for section in ("mqtt", "wechaty", "limits", "outbox", "http", "attachments", "pacing",
-                                          "homeassistant")
-                   if getattr(config, section) != getattr(self.config, section)]
-        self.config = config.model_copy(update={s: getattr(self.config, s) for s in ignored})
-        self.pipeline = pipeline
-        self.intake.use(pipeline, delivery_policies(self.config, pipeline.router.routes), throttles)
-        self.directory.configured = config.rooms
+    async def _reloaded(self, runtime: Runtime) -> None:
+        """A new runtime is in force: tell the broker, Home Assistant and the room resolution."""
         await self.mqtt.set_subscriptions(self._subscriptions())
-        await self.homeassistant.reload(self.config)
-        if self.directory.rooms or self.wechat.state.state == "logged_in":
-            self._apply_rooms(self.directory.rooms)
-            await self.status.set_rooms(reports.rooms_body(self.directory.rooms, self.directory.resolutions))
+        await self.homeassistant.reload(runtime.config)
+        await self.wechat_events.reresolve()
         await self.status.publish_info()
-        routes = len(pipeline.router.routes)
-        log.info("config reloaded: %d routes, %d rooms", routes, len(config.rooms))
-        data: dict[str, Any] = {"routes": routes, "rooms": len(config.rooms)}
-        if ignored:
-            data["restart_needed_for"] = ignored
-        return data
 
 
 async def run_until_signalled(config: Config, config_path: Path | None = None) -> None:

@@ -13,8 +13,7 @@ from bridge import __version__
 from bridge.config import Config
 from bridge.config_loader import load_config
 from bridge.errors import ConfigError, OutboxError, StartupError
-from bridge.pipeline import Pipeline
-from bridge.throttle import Throttles
+from bridge.runtime import Runtime
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -63,8 +62,7 @@ def _setup_logging(config: Config) -> None:
 
 def _load(path: str) -> Config:
     config = load_config(path)
-    pipeline = Pipeline.from_config(config)  # template syntax errors are config errors too
-    Throttles.from_config(config, pipeline.router.routes)  # and so are those of throttle keys
+    Runtime.compile(config)  # template syntax errors (templates, `when`, throttle keys) are config errors too
     return config
 
 
@@ -78,8 +76,7 @@ def _render(config: Config, topic: str, payload: str, retained: bool) -> int:
     """Show what the bridge would send for one message, without a broker or WeChat."""
     from bridge.render import render_lines
 
-    for line in render_lines(Pipeline.from_config(config), topics=config.topics, rooms=config.rooms, topic=topic,
-                             payload=payload, retained=retained):
+    for line in render_lines(Runtime.compile(config), topic=topic, payload=payload, retained=retained):
         print(line)
     return EXIT_OK
 

@@ -1,9 +1,20 @@
-"""Frozen values passed between the stages: what came in, what is to be sent, what happened."""
+"""Frozen values passed between the stages: what came in, what is to be sent, what happened.
+
+Imports nothing of ours (`tests/test_architecture.py` holds it to that): a stage that only
+wants one of these values never pulls in the MQTT client, the WeChat link or the database.
+
+    InboundMessage, Acknowledge    what the broker handed us, and how to PUBACK it
+    Publication                    what we publish
+    Delivery, Attachment           one rendered text (and image or file) for one room
+    DeliveryPolicy, ThrottleMark   how hard to try it; the route throttle scope it counts against
+    Queued | Rejected              what the pipeline made of one target (event x room)
+    DeliveryReport, RoomRef        the one terminal outcome of a target, as published
+"""
 
 from __future__ import annotations
 
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +39,20 @@ class InboundMessage:
     #: The broker's DUP flag: it may have sent this message before (mosquitto sets it on every
     #: message it sends a resumed session, so it means "maybe", never "surely").
     dup: bool = False
+
+
+#: Sends the PUBACK of one message; False when its connection is gone (the broker will redeliver it).
+Acknowledge = Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One MQTT message to publish."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +105,69 @@ class DeliveryReport:
     #: Delivered folded into a digest message: the digest's id (the same in every folded report).
     digest: str | None = None
 
-    @classmethod
-    def rejected(cls, *, event_id: str, route: str | None, topic: str, room_key: str, error: str,
-                 reason: RejectReason = "bad_input") -> DeliveryReport:
-        return cls(event_id, "rejected", route, topic, RoomRef(room_key), error, time.time(), reason)
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """How hard and how long the bridge tries one delivery.
+
+    Stored with each outbox row when the event is accepted, so a config change or a restart does
+    not change the promise made to an event already accepted.
+    """
+
+    attempts: int
+    backoff: float
+    max_backoff: float
+    expire_after: float | None = None
+    #: Claim order: higher first (`priority: high` is 1), then oldest first.
+    priority: int = 0
+
+    def retry_delay(self, attempts_made: int) -> float:
+        """Seconds to wait after the `attempts_made`-th failed attempt: backoff, doubled each time, capped."""
+        return float(min(self.backoff * 2 ** max(attempts_made - 1, 0), self.max_backoff))
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleMark:
+    """What the outbox needs to decide a route throttle: the route, the rendered key, the period."""
+
+    route: str
+    key: str
+    period: float
+
+    @property
+    def scope(self) -> str:
+        return f"{self.route}\0{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A delivery to store as pending, with the policy it is to be tried under."""
+
+    delivery: Delivery
+    policy: DeliveryPolicy
+    #: The route's throttle scope for this event: dropped if the scope passed another event recently.
+    throttle: ThrottleMark | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A target (event x room) that cannot be delivered as given: stored finished, never sent.
+
+    `error` is the sentence of its report, written for the person reading it; `reason` the code
+    for callers that answer in codes (the HTTP door).
+    """
+
+    event_id: str
+    route: str | None
+    topic: str
+    room_key: str
+    error: str
+    reason: RejectReason = "bad_input"
+
+    def report(self, ts: float) -> DeliveryReport:
+        return DeliveryReport(self.event_id, "rejected", self.route, self.topic, RoomRef(self.room_key), self.error,
+                              ts, self.reason)
+
+
+#: What the pipeline makes of one target.
+Planned = Queued | Rejected

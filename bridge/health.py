@@ -14,7 +14,8 @@ import orjson
 
 from bridge.config import Config
 from bridge.errors import BrokerUnavailable
-from bridge.mqtt import Publication, request_once
+from bridge.events import Publication
+from bridge.mqtt import request_once
 
 REQUEST = "health_check"
 

@@ -39,9 +39,8 @@ import qrcode
 
 from bridge import __version__
 from bridge.config import Config
-from bridge.events import InboundMessage
+from bridge.events import InboundMessage, Publication
 from bridge.i18n import ENGLISH, Texts, texts_for
-from bridge.mqtt import Publication
 from bridge.topics import DiscoveryTopics, Topics
 from bridge.wechat_types import LoginState
 

@@ -1,4 +1,5 @@
-"""The HTTP door, for services that cannot speak MQTT: with `bridge/web/`, the only code that imports aiohttp.
+"""The HTTP door, for services that cannot speak MQTT: the aiohttp server, with the status page in
+`bridge/web/` (the URL download client is `bridge.download`).
 
 `POST /sendmessage` keeps the request format of the Flask notification service this project
 grew from, so its callers keep working; `POST /send/<room key>` takes the same bodies as MQTT
@@ -13,25 +14,25 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
-from bridge.config import HttpSettings, RoomSettings
-from bridge.errors import SendError, StartupError
-from bridge.events import DeliveryReport, InboundMessage
-from bridge.metrics import PrometheusMetrics
+from bridge import pipeline
+from bridge.config import HttpSettings
+from bridge.errors import StartupError
+from bridge.events import DeliveryReport, InboundMessage, Planned, Queued
 from bridge.overview import Overview
-from bridge.pipeline import Outcome, Pipeline, event_id_from
-from bridge.topics import Topics
+from bridge.pipeline import event_id_from
+from bridge.prometheus import PrometheusMetrics
+from bridge.runtime import LiveRuntime
 from bridge.web import page
 
 log = logging.getLogger(__name__)
 
-Accept = Callable[[Outcome], Awaitable[DeliveryReport | None]]
+Accept = Callable[[Planned], Awaitable[DeliveryReport | None]]
 Health = Callable[[], Awaitable[dict[str, Any]]]
 
 _STATUS_FOR_REASON = {"unknown_room": 404, "direct_not_allowed": 403, "queue_full": 503, "bad_input": 400}
@@ -46,16 +47,14 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class HttpIngress:
-    def __init__(self, settings: HttpSettings, *, pipeline: Callable[[], Pipeline],
-                 rooms: Callable[[], Mapping[str, RoomSettings]], accept: Accept, health: Health,
-                 overview: Overview | None = None, metrics: PrometheusMetrics | None = None,
-                 topics: Topics | None = None) -> None:
+    def __init__(self, settings: HttpSettings, *, live: LiveRuntime, accept: Accept, health: Health,
+                 overview: Overview | None = None, metrics: PrometheusMetrics | None = None) -> None:
         self._settings = settings
-        # The status page renders and sends through this door's own pipeline and intake.
-        self._page = page.StatusPage(settings, overview=overview, pipeline=pipeline, rooms=rooms, topics=topics,
-                                     accept=accept, metrics=metrics) if overview and topics else None
-        self._pipeline = pipeline
-        self._rooms = rooms
+        #: Read at each request: a reload applies to the requests after it.
+        self._live = live
+        # The status page renders and sends through this door's own runtime and intake.
+        self._page = page.StatusPage(settings, overview=overview, live=live, accept=accept,
+                                     metrics=metrics) if overview is not None else None
         self._accept = accept
         self._health = health
         self._token = settings.token.get_secret_value().encode() if settings.token else b""
@@ -126,23 +125,23 @@ class HttpIngress:
         if not isinstance(room, str) or not isinstance(text, str):
             return _error(400, 'the body needs "room" (a room key or room name) and "message", both strings')
         key = self._key_for(room)
-        outcome = self._pipeline().direct_send(topic=request.path, room_key=key, text=text,
-                                               event_id=event_id_from(body.get("id")), received_at=time.time(),
-                                               mention=body.get("mention", []))
+        outcome = pipeline.direct_send(self._live.current, topic=request.path, room_key=key, text=text,
+                                       event_id=event_id_from(body.get("id")), received_at=time.time(),
+                                       mention=body.get("mention", []))
         return await self._answer(outcome)
 
     async def _send_to_key(self, request: web.Request) -> web.Response:
         """Plain text, or JSON `{"text": ..., "id": ...}`, exactly as on `<base>/send/<key>`."""
         payload = await request.read()
         message = InboundMessage(request.path, payload, False, time.time())
-        return await self._answer(self._pipeline().direct_send_message(message, request.match_info["key"]))
+        return await self._answer(pipeline.direct_send_message(self._live.current, message, request.match_info["key"]))
 
-    async def _answer(self, outcome: Outcome) -> web.Response:
+    async def _answer(self, outcome: Planned) -> web.Response:
         rejection = await self._accept(outcome)
         if rejection is not None:
             return _json(_STATUS_FOR_REASON.get(rejection.reason or "bad_input", 400),
                          {"error": rejection.error, "id": rejection.id})
-        return _json(202, {"id": outcome.id if isinstance(outcome, DeliveryReport) else outcome.event_id,
+        return _json(202, {"id": outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.event_id,
                            "status": "queued"})
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -154,7 +153,7 @@ class HttpIngress:
 
     def _key_for(self, room: str) -> str:
         """A room key as given, or the key of the configured room with that exact name."""
-        rooms = self._rooms()
+        rooms = self._live.current.rooms
         if room in rooms:
             return room
         named = [key for key, settings in rooms.items() if settings.topic == room]
@@ -220,27 +219,3 @@ def openapi_document() -> dict[str, Any]:
             }},
         },
     }
-
-
-async def download(url: str, *, max_bytes: int, seconds: float) -> bytes:
-    """GET `url` for an attachment: bounded in time and size. Raises `SendError` on failure."""
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session, \
-                session.get(url) as response:
-            if response.status != 200:
-                transient = response.status >= 500 or response.status == 429
-                raise SendError(f"downloading {url} gave HTTP {response.status}", transient=transient)
-            if response.content_length is not None and response.content_length > max_bytes:
-                raise SendError(f"{url} is {response.content_length} bytes, more than the {max_bytes} allowed "
-                                "(attachments.max_bytes)", transient=False)
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(65536):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise SendError(f"{url} is larger than the {max_bytes} bytes allowed (attachments.max_bytes)",
-                                    transient=False)
-            return bytes(data)
-    except TimeoutError:
-        raise SendError(f"downloading {url} took more than {seconds:g} s", transient=True) from None
-    except aiohttp.ClientError as exc:
-        raise SendError(f"cannot download {url}: {exc}", transient=True) from None

@@ -16,18 +16,16 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from bridge.errors import EventRejected, OutboxError
-from bridge.events import Delivery, DeliveryReport, InboundMessage
+from bridge import admission, pipeline
+from bridge.errors import OutboxError
+from bridge.events import Acknowledge, DeliveryReport, InboundMessage, Planned, Queued, Rejected
 from bridge.metrics import Metrics
-from bridge.mqtt import Acknowledge
 from bridge.outbox import Outbox, OutboxRunner
-from bridge.outbox_records import Accepted, Arrival, Duplicate, IdempotencyKey, Queued
-from bridge.payloads import DecodedPayload, decode_payload
-from bridge.pipeline import Pipeline, producer_event_id
-from bridge.policy import DeliveryPolicy
-from bridge.throttle import Throttles
+from bridge.outbox_records import Accepted, Arrival, Duplicate, IdempotencyKey
+from bridge.pipeline import Plan
+from bridge.runtime import LiveRuntime
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +38,11 @@ MAX_WAITING = 2_000
 COMMIT_RETRY_SECONDS = 1.0
 
 
-def idempotency_key(message: InboundMessage, *, max_payload_bytes: int,
-                    decoded: DecodedPayload | EventRejected | None = None) -> IdempotencyKey:
-    if decoded is None:
-        try:
-            decoded = decode_payload(message.payload, max_bytes=max_payload_bytes)
-        except EventRejected as exc:
-            decoded = exc
-    # A payload the pipeline rejects has no producer id: its key is its content.
-    given = producer_event_id(decoded) if isinstance(decoded, DecodedPayload) else None
-    if given is not None:
-        return IdempotencyKey("id:" + _digest(message.topic, given.encode()), by_content=False)
-    return IdempotencyKey("content:" + _digest(message.topic, message.payload), by_content=True)
+def idempotency_key(topic: str, payload: bytes, producer_id: str | None) -> IdempotencyKey:
+    """`producer_id`: the payload's `id` as the pipeline found it (None: none, or not decodable)."""
+    if producer_id is not None:
+        return IdempotencyKey("id:" + _digest(topic, producer_id.encode()), by_content=False)
+    return IdempotencyKey("content:" + _digest(topic, payload), by_content=True)
 
 
 def _digest(topic: str, data: bytes) -> str:
@@ -59,15 +50,12 @@ def _digest(topic: str, data: bytes) -> str:
 
 
 class Intake:
-    def __init__(self, *, pipeline: Pipeline, store: OutboxRunner, policies: Mapping[str | None, DeliveryPolicy],
-                 max_payload_bytes: int, on_stored: Callable[[], None], throttles: Throttles | None = None,
+    def __init__(self, *, live: LiveRuntime, store: OutboxRunner, on_stored: Callable[[], None],
                  clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
+        #: Read at each message: a reload applies to the messages taken after it.
+        self._live = live
         self._metrics = metrics or Metrics()
-        self._pipeline = pipeline
-        self._throttles = throttles or Throttles({}, max_payload_bytes=max_payload_bytes)
         self._store = store
-        self._policies = policies
-        self._max_payload_bytes = max_payload_bytes
         self._on_stored = on_stored
         self._clock = clock
         self._waiting: list[tuple[InboundMessage, Acknowledge]] = []
@@ -80,31 +68,28 @@ class Intake:
         #: `events` rows acknowledged since the last commit; recorded with the next one.
         self._acknowledged: list[int] = []
 
-    def use(self, pipeline: Pipeline, policies: Mapping[str | None, DeliveryPolicy],
-            throttles: Throttles | None = None) -> None:
-        """Plan later messages with a reloaded config; those already taken keep the old one."""
-        self._pipeline, self._policies = pipeline, policies
-        if throttles is not None:
-            self._throttles = throttles
-
-    async def accept_direct(self, outcome: Delivery | DeliveryReport) -> DeliveryReport | None:
-        """Store one direct send (the `send` request, the HTTP door); returns its rejection, if any.
+    async def accept_direct(self, outcome: Planned) -> DeliveryReport | None:
+        """Store one direct send (the `send` request, the HTTP door); returns its refusal, if any.
 
         Stored at once rather than batched: the caller is waiting to answer. A producer's `id`
-        seen again within the idempotency window is the same event, as for MQTT messages.
+        seen again within the idempotency window is the same event, as for MQTT messages. The
+        refusal is the report the target ended with: rejected by the pipeline or, when the
+        queue is full, by the outbox (`queue_full`).
         """
-        event_id = outcome.event_id if isinstance(outcome, Delivery) else outcome.id
-        topic = outcome.source_topic if isinstance(outcome, Delivery) else outcome.topic
-        queued: Queued | DeliveryReport = (
-            Queued(outcome, self._policies[None]) if isinstance(outcome, Delivery) else outcome)
+        event_id = outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.event_id
+        topic = outcome.delivery.source_topic if isinstance(outcome, Queued) else outcome.topic
+        now = self._clock()
         arrival = Arrival(key=IdempotencyKey("direct:" + _digest(topic, event_id.encode()), by_content=False),
-                          dup=False, needs_ack=False, outcomes=(queued,), received_at=self._clock())
-        [result] = await self._store.run(Outbox.accept, [arrival], now=self._clock())
-        self._count([outcome])
+                          dup=False, needs_ack=False, outcomes=(outcome,), received_at=now)
+        [result] = await self._store.run(Outbox.accept, [arrival], now=now)
+        self._count(arrival, result)
         if isinstance(result, Duplicate):
-            log.info("Notification suppressed. Reason: event %s was already accepted: %s", event_id, result.reason)
+            log.info("Notification suppressed. Reason: event %s was already accepted: %s", event_id,
+                     admission.duplicate_reason(result, now))
         self._on_stored()
-        return outcome if isinstance(outcome, DeliveryReport) else None
+        if isinstance(result, Accepted) and result.refused:
+            return result.refused[0]
+        return outcome.report(now) if isinstance(outcome, Rejected) else None  # a duplicate is refused again
 
     async def submit(self, message: InboundMessage, ack: Acknowledge) -> None:
         """Take one message; `ack` is called once it is stored. Not acknowledged after `close()`."""
@@ -148,8 +133,8 @@ class Intake:
         arrivals = [self._arrival(message) for message, _ in batch]
         while True:
             try:
-                results = await self._store.run(Outbox.accept, arrivals, now=self._clock(),
-                                                acknowledged=self._acknowledged)
+                now = self._clock()
+                results = await self._store.run(Outbox.accept, arrivals, now=now, acknowledged=self._acknowledged)
                 break
             except OutboxError as exc:
                 log.error("%s; %d messages stay unacknowledged, retrying in %.0f s",
@@ -162,7 +147,8 @@ class Intake:
             if isinstance(result, Duplicate):
                 log.info("Notification suppressed. Reason: %s on %s is a duplicate of event %s: %s",
                          "message" if arrival.key.by_content else "event", message.topic, result.event_id,
-                         result.reason)
+                         admission.duplicate_reason(result, now))
+            self._count(arrival, result)
             sent = ack()
             if isinstance(result, Accepted) and result.rows:
                 stored = True
@@ -172,37 +158,26 @@ class Intake:
             self._on_stored()
 
     def _arrival(self, message: InboundMessage) -> Arrival:
-        outcomes: list[Queued | DeliveryReport] = []
-        decoded = self._pipeline.decode(message)  # once, for the plan and for the idempotency key
         try:
-            planned = self._pipeline.plan(message, decoded)
+            planned = pipeline.plan(self._live.current, message)
         except Exception:  # a bug must not stop the intake; logged and acknowledged, as a redelivery would fail too
             log.exception("planning the message on %s failed", message.topic)
-            planned = []
-        self._count(planned)
-        for outcome in planned:
-            if isinstance(outcome, Delivery):
-                try:
-                    mark = self._throttles.mark(outcome.route, message, decoded) if self._throttles else None
-                except EventRejected as exc:
-                    self._metrics.rejected("bad_input")
-                    outcomes.append(DeliveryReport.rejected(event_id=outcome.event_id, route=outcome.route,
-                                                            topic=outcome.source_topic, room_key=outcome.room_key,
-                                                            error=str(exc)))
-                    continue
-                outcomes.append(Queued(outcome, self._policies[outcome.route], mark))
-            else:
-                log.info("rejected %s from %s: %s", outcome.id, outcome.topic, outcome.error)
-                outcomes.append(outcome)
+            planned = Plan(())
+        for outcome in planned.outcomes:
+            if isinstance(outcome, Rejected):
+                log.info("rejected %s from %s: %s", outcome.event_id, outcome.topic, outcome.error)
         return Arrival(
-            key=idempotency_key(message, max_payload_bytes=self._max_payload_bytes, decoded=decoded),
-            dup=message.dup, needs_ack=message.qos > 0, outcomes=tuple(outcomes), received_at=message.received_at,
+            key=idempotency_key(message.topic, message.payload, planned.producer_id),
+            dup=message.dup, needs_ack=message.qos > 0, outcomes=planned.outcomes, received_at=message.received_at,
         )
 
-    def _count(self, planned: list[Delivery | DeliveryReport]) -> None:
-        """Events received once per route (not per room), and rejections by reason class."""
-        for route in dict.fromkeys(o.route for o in planned):
+    def _count(self, arrival: Arrival, result: Accepted | Duplicate) -> None:
+        """Events received once per route (not per room), and rejections by reason class; a duplicate
+        is neither."""
+        if isinstance(result, Duplicate):
+            return
+        for route in dict.fromkeys(o.delivery.route if isinstance(o, Queued) else o.route for o in arrival.outcomes):
             self._metrics.received(route)
-        for outcome in planned:
-            if isinstance(outcome, DeliveryReport):
-                self._metrics.rejected(outcome.reason or "bad_input")
+        for report in result.refused:
+            if report.status == "rejected":
+                self._metrics.rejected(report.reason or "bad_input")

@@ -21,14 +21,13 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import aiomqtt
 import paho.mqtt.client as paho
 
 from bridge.config import MqttSettings, TlsSettings
 from bridge.errors import BrokerUnavailable
-from bridge.events import InboundMessage
+from bridge.events import Acknowledge, InboundMessage, Publication
 from bridge.links import Link
 
 log = logging.getLogger(__name__)
@@ -59,16 +58,6 @@ def describe_error(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-@dataclass(frozen=True, slots=True)
-class Publication:
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-
-
-#: Sends the PUBACK of one message; False when its connection is gone (the broker will redeliver it).
-Acknowledge = Callable[[], bool]
 MessageHandler = Callable[[InboundMessage, Acknowledge], Awaitable[None]]
 ConnectHandler = Callable[[], Awaitable[None]]
 

@@ -58,9 +58,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
+from bridge import admission
 from bridge.config import format_duration
 from bridge.errors import OutboxError
-from bridge.events import Delivery, DeliveryReport, RoomRef
+from bridge.events import Delivery, DeliveryReport, Planned, Queued, Rejected, RoomRef
 from bridge.outbox_records import (
     STATUSES,
     Accepted,
@@ -70,8 +71,10 @@ from bridge.outbox_records import (
     Finish,
     OutboxRow,
     OutboxStats,
-    Queued,
+    QueueFull,
     RowStatus,
+    Throttled,
+    ThrottlePass,
 )
 
 log = logging.getLogger(__name__)
@@ -233,21 +236,24 @@ class Outbox:
                 )
                 event_row = cursor.lastrowid
                 assert event_row is not None
+                refused: list[DeliveryReport] = []
                 for outcome in arrival.outcomes:
-                    if isinstance(outcome, DeliveryReport):
-                        self._insert_finished(outcome)
-                    elif outcome.throttle is not None and (dropped := self._throttled(outcome, now)):
-                        self._insert_finished(dropped)
-                    elif pending >= self._max_pending and (pending := self._count_pending()) >= self._max_pending:
-                        d = outcome.delivery
-                        self._insert_finished(DeliveryReport.rejected(
-                            event_id=d.event_id, route=d.route, topic=d.source_topic, room_key=d.room_key,
-                            error=f"the bridge already holds {self._max_pending} undelivered messages "
-                                  "(limits.max_queued)"))
+                    if isinstance(outcome, Rejected):
+                        report = outcome.report(now)
                     else:
-                        self._insert_pending(outcome)
-                        pending += 1
-                results.append(Accepted(event_row, len(arrival.outcomes)))
+                        verdict: Throttled | QueueFull | None = self._throttle(outcome, now)
+                        if verdict is None and pending >= self._max_pending:
+                            # The bound says the queue may be full: count it (a scan of the backlog) to know.
+                            pending = self._count_pending()
+                            verdict = admission.queue_full(pending, self._max_pending)
+                        if verdict is None:
+                            self._insert_pending(outcome)
+                            pending += 1
+                            continue
+                        report = admission.refusal(outcome, verdict, now)
+                    self._insert_finished(report)
+                    refused.append(report)
+                results.append(Accepted(event_row, len(arrival.outcomes), tuple(refused)))
         self._pending_bound = pending
         return results
 
@@ -270,7 +276,7 @@ class Outbox:
                 "ORDER BY accepted_at DESC LIMIT 1", (key.value, since)).fetchone()
             if row is None:
                 return None
-            return Duplicate(row[0], row[1], f"its payload id was already accepted {now - row[1]:.1f} s ago")
+            return Duplicate(row[0], row[1], redelivered=False)
         if not arrival.dup:
             return None
         row = self._db.execute(
@@ -280,23 +286,21 @@ class Outbox:
             return None
         # One redelivery matches one stored copy: a second identical redelivery is another message.
         self._db.execute("UPDATE events SET awaiting_ack = 0 WHERE id = ?", (row[0],))
-        return Duplicate(row[1], row[2], "the broker redelivered it (DUP) and an identical message stored "
-                                         f"{now - row[2]:.1f} s ago was never acknowledged")
+        return Duplicate(row[1], row[2], redelivered=True)
 
-    def _throttled(self, queued: Queued, now: float) -> DeliveryReport | None:
-        """The `dropped` report when the event's throttle scope is closed; else open it for this event."""
+    def _throttle(self, queued: Queued, now: float) -> Throttled | None:
+        """Whether the event's throttle scope is closed (`bridge.admission`); else it opens for this event."""
         mark, d = queued.throttle, queued.delivery
-        assert mark is not None
+        if mark is None:
+            return None
         row = self._db.execute("SELECT event_id, passed_at, until FROM throttle WHERE scope = ?",
                                (mark.scope,)).fetchone()
-        if row is not None and row[2] > now and row[0] != d.event_id:
-            error = (f"throttled: an event with key {mark.key!r} was let through {now - row[1]:.0f} s ago "
-                     f"(route throttle {format_duration(mark.period)})")
-            return DeliveryReport(d.event_id, "dropped", d.route, d.source_topic, RoomRef(d.room_key), error, now)
-        if row is None or row[0] != d.event_id:  # the other rooms of the same event pass too
+        last = ThrottlePass(*row) if row is not None else None
+        verdict = admission.throttled(mark, last, d.event_id, now)
+        if verdict is None and (last is None or last.event_id != d.event_id):  # the event's other rooms pass too
             self._db.execute("INSERT OR REPLACE INTO throttle (scope, event_id, passed_at, until) VALUES (?, ?, ?, ?)",
                              (mark.scope, d.event_id, now, now + mark.period))
-        return None
+        return verdict
 
     def _insert_pending(self, queued: Queued) -> None:
         d, policy = queued.delivery, queued.policy
@@ -641,8 +645,8 @@ def _not_in_rooms(rooms: Sequence[str]) -> str:
     return f" AND room_key NOT IN ({', '.join('?' * len(rooms))})" if rooms else ""
 
 
-def _event_id(outcome: Queued | DeliveryReport) -> str:
-    return outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.id
+def _event_id(outcome: Planned) -> str:
+    return outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.event_id
 
 
 def _replace_status(row: OutboxRow, status: RowStatus, now: float) -> OutboxRow:

@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bridge.events import Attachment, Delivery, DeliveryReport, RoomRef
-from bridge.policy import DeliveryPolicy
-from bridge.throttle import ThrottleMark
+from bridge.events import Attachment, DeliveryPolicy, DeliveryReport, Planned, RoomRef, ThrottleMark
 
 RowStatus = Literal["pending", "delivered", "rejected", "failed", "expired", "dropped"]
 STATUSES: tuple[RowStatus, ...] = ("pending", "delivered", "rejected", "failed", "expired", "dropped")
@@ -34,16 +32,6 @@ class IdempotencyKey:
 
 
 @dataclass(frozen=True, slots=True)
-class Queued:
-    """A delivery to store as pending, with the policy it is to be tried under."""
-
-    delivery: Delivery
-    policy: DeliveryPolicy
-    #: The route's throttle scope for this event: dropped if the scope passed another event recently.
-    throttle: ThrottleMark | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Arrival:
     """Everything one MQTT message turned into, stored together or recognised as a duplicate."""
 
@@ -51,7 +39,7 @@ class Arrival:
     dup: bool
     #: QoS 1: the broker redelivers the message until we acknowledge it.
     needs_ack: bool
-    outcomes: tuple[Queued | DeliveryReport, ...]
+    outcomes: tuple[Planned, ...]
     received_at: float
 
 
@@ -60,13 +48,42 @@ class Accepted:
     #: The `events` row, to mark acknowledged once the PUBACK has been sent.
     event_row: int
     rows: int
+    #: What was stored finished instead of queued: rejected by the pipeline, throttled, the queue full.
+    refused: tuple[DeliveryReport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Duplicate:
+    """The message is an event already stored (`bridge.admission.duplicate_reason` says why)."""
+
     event_id: str
     accepted_at: float
-    reason: str
+    #: True: a broker redelivery (DUP) of an identical message not yet acknowledged; False: the same payload id.
+    redelivered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlePass:
+    """The last event a throttle scope let through, as the outbox keeps it."""
+
+    event_id: str
+    passed_at: float
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """The scope of `mark` let another event through at `passed_at` and is still closed."""
+
+    mark: ThrottleMark
+    passed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFull:
+    """`limit` (`limits.max_queued`) deliveries are undelivered already."""
+
+    limit: int
 
 
 AcceptResult = Accepted | Duplicate

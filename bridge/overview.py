@@ -20,6 +20,7 @@ from bridge.events import DeliveryReport
 from bridge.links import Link, LinkState
 from bridge.outbox_records import OutboxStats
 from bridge.rooms import RoomDirectory
+from bridge.runtime import LiveRuntime
 from bridge.status import BridgeStatus
 
 #: The recent deliveries list: enough to see a morning's events, small enough to send whole.
@@ -88,12 +89,11 @@ def _listen(settings: RoomSettings) -> str:
 
 class Overview:
     def __init__(self, *, status: BridgeStatus, links: Mapping[str, Link], directory: RoomDirectory,
-                 rooms: Callable[[], Mapping[str, RoomSettings]],
-                 queue: Callable[[], Awaitable[OutboxStats]], debug: Callable[[], bool]) -> None:
+                 live: LiveRuntime, queue: Callable[[], Awaitable[OutboxStats]], debug: Callable[[], bool]) -> None:
         self._status = status
         self._links = links
         self._directory = directory
-        self._rooms = rooms
+        self._live = live
         self._queue = queue
         self._debug = debug
         self._recent: collections.deque[RecentReport] = collections.deque(maxlen=RECENT_REPORTS)
@@ -148,7 +148,7 @@ class Overview:
     def _configured(self) -> list[ConfiguredRoom]:
         resolutions = self._directory.resolutions
         found = []
-        for key, settings in sorted(self._rooms().items()):
+        for key, settings in sorted(self._live.current.rooms.items()):
             resolution = resolutions.get(key)
             room = resolution.room if resolution else None
             found.append(ConfiguredRoom(
@@ -165,4 +165,4 @@ class Overview:
 
     def direct_rooms(self) -> list[str]:
         """Room keys a test message may go to (`allow_direct`)."""
-        return sorted(key for key, settings in self._rooms().items() if settings.allow_direct)
+        return sorted(key for key, settings in self._live.current.rooms.items() if settings.allow_direct)

@@ -1,29 +1,37 @@
-"""One MQTT message -> the deliveries it asks for, or the reasons it cannot be delivered (pure).
+"""One MQTT message and the runtime -> what becomes of each target, as finished values (pure).
 
-route -> decode -> filter (`when`) -> render, fanned out to each room of each matching route.
-Every target (event x room) ends up as exactly one `Delivery` or one rejected `DeliveryReport`.
+route -> decode -> filter (`when`) -> render -> throttle key, fanned out to each room of each
+matching route. Every target (event x room) ends up as exactly one `Queued` (the delivery, its
+policy and its throttle scope) or one `Rejected` (with the sentence of its report). The payload
+is decoded once per message; the producer's `id` found in it names the event and goes with
+the plan, for the intake's idempotency key.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.attachments import build_attachment
-from bridge.config import Config, ContactSettings, RoomSettings
 from bridge.errors import EventRejected, PayloadError
-from bridge.events import Delivery, DeliveryReport, InboundMessage, RejectReason, new_event_id
-from bridge.i18n import texts_for
+from bridge.events import Delivery, InboundMessage, Planned, Queued, Rejected, RejectReason, new_event_id
 from bridge.payloads import DecodedPayload, decode_payload
-from bridge.routing import Route, RouteMatch, Router, compile_routes
-from bridge.templates import MAX_RENDERED_CHARS, TemplateEngine
-from bridge.topics import Topics
+from bridge.routing import Route, RouteMatch
+from bridge.runtime import Runtime
+from bridge.templates import MAX_RENDERED_CHARS
 
 log = logging.getLogger(__name__)
 
-Outcome = Delivery | DeliveryReport
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one message turns into."""
+
+    outcomes: tuple[Planned, ...]
+    #: The producer's `id` (a non-blank string or an integer in a JSON object payload); None when
+    #: it gave none or the payload cannot be decoded.
+    producer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,152 +40,152 @@ class RouteTrace:
 
     route: Route
     when: bool | None  # None: the route has no `when`, or it could not be evaluated
-    outcomes: list[Outcome]
+    outcomes: tuple[Planned, ...]
 
 
-class Pipeline:
+@dataclass(frozen=True, slots=True)
+class _Payload:
+    """The payload decoded once: its value, or the sentence saying why it cannot be decoded."""
+
+    decoded: DecodedPayload | None
+    problem: str | None
+    event_id: str
+
     @classmethod
-    def from_config(cls, config: Config) -> Pipeline:
-        """Compile the config's routes; raises `ConfigError` on template problems."""
-        router = Router(compile_routes(config, TemplateEngine(texts_for(config.locale))))
-        return cls(router=router, topics=config.topics, rooms=config.rooms, contacts=config.contacts,
-                   max_payload_bytes=config.limits.max_payload_bytes,
-                   max_attachment_bytes=config.attachments.max_bytes)
-
-    def __init__(self, *, router: Router, topics: Topics, rooms: Mapping[str, RoomSettings],
-                 max_payload_bytes: int, contacts: Mapping[str, ContactSettings] | None = None,
-                 max_attachment_bytes: int = 10 * 1024 * 1024) -> None:
-        self.router = router
-        self._topics = topics
-        self._rooms = rooms
-        self._contacts = contacts or {}
-        self._max_payload_bytes = max_payload_bytes
-        self._max_attachment_bytes = max_attachment_bytes
-
-    def decode(self, message: InboundMessage) -> DecodedPayload | EventRejected:
-        """The payload decoded once, for callers that need it too (the intake's idempotency key)."""
+    def of(cls, message: InboundMessage, runtime: Runtime) -> _Payload:
         try:
-            return decode_payload(message.payload, max_bytes=self._max_payload_bytes)
-        except EventRejected as exc:
-            return exc
+            decoded = decode_payload(message.payload, max_bytes=runtime.limits.max_payload_bytes)
+        except PayloadError as exc:
+            return cls(None, str(exc), new_event_id())
+        return cls(decoded, None, producer_event_id(decoded) or new_event_id())
 
-    def plan(self, message: InboundMessage, decoded: DecodedPayload | EventRejected | None = None) -> list[Outcome]:
-        """What `message` turns into; `decoded` is `decode(message)` when the caller already has it."""
-        room_key = self._topics.direct_send_key(message.topic)
-        if room_key is not None:
-            return [self.direct_send_message(message, room_key, decoded)]
-        if self._topics.is_own(message.topic):
-            # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
-            return []
-        return [outcome for trace in self.trace(message, decoded) for outcome in trace.outcomes]
-
-    def trace(self, message: InboundMessage,
-              decoded: DecodedPayload | EventRejected | None = None) -> list[RouteTrace]:
-        """Each route the message matches, with what it made of it (for `plan` and the `render` command)."""
-        matches = self.router.match(message.topic)
-        if message.retain:
-            skipped = [m.route.name for m in matches if not m.route.retained]
-            if skipped:
-                log.debug("retained message on %s skipped by routes %s", message.topic, skipped)
-            matches = [m for m in matches if m.route.retained]
-        if not matches:
-            return []
-        payload = decoded if decoded is not None else self.decode(message)
-        event_id = _event_id(payload) if isinstance(payload, DecodedPayload) else new_event_id()
-        return [self._render(message, payload, event_id, match) for match in matches]
-
-    def _render(self, message: InboundMessage, payload: DecodedPayload | EventRejected, event_id: str,
-                match: RouteMatch) -> RouteTrace:
-        route = match.route
-        binary = route.attachment is not None and route.attachment.from_payload
-        context: dict[str, Any] = {
-            **match.match.named,
-            "topic": message.topic,
-            "wildcards": list(match.match.wildcards),
-        }
-        holds: bool | None = None
-        try:
-            if binary:  # the payload is the image or file: no text to decode
-                context.update(payload=None, raw="")
-            elif isinstance(payload, EventRejected):
-                raise payload
-            else:
-                context.update(payload=payload.value, raw=payload.raw)
-            if route.when is not None:
-                holds = route.when.holds(context)
-                if not holds:
-                    log.debug("route %s: 'when' is false for %s", route.name, message.topic)
-                    return RouteTrace(route, False, [])
-            text = route.template.render(context) if route.template is not None else ""
-            attachment = None
-            if route.attachment is not None:
-                attachment = build_attachment(route.attachment, payload=message.payload, context=context,
-                                              max_bytes=self._max_attachment_bytes,
-                                              default_name=_file_stem(message.topic))
-        except EventRejected as exc:
-            error = str(exc) if isinstance(exc, PayloadError) and not binary else f"route {route.name!r}: {exc}"
-            return RouteTrace(route, holds, [
-                DeliveryReport.rejected(event_id=event_id, route=route.name, topic=message.topic,
-                                        room_key=key, error=error)
-                for key in route.rooms
-            ])
-        return RouteTrace(route, holds, [
-            Delivery(event_id, route.name, message.topic, key, text, message.received_at, route.mentions, attachment)
-            for key in route.rooms
-        ])
-
-    def direct_send_message(self, message: InboundMessage, room_key: str,
-                            decoded: DecodedPayload | EventRejected | None = None) -> Outcome:
-        """A direct send as it arrives: plain text, or JSON `{"text": ..., "id": ..., "mention": [...]}`."""
-        payload = decoded if decoded is not None else self.decode(message)
-        if isinstance(payload, EventRejected):
-            return DeliveryReport.rejected(event_id=new_event_id(), route=None, topic=message.topic,
-                                           room_key=room_key, error=str(payload))
-        if isinstance(payload.value, dict):
-            text: Any = payload.value.get("text")
-            if not isinstance(text, str):
-                return DeliveryReport.rejected(
-                    event_id=_event_id(payload), route=None, topic=message.topic, room_key=room_key,
-                    error='a JSON direct send needs a "text" field holding a string')
-            mention: Any = payload.value.get("mention", [])
-        else:
-            text, mention = payload.raw, []
-        return self.direct_send(topic=message.topic, room_key=room_key, text=text, mention=mention,
-                                event_id=_event_id(payload), received_at=message.received_at)
-
-    def direct_send(self, *, topic: str, room_key: str, text: str, event_id: str, received_at: float,
-                    mention: Any = ()) -> Outcome:
-        """A text for one room by key, from `<base>/send/<key>`, the `send` request or the HTTP door.
-
-        `mention` is a list of contact keys, as given by the caller (checked here).
-        """
-        def reject(error: str, reason: RejectReason = "bad_input") -> DeliveryReport:
-            return DeliveryReport.rejected(event_id=event_id, route=None, topic=topic, room_key=room_key,
-                                           error=error, reason=reason)
-
-        room = self._rooms.get(room_key)
-        if room is None:
-            known = ", ".join(sorted(self._rooms)) or "none are configured"
-            if not room_key:
-                return reject(f"no room key: publish to {self._topics.send('<room key>')} (known keys: {known})",
-                              "unknown_room")
-            return reject(f"unknown room key {room_key!r} (known: {known})", "unknown_room")
-        if not room.allow_direct:
-            return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)", "direct_not_allowed")
-        problem = _text_problem(text) or self._mention_problem(mention)
-        if problem:
-            return reject(problem)
-        return Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention))
+    @property
+    def producer_id(self) -> str | None:
+        return producer_event_id(self.decoded) if self.decoded is not None else None
 
 
-    def _mention_problem(self, mention: Any) -> str | None:
-        if not isinstance(mention, list | tuple) or not all(isinstance(k, str) for k in mention):
-            return '"mention" must be a list of contact keys'
-        unknown = [key for key in mention if key not in self._contacts]
-        if unknown:
-            known = ", ".join(sorted(self._contacts)) or "none are configured"
-            return f"unknown contact key {unknown[0]!r} in mention (known: {known})"
-        return None
+def plan(runtime: Runtime, message: InboundMessage) -> Plan:
+    """What `message` turns into under `runtime`."""
+    room_key = runtime.topics.direct_send_key(message.topic)
+    if room_key is not None:
+        payload = _Payload.of(message, runtime)
+        return Plan((_direct_send_message(runtime, message, room_key, payload),), payload.producer_id)
+    if runtime.topics.is_own(message.topic):
+        # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
+        return Plan(())
+    traces, decoded = _traces(runtime, message)
+    return Plan(tuple(o for trace in traces for o in trace.outcomes), decoded.producer_id if decoded else None)
+
+
+def trace(runtime: Runtime, message: InboundMessage) -> list[RouteTrace]:
+    """Each route the message matches, with what it made of it (for the `render` command)."""
+    return _traces(runtime, message)[0]
+
+
+def _traces(runtime: Runtime, message: InboundMessage) -> tuple[list[RouteTrace], _Payload | None]:
+    matches = runtime.match(message.topic)
+    if message.retain:
+        skipped = [m.route.name for m in matches if not m.route.retained]
+        if skipped:
+            log.debug("retained message on %s skipped by routes %s", message.topic, skipped)
+        matches = [m for m in matches if m.route.retained]
+    if not matches:
+        return [], None
+    payload = _Payload.of(message, runtime)
+    return [_render(runtime, message, payload, match) for match in matches], payload
+
+
+def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match: RouteMatch) -> RouteTrace:
+    route = match.route
+
+    def rejected(error: str, when: bool | None = None) -> RouteTrace:
+        return RouteTrace(route, when, tuple(
+            Rejected(payload.event_id, route.name, message.topic, key, error) for key in route.rooms))
+
+    binary = route.attachment is not None and route.attachment.from_payload
+    context: dict[str, Any] = {**match.match.named, "topic": message.topic, "wildcards": list(match.match.wildcards)}
+    if binary:  # the payload is the image or file: no text to decode
+        context.update(payload=None, raw="")
+    elif payload.decoded is None:
+        return rejected(payload.problem or "the payload cannot be decoded")
+    else:
+        context.update(payload=payload.decoded.value, raw=payload.decoded.raw)
+    holds: bool | None = None
+    try:
+        if route.when is not None:
+            holds = route.when.holds(context)
+            if not holds:
+                log.debug("route %s: 'when' is false for %s", route.name, message.topic)
+                return RouteTrace(route, False, ())
+        text = route.template.render(context) if route.template is not None else ""
+        attachment = None
+        if route.attachment is not None:
+            attachment = build_attachment(route.attachment, payload=message.payload, context=context,
+                                          max_bytes=runtime.attachments.max_bytes,
+                                          default_name=_file_stem(message.topic))
+        mark = route.throttle.mark(route.name, context) if route.throttle is not None else None
+    except EventRejected as exc:
+        return rejected(str(exc) if isinstance(exc, PayloadError) and not binary else f"route {route.name!r}: {exc}",
+                        holds)
+    return RouteTrace(route, holds, tuple(
+        Queued(Delivery(payload.event_id, route.name, message.topic, key, text, message.received_at,
+                        route.mentions, attachment), route.policy, mark)
+        for key in route.rooms))
+
+
+def direct_send_message(runtime: Runtime, message: InboundMessage, room_key: str) -> Planned:
+    """A direct send as it arrives: plain text, or JSON `{"text": ..., "id": ..., "mention": [...]}`."""
+    return _direct_send_message(runtime, message, room_key, _Payload.of(message, runtime))
+
+
+def _direct_send_message(runtime: Runtime, message: InboundMessage, room_key: str, payload: _Payload) -> Planned:
+    if payload.decoded is None:
+        return Rejected(payload.event_id, None, message.topic, room_key,
+                        payload.problem or "the payload cannot be decoded")
+    if isinstance(payload.decoded.value, dict):
+        text: Any = payload.decoded.value.get("text")
+        if not isinstance(text, str):
+            return Rejected(payload.event_id, None, message.topic, room_key,
+                            'a JSON direct send needs a "text" field holding a string')
+        mention: Any = payload.decoded.value.get("mention", [])
+    else:
+        text, mention = payload.decoded.raw, []
+    return direct_send(runtime, topic=message.topic, room_key=room_key, text=text, mention=mention,
+                       event_id=payload.event_id, received_at=message.received_at)
+
+
+def direct_send(runtime: Runtime, *, topic: str, room_key: str, text: str, event_id: str, received_at: float,
+                mention: Any = ()) -> Planned:
+    """A text for one room by key, from `<base>/send/<key>`, the `send` request or the HTTP door.
+
+    `mention` is a list of contact keys, as given by the caller (checked here).
+    """
+    def reject(error: str, reason: RejectReason = "bad_input") -> Rejected:
+        return Rejected(event_id, None, topic, room_key, error, reason)
+
+    room = runtime.rooms.get(room_key)
+    if room is None:
+        known = ", ".join(sorted(runtime.rooms)) or "none are configured"
+        if not room_key:
+            return reject(f"no room key: publish to {runtime.topics.send('<room key>')} (known keys: {known})",
+                          "unknown_room")
+        return reject(f"unknown room key {room_key!r} (known: {known})", "unknown_room")
+    if not room.allow_direct:
+        return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)", "direct_not_allowed")
+    problem = _text_problem(text) or _mention_problem(runtime, mention)
+    if problem:
+        return reject(problem)
+    return Queued(Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention)), runtime.direct_policy)
+
+
+def _mention_problem(runtime: Runtime, mention: Any) -> str | None:
+    if not isinstance(mention, list | tuple) or not all(isinstance(k, str) for k in mention):
+        return '"mention" must be a list of contact keys'
+    unknown = [key for key in mention if key not in runtime.contacts]
+    if unknown:
+        known = ", ".join(sorted(runtime.contacts)) or "none are configured"
+        return f"unknown contact key {unknown[0]!r} in mention (known: {known})"
+    return None
 
 
 def _text_problem(text: str) -> str | None:
@@ -214,7 +222,3 @@ def _file_stem(topic: str) -> str:
     parts = [p for p in topic.split("/")[1:] or topic.split("/") if p]
     stem = "-".join(parts)[:60]
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "attachment"
-
-
-def _event_id(payload: DecodedPayload) -> str:
-    return producer_event_id(payload) or new_event_id()

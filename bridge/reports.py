@@ -12,8 +12,7 @@ from urllib.parse import quote
 
 import orjson
 
-from bridge.events import DeliveryReport
-from bridge.mqtt import Publication
+from bridge.events import DeliveryReport, Publication
 from bridge.rooms import Resolution
 from bridge.topics import Topics
 from bridge.wechat_types import IncomingMessage, LoginState, WeChatRoom

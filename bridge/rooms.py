@@ -52,14 +52,16 @@ def resolve_rooms(configured: Mapping[str, RoomSettings], rooms: list[WeChatRoom
 class RoomDirectory:
     """The latest resolution; replaced as a whole so a reader never sees half an update."""
 
-    def __init__(self, configured: Mapping[str, RoomSettings]) -> None:
-        self.configured = configured
+    def __init__(self) -> None:
+        self._configured: Mapping[str, RoomSettings] = {}
         self._resolutions: dict[str, Resolution] = {}
         self.rooms: list[WeChatRoom] = []
 
-    def update(self, rooms: list[WeChatRoom]) -> dict[str, Resolution]:
+    def update(self, rooms: list[WeChatRoom], configured: Mapping[str, RoomSettings]) -> dict[str, Resolution]:
+        """Resolve the room keys `configured` (those of the runtime in force) against the account's `rooms`."""
         self.rooms = rooms
-        self._resolutions = resolve_rooms(self.configured, rooms)
+        self._configured = configured
+        self._resolutions = resolve_rooms(configured, rooms)
         return self._resolutions
 
     @property
@@ -68,7 +70,7 @@ class RoomDirectory:
 
     def resolve(self, key: str) -> WeChatRoom:
         resolution = self._resolutions.get(key)
-        if key not in self.configured:
+        if key not in self._configured:
             raise RoomNotAvailable(f"unknown room key {key!r}")
         if resolution is None:
             raise RoomNotAvailable(f"room {key!r} has not been looked up in WeChat yet")

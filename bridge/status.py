@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge import reports
+from bridge.events import Publication
 from bridge.metrics import Metrics
-from bridge.mqtt import Publication
 from bridge.topics import Topics
 from bridge.wechat_types import LoginState
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bridge import pipeline as pipelines
 from bridge.config_loader import load_config
-from bridge.events import Delivery, DeliveryReport, InboundMessage
-from bridge.pipeline import Pipeline
+from bridge.events import InboundMessage, Queued, Rejected
+from bridge.runtime import Runtime
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 READY_MADE = ["home-assistant.yaml", "tasmota.yaml", "esphome.yaml", "zigbee2mqtt.yaml", "scripts.yaml"]
@@ -22,22 +23,22 @@ READY_MADE = ["home-assistant.yaml", "tasmota.yaml", "esphome.yaml", "zigbee2mqt
 Sent = list[tuple[str, str, str]]  # (route, room key, text)
 
 
-def pipeline_for(tmp_path: Path, *files: str, locale: str = "en") -> Pipeline:
+def pipeline_for(tmp_path: Path, *files: str, locale: str = "en") -> Runtime:
     main = tmp_path / "config.yaml"
     includes = ", ".join(f"'{MAPPINGS / f}'" for f in files)
     main.write_text(
         f"locale: {locale}\nwechaty: {{token: t}}\n"
         "rooms:\n  family: {topic: 'Happy Family'}\n  ops: {topic: 'Ops'}\n"
         f"include: [{includes}]\n")
-    return Pipeline.from_config(load_config(main, environ={}))
+    return Runtime.compile(load_config(main, environ={}))
 
 
-def sent(pipeline: Pipeline, topic: str, payload: str | bytes, *, retain: bool = False) -> Sent:
+def sent(pipeline: Runtime, topic: str, payload: str | bytes, *, retain: bool = False) -> Sent:
     data = payload.encode() if isinstance(payload, str) else payload
-    outcomes = pipeline.plan(InboundMessage(topic, data, retain, time.time()))
-    rejected = [o for o in outcomes if isinstance(o, DeliveryReport)]
+    outcomes = pipelines.plan(pipeline, InboundMessage(topic, data, retain, time.time())).outcomes
+    rejected = [o for o in outcomes if isinstance(o, Rejected)]
     assert not rejected, f"rejected: {[r.error for r in rejected]}"
-    return [(o.route or "", o.room_key, o.text) for o in outcomes if isinstance(o, Delivery)]
+    return [(o.delivery.route or "", o.delivery.room_key, o.delivery.text) for o in outcomes if isinstance(o, Queued)]
 
 
 @pytest.mark.parametrize("name", READY_MADE)
@@ -49,8 +50,8 @@ def test_each_file_holds_routes_only_and_says_which_rooms_it_needs(name: str) ->
 
 @pytest.mark.parametrize("name", READY_MADE)
 def test_every_route_has_a_chinese_text(tmp_path: Path, name: str) -> None:
-    english = pipeline_for(tmp_path, name).router.routes
-    chinese = pipeline_for(tmp_path, name, locale="zh-CN").router.routes
+    english = pipeline_for(tmp_path, name).routes
+    chinese = pipeline_for(tmp_path, name, locale="zh-CN").routes
     config = load_config(tmp_path / "config.yaml", environ={})
     assert all("zh-CN" in route.translations for route in config.routes), name
     assert len(english) == len(chinese)
@@ -58,13 +59,13 @@ def test_every_route_has_a_chinese_text(tmp_path: Path, name: str) -> None:
 
 def test_all_files_load_together_and_beside_the_example(tmp_path: Path) -> None:
     pipeline = pipeline_for(tmp_path, *READY_MADE)
-    assert len(pipeline.router.routes) == 17
+    assert len(pipeline.routes) == 17
     example = tmp_path / "with-example"
     example.mkdir()
     (example / "config.yaml").write_text(
         f"wechaty: {{token: t}}\ninclude: ['{MAPPINGS / 'example.yaml'}', "
         + ", ".join(f"'{MAPPINGS / f}'" for f in READY_MADE) + "]\n")
-    assert len(Pipeline.from_config(load_config(example / "config.yaml", environ={})).router.routes) == 20
+    assert len(Runtime.compile(load_config(example / "config.yaml", environ={})).routes) == 20
 
 
 def test_home_assistant(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import hmac
 import importlib.resources
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jinja2
@@ -29,22 +29,22 @@ import orjson
 from aiohttp import web
 from markupsafe import Markup
 
-from bridge import __version__
-from bridge.config import HttpSettings, RoomSettings
-from bridge.events import DeliveryReport
+from bridge import __version__, pipeline
+from bridge.config import HttpSettings
+from bridge.events import DeliveryReport, Planned, Queued
 from bridge.homeassistant import qr_svg
-from bridge.metrics import CONTENT_TYPE, PrometheusMetrics
 from bridge.overview import Overview, Snapshot
-from bridge.pipeline import Outcome, Pipeline, event_id_from
+from bridge.pipeline import event_id_from
+from bridge.prometheus import CONTENT_TYPE, PrometheusMetrics
 from bridge.render import render_lines
 from bridge.reports import iso_time
-from bridge.topics import Topics
+from bridge.runtime import LiveRuntime
 from bridge.web.events import EventStreams
 from bridge.web.session import COOKIE, SESSION_SECONDS, Sessions
 
 log = logging.getLogger(__name__)
 
-Accept = Callable[[Outcome], Awaitable[DeliveryReport | None]]
+Accept = Callable[[Planned], Awaitable[DeliveryReport | None]]
 
 #: Paths this module answers; the door's bearer-token check leaves them to it.
 PREFIX = "/page/"
@@ -76,17 +76,15 @@ def _qr_data_uri(data: str) -> str:
 
 
 class StatusPage:
-    def __init__(self, settings: HttpSettings, *, overview: Overview, pipeline: Callable[[], Pipeline],
-                 rooms: Callable[[], Mapping[str, RoomSettings]], topics: Topics, accept: Accept,
+    def __init__(self, settings: HttpSettings, *, overview: Overview, live: LiveRuntime, accept: Accept,
                  metrics: PrometheusMetrics | None) -> None:
         token = settings.token.get_secret_value().encode() if settings.token else b""
         self._sessions = Sessions(token)
         self._metrics_tokens = [t for t in (token, settings.metrics_token.get_secret_value().encode()
                                             if settings.metrics_token else b"") if t]
         self._overview = overview
-        self._pipeline = pipeline
-        self._rooms = rooms
-        self._topics = topics
+        #: Read at each request: a reload applies to the requests after it.
+        self._live = live
         self._accept = accept
         self._metrics = metrics
         self._version = __version__
@@ -191,8 +189,7 @@ class StatusPage:
         topic, payload = body.get("topic"), body.get("payload", "")
         if not isinstance(topic, str) or not topic or not isinstance(payload, str):
             return _json(400, {"error": "give a topic, and the payload as text"})
-        lines = render_lines(self._pipeline(), topics=self._topics, rooms=self._rooms(), topic=topic, payload=payload,
-                             retained=body.get("retained") is True)
+        lines = render_lines(self._live.current, topic=topic, payload=payload, retained=body.get("retained") is True)
         return _json(200, {"text": "\n".join(lines)})
 
     async def _send(self, request: web.Request) -> web.Response:
@@ -202,14 +199,14 @@ class StatusPage:
         room, text = body.get("room"), body.get("text")
         if not isinstance(room, str) or not isinstance(text, str):
             return _json(400, {"error": "choose a room and write a text"})
-        outcome = self._pipeline().direct_send(topic=SEND_PATH, room_key=room, text=text,
-                                               event_id=event_id_from(None), received_at=time.time())
+        outcome = pipeline.direct_send(self._live.current, topic=SEND_PATH, room_key=room, text=text,
+                                       event_id=event_id_from(None), received_at=time.time())
         rejection = await self._accept(outcome)
         if rejection is not None:
             return _json(_STATUS_FOR_REASON.get(rejection.reason or "bad_input", 400),
                          {"error": rejection.error, "id": rejection.id})
-        assert not isinstance(outcome, DeliveryReport)
-        return _json(202, {"id": outcome.event_id, "status": "queued"})
+        assert isinstance(outcome, Queued)
+        return _json(202, {"id": outcome.delivery.event_id, "status": "queued"})
 
     async def _static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

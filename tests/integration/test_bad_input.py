@@ -7,6 +7,9 @@ import json
 import pytest
 
 from tests.integration.conftest import WORLD, BridgeFactory
+from tests.integration.test_http import TOKEN, call
+from tests.integration.test_mqtt_contract import request
+from tests.support.broker import free_port
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
 
@@ -148,5 +151,40 @@ def test_a_full_outbox_rejects_new_events_while_queued_ones_are_still_delivered(
         assert sorted((r.json()["id"], r.json()["status"]) for r in reports[2:]) == [
             ("full-0", "delivered"), ("full-1", "delivered"), ("full-2", "delivered")]
         assert [m["text"] for m in own.messages()] == ["message 0", "message 1", "message 2"]
+    finally:
+        own.stop()
+
+
+def test_a_full_outbox_refuses_every_direct_send_door_with_the_queue_full_sentence(
+        start_bridge: BridgeFactory, listener: TestClient) -> None:
+    """The `send` request and the HTTP door answer the refusal (503 for HTTP), not `queued`."""
+    full = "the bridge already holds 1 undelivered messages (limits.max_queued)"
+    port = free_port()
+    own = MockGateway().start(WORLD)
+    try:
+        start_bridge(f"limits: {{max_queued: 1}}\nhttp: {{enabled: true, port: {port}, token: {TOKEN}}}\n"
+                     "rooms:\n  family: {topic: \"Happy Family\"}\n", gateway_=own)
+        own.logout()  # nothing can be sent: the first delivery stays pending and fills the outbox
+        listener.wait_for(lambda m: m.topic == "wechat/bridge/login" and m.json()["state"] == "logged_out",
+                          what="logged out")
+        listener.publish("wechat/send/family", json.dumps({"text": "message 0", "id": "fills-it"}))
+        listener.publish("wechat/send/family", json.dumps({"text": "message 1", "id": "mqtt-1"}))
+        [first] = listener.wait_for(lambda m: m.topic == "wechat/bridge/delivery", what="the MQTT rejection")
+        assert (first.json()["id"], first.json()["status"], first.json()["error"]) == ("mqtt-1", "rejected", full)
+
+        assert call(port, "POST", "/sendmessage", {"room": "family", "message": "m", "id": "http-1"}) == (
+            503, {"error": full, "id": "http-1"})
+        assert call(port, "POST", "/send/family", {"text": "m", "id": "http-2"}) == (
+            503, {"error": full, "id": "http-2"})
+        assert request(listener, "send", {"room": "family", "text": "m", "id": "req-1", "transaction": "t"}) == {
+            "status": "error", "error": full, "transaction": "t"}
+
+        reports = listener.wait_for(lambda m: m.topic == "wechat/bridge/delivery", count=4, what="every rejection")
+        assert sorted((r.json()["id"], r.json()["status"], r.json()["error"]) for r in reports) == [
+            (event_id, "rejected", full) for event_id in ("http-1", "http-2", "mqtt-1", "req-1")]
+        own.login()
+        [delivered] = listener.wait_for(lambda m: m.topic == "wechat/bridge/delivery", count=5, what="delivery")[4:]
+        assert (delivered.json()["id"], delivered.json()["status"]) == ("fills-it", "delivered")
+        assert [m["text"] for m in own.messages()] == ["message 0"]
     finally:
         own.stop()

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from bridge.events import Attachment, Delivery, DeliveryReport
+from bridge.events import Attachment, Delivery, DeliveryPolicy, Queued, Rejected
 from bridge.outbox import Outbox, OutboxRunner
-from bridge.outbox_records import Arrival, IdempotencyKey, OutboxRow, Queued
-from bridge.policy import DeliveryPolicy
+from bridge.outbox_records import Arrival, IdempotencyKey, OutboxRow
 from bridge.wechat_types import LoginState, WeChatContact, WeChatUser
 
 P = ParamSpec("P")
@@ -149,10 +148,11 @@ async def enqueue(runner: OutboxRunner, *texts: str, room: str = "ops", now: flo
     return ids
 
 
-async def store_reports(runner: OutboxRunner, *reports: DeliveryReport, now: float = T0) -> None:
+async def store_reports(runner: OutboxRunner, *reports: Rejected, now: float = T0) -> None:
     """Store finished rows (rejections at intake), each of its own event."""
-    await runner.run(Outbox.accept, [Arrival(IdempotencyKey(r.id, by_content=False), dup=False, needs_ack=False,
-                                             received_at=now, outcomes=(r,)) for r in reports], now=now)
+    await runner.run(Outbox.accept, [Arrival(IdempotencyKey(r.event_id, by_content=False), dup=False,
+                                             needs_ack=False, received_at=now, outcomes=(r,)) for r in reports],
+                     now=now)
 
 
 def _all_rows(box: Outbox) -> list[OutboxRow]:

@@ -5,9 +5,8 @@ import pytest
 from bridge.config import ENV_TOKEN
 from bridge.config_loader import load_config
 from bridge.errors import ConfigError
-from bridge.policy import DeliveryPolicy, delivery_policies
-from bridge.routing import compile_routes
-from bridge.templates import TemplateEngine
+from bridge.events import DeliveryPolicy
+from bridge.runtime import Runtime
 
 GOOD = """\
 mqtt:
@@ -45,7 +44,7 @@ def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 def problems(path: Path, env: dict[str, str] | None = None) -> list[str]:
     with pytest.raises(ConfigError) as info:
         config = load_config(path, env if env is not None else {ENV_TOKEN: "t"})
-        compile_routes(config, TemplateEngine())
+        Runtime.compile(config)
     return [str(p) for p in info.value.problems]
 
 
@@ -150,9 +149,9 @@ routes:
     retry = config.delivery.retry
     assert (retry.attempts, retry.backoff, config.delivery.expire_after) == (3, 0.5, 3600)
     assert (config.outbox.path, config.outbox.idempotency_window) == ("/var/lib/bridge/outbox.sqlite3", 172800)
-    policies = delivery_policies(config, compile_routes(config, TemplateEngine()))
-    assert policies == {
-        None: DeliveryPolicy(3, 0.5, 300.0, 3600.0),
+    runtime = Runtime.compile(config)
+    assert runtime.direct_policy == DeliveryPolicy(3, 0.5, 300.0, 3600.0)
+    assert {route.name: route.policy for route in runtime.routes} == {
         "a": DeliveryPolicy(3, 0.5, 300.0, 3600.0),
         "b": DeliveryPolicy(5, 2.0, 60.0, 600.0),
     }

@@ -15,11 +15,10 @@ from bridge.delivery_record import Record
 from bridge.delivery_send import Send
 from bridge.delivery_types import Batch, InDoubt, Outcome, Refused, Rejected, Sent, Store, Waiting
 from bridge.errors import EventRejected, GatewayUnavailable, SendError, SendInDoubt
-from bridge.events import Attachment, Delivery, RoomRef
+from bridge.events import Attachment, Delivery, DeliveryPolicy, Queued, RoomRef
 from bridge.outbox import Outbox, OutboxRunner
-from bridge.outbox_records import Arrival, Finish, IdempotencyKey, Queued
+from bridge.outbox_records import Arrival, Finish, IdempotencyKey
 from bridge.pacing import Pace, Pacer
-from bridge.policy import DeliveryPolicy
 from bridge.rooms import RoomDirectory
 from bridge.wechat_types import WeChatRoom
 from tests.unit.delivery_fakes import POLICY, T0, FakeClock, FakeWeChat, enqueue, open_outbox, rows
@@ -120,8 +119,9 @@ def test_take_expires_also_when_it_claims_nothing(box: Outbox) -> None:
 
 
 def sender(wechat: FakeWeChat, runner: OutboxRunner) -> Send:
-    directory = RoomDirectory({"ops": RoomSettings(topic="Ops"), "gone": RoomSettings(topic="Gone")})
-    directory.update([WeChatRoom("ops@chatroom", "Ops", 3)])
+    directory = RoomDirectory()
+    directory.update([WeChatRoom("ops@chatroom", "Ops", 3)],
+                     {"ops": RoomSettings(topic="Ops"), "gone": RoomSettings(topic="Gone")})
     record = Record(store=Store(runner), clock=FakeClock(), on_finished=lambda: None)
     return Send(sender=wechat, rooms=directory, pacer=Pacer(PacingSettings(enabled=False)), clock=FakeClock(),
                 on_text_sent=record.text_sent)

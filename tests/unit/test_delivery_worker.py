@@ -19,10 +19,9 @@ from bridge.config import ContactSettings, DigestSettings, PacingSettings, RoomS
 from bridge.delivery import DeliveryWorker
 from bridge.delivery_types import Store
 from bridge.errors import GatewayUnavailable, SendError, SendInDoubt
-from bridge.events import DeliveryReport, RoomRef
+from bridge.events import DeliveryPolicy, DeliveryReport, RoomRef
 from bridge.outbox import Outbox, OutboxRunner
 from bridge.pacing import Pacer
-from bridge.policy import DeliveryPolicy
 from bridge.rooms import RoomDirectory
 from bridge.wechat_types import WeChatContact, WeChatRoom
 from tests.unit.delivery_fakes import T0, FakeClock, FakeWeChat, GatedRunner, enqueue, open_outbox, rows, statuses
@@ -55,9 +54,10 @@ class Rig:
 def rig(outbox: OutboxRunner, *, pacing: PacingSettings = NO_PACING, wechat: FakeWeChat | None = None,
         contacts: Mapping[str, ContactSettings] | None = None, store: GatedRunner | None = None,
         ready: bool = True) -> Rig:
-    directory = RoomDirectory({"ops": RoomSettings(topic="Ops"), "family": RoomSettings(topic="Family"),
-                               "gone": RoomSettings(topic="Gone")})
-    directory.update([WeChatRoom("ops@chatroom", "Ops", 3), WeChatRoom("family@chatroom", "Family", 4)])
+    directory = RoomDirectory()
+    directory.update([WeChatRoom("ops@chatroom", "Ops", 3), WeChatRoom("family@chatroom", "Family", 4)],
+                     {"ops": RoomSettings(topic="Ops"), "family": RoomSettings(topic="Family"),
+                      "gone": RoomSettings(topic="Gone")})
     clock, wechat = FakeClock(), wechat or FakeWeChat()
     rooms_ready = asyncio.Event()
     if ready:

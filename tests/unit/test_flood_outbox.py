@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.events import Delivery, RoomRef
+from bridge.events import Delivery, DeliveryPolicy, Queued, RoomRef, ThrottleMark
 from bridge.outbox import Outbox
-from bridge.outbox_records import Arrival, IdempotencyKey, Queued
-from bridge.policy import DeliveryPolicy
-from bridge.throttle import ThrottleMark
+from bridge.outbox_records import Arrival, IdempotencyKey
 
 T0 = 1_700_000_000.0
 NORMAL = DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0)

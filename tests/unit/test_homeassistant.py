@@ -11,10 +11,9 @@ import pytest
 from bridge.config import Config
 from bridge.config_loader import load_config
 from bridge.errors import ConfigError
-from bridge.events import InboundMessage
+from bridge.events import InboundMessage, Publication
 from bridge.homeassistant import HomeAssistant, discovery_publications, login_image, node_id, slug, subscriptions
 from bridge.i18n import texts_for
-from bridge.mqtt import Publication
 from bridge.wechat_types import LoginState, WeChatUser
 
 CONFIG = """\

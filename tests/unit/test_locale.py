@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bridge import pipeline
 from bridge.config import Config
 from bridge.config_loader import load_config
 from bridge.errors import ConfigError
-from bridge.events import Delivery, InboundMessage
+from bridge.events import InboundMessage, Queued
 from bridge.pacing import format_digest, split_text
-from bridge.pipeline import Pipeline
+from bridge.runtime import Runtime
 
 BASE = """\
 wechaty: {token: t}
@@ -30,15 +31,15 @@ routes:
 """
 
 
-def load(tmp_path: Path, text: str) -> Pipeline:
+def load(tmp_path: Path, text: str) -> Runtime:
     path = tmp_path / "config.yaml"
     path.write_text(text)
-    return Pipeline.from_config(load_config(path, environ={}))
+    return Runtime.compile(load_config(path, environ={}))
 
 
-def texts(pipeline: Pipeline, topic: str, payload: str) -> list[str]:
-    outcomes = pipeline.plan(InboundMessage(topic, payload.encode(), False, time.time()))
-    return [o.text for o in outcomes if isinstance(o, Delivery)]
+def texts(runtime: Runtime, topic: str, payload: str) -> list[str]:
+    outcomes = pipeline.plan(runtime, InboundMessage(topic, payload.encode(), False, time.time())).outcomes
+    return [o.delivery.text for o in outcomes if isinstance(o, Queued)]
 
 
 def config(tmp_path: Path, text: str) -> Config:

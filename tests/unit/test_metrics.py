@@ -6,8 +6,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.events import DeliveryReport, RoomRef
 from bridge.links import Link
-from bridge.metrics import PrometheusMetrics
 from bridge.outbox_records import OutboxStats
+from bridge.prometheus import PrometheusMetrics
 
 
 def values(metrics: PrometheusMetrics, queue: OutboxStats | None = None) -> dict[tuple[str, frozenset[tuple[str, str]]],

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import OutboxError
-from bridge.events import Delivery, DeliveryReport, RoomRef
+from bridge.events import Delivery, DeliveryPolicy, Queued, Rejected, RoomRef
 from bridge.outbox import Outbox
-from bridge.outbox_records import Accepted, Arrival, Duplicate, Finish, IdempotencyKey, Queued
-from bridge.policy import DeliveryPolicy
+from bridge.outbox_records import Accepted, Arrival, Duplicate, Finish, IdempotencyKey
 
 T0 = 1_700_000_000.0
 WINDOW = 3600.0
@@ -39,8 +38,8 @@ def arrival(event_id: str, *, rooms: tuple[str, ...] = ("ops",), key: str | None
 
 
 def rejected(event_id: str, at: float = T0) -> Arrival:
-    report = DeliveryReport(event_id, "rejected", "r", "t/x", RoomRef("ops"), "bad payload", at)
-    return Arrival(IdempotencyKey(f"id:{event_id}", False), False, True, (report,), at)
+    return Arrival(IdempotencyKey(f"id:{event_id}", False), False, True,
+                   (Rejected(event_id, "r", "t/x", "ops", "bad payload"),), at)
 
 
 def test_accepted_rows_are_claimed_oldest_first_and_reported_once(outbox: Outbox) -> None:

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from bridge import outbox as outbox_module
-from bridge.events import Delivery, RoomRef
+from bridge.events import Delivery, DeliveryPolicy, Queued, RoomRef
 from bridge.outbox import SYNC_EVERY_SENDS, Outbox
-from bridge.outbox_records import Arrival, Finish, IdempotencyKey, OutboxRow, Queued
-from bridge.policy import DeliveryPolicy
+from bridge.outbox_records import Arrival, Finish, IdempotencyKey, OutboxRow
 
 T0 = 1_700_000_000.0
 POLICY = DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0)

@@ -5,12 +5,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bridge import pipeline as pipelines
 from bridge.config import ENV_TOKEN
 from bridge.config_loader import load_config
-from bridge.events import Delivery, DeliveryReport, InboundMessage
-from bridge.pipeline import Pipeline
-from bridge.routing import Router, compile_routes
-from bridge.templates import TemplateEngine
+from bridge.events import Delivery, DeliveryPolicy, DeliveryReport, InboundMessage, Planned, Queued, ThrottleMark
+from bridge.runtime import Runtime
 
 CONFIG = """\
 rooms:
@@ -40,21 +39,33 @@ routes:
     rooms: [ops]
     when: "topic == 'never'"
     template: "x"
+  - name: plugs
+    topic: "plug/{name}"
+    rooms: [ops]
+    template: "{{ name }} on"
+    throttle: {period: 5m, key: "{{ name }}-{{ payload.kind }}"}
+    retry: {attempts: 2}
+limits: {max_payload_bytes: 1000}
 """
+
+Pipeline = Runtime  # the fixture is the runtime the pipeline reads
 
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG)
-    config = load_config(path, {ENV_TOKEN: "t"})
-    router = Router(compile_routes(config, TemplateEngine()))
-    return Pipeline(router=router, topics=config.topics, rooms=config.rooms, max_payload_bytes=1000)
+    return Runtime.compile(load_config(path, {ENV_TOKEN: "t"}))
+
+
+def finished(outcome: Planned) -> Delivery | DeliveryReport:
+    """A queued target as its delivery, a rejected one as the report it is stored with."""
+    return outcome.delivery if isinstance(outcome, Queued) else outcome.report(0.0)
 
 
 def plan(pipeline: Pipeline, topic: str, payload: bytes | str, retain: bool = False) -> list[Delivery | DeliveryReport]:
     data = payload.encode() if isinstance(payload, str) else payload
-    return pipeline.plan(InboundMessage(topic, data, retain, 1.0))
+    return [finished(o) for o in pipelines.plan(pipeline, InboundMessage(topic, data, retain, 1.0)).outcomes]
 
 
 def test_json_event_fans_out_to_each_room_with_the_producers_id(pipeline: Pipeline) -> None:
@@ -126,10 +137,8 @@ def test_direct_sends(pipeline: Pipeline) -> None:
 
 def test_a_direct_send_longer_than_a_template_may_render_is_rejected(pipeline: Pipeline) -> None:
     def send(text: str) -> Delivery | DeliveryReport:
-        outcome = pipeline.direct_send(topic="wechat/send/family", room_key="family", text=text, event_id="d-3",
-                                       received_at=0.0)
-        assert isinstance(outcome, Delivery | DeliveryReport)
-        return outcome
+        return finished(pipelines.direct_send(pipeline, topic="wechat/send/family", room_key="family", text=text,
+                                              event_id="d-3", received_at=0.0))
 
     longest = send("x" * 20_000)
     assert isinstance(longest, Delivery) and longest.text == "x" * 20_000
@@ -141,3 +150,32 @@ def test_a_direct_send_longer_than_a_template_may_render_is_rejected(pipeline: P
 
 def test_the_bridges_own_topics_never_reach_routes(pipeline: Pipeline) -> None:
     assert plan(pipeline, "wechat/bridge/delivery", '{"status": "delivered"}') == []
+
+
+def test_each_queued_target_carries_its_routes_policy_and_throttle_scope(pipeline: Pipeline) -> None:
+    planned = pipelines.plan(pipeline, InboundMessage("plug/kettle", b'{"kind": "on", "id": 7}', False, 1.0))
+    assert planned.producer_id == "7"
+    [queued] = planned.outcomes
+    assert isinstance(queued, Queued)
+    assert (queued.policy, queued.throttle) == (
+        DeliveryPolicy(2, 2.0, 300.0), ThrottleMark("plugs", "kettle-on", 300.0))
+    [direct] = pipelines.plan(pipeline, InboundMessage("wechat/send/ops", b"hi", False, 1.0)).outcomes
+    assert isinstance(direct, Queued) and (direct.policy, direct.throttle) == (pipeline.direct_policy, None)
+
+
+def test_a_throttle_key_that_cannot_be_rendered_rejects_the_event(pipeline: Pipeline) -> None:
+    [report] = plan(pipeline, "plug/kettle", "[1]")
+    assert isinstance(report, DeliveryReport) and report.error == (
+        "route 'plugs': the throttle key: the template uses a value the payload does not have: "
+        "'list object' has no attribute 'kind'")
+
+
+def test_the_producer_id_comes_from_the_one_decoded_payload(pipeline: Pipeline) -> None:
+    def producer(topic: str, payload: bytes) -> str | None:
+        return pipelines.plan(pipeline, InboundMessage(topic, payload, False, 1.0)).producer_id
+
+    assert producer("scripts/x", b'{"id": "x"}') == "x"
+    assert producer("wechat/send/ops", b'{"text": "hi", "id": 5}') == "5"
+    assert producer("scripts/x", b'{"id": true}') is None
+    assert producer("scripts/x", b"\xff" * 10) is None  # not decodable: the key is the content
+    assert producer("scripts/x", b'{"id": "x", "pad": "' + b"y" * 1000 + b'"}') is None  # too large

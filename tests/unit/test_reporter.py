@@ -12,7 +12,7 @@ import pytest
 
 from bridge import reporter as reporter_module
 from bridge.errors import BridgeError
-from bridge.events import DeliveryReport, RoomRef
+from bridge.events import DeliveryReport, Rejected, RoomRef
 from bridge.outbox import Outbox, OutboxRunner
 from bridge.reporter import Reporter
 from tests.unit.delivery_fakes import T0, open_outbox, store_reports
@@ -52,8 +52,8 @@ class FakeBroker:
         self._held.clear()
 
 
-def rejected(event_id: str, error: str = "the payload is not JSON") -> DeliveryReport:
-    return DeliveryReport(event_id, "rejected", "alerts", "home/alert", RoomRef("ops"), error, T0)
+def rejected(event_id: str, error: str = "the payload is not JSON") -> Rejected:
+    return Rejected(event_id, "alerts", "home/alert", "ops", error)
 
 
 @pytest.fixture
@@ -81,7 +81,8 @@ async def test_reports_are_published_in_order_and_marked_once_acknowledged(
     await store_reports(outbox, *reports)
     async with asyncio.timeout(10):
         await reporter.drain()
-    assert broker.published == reports
+    assert [(r.id, r.status, r.route, r.topic, r.room, r.error, r.ts) for r in broker.published] == [
+        (r.event_id, "rejected", r.route, r.topic, RoomRef(r.room_key), r.error, T0) for r in reports]
     assert await outbox.run(Outbox.unreported) == []
     await store_reports(outbox, rejected("ev-4"))  # finished later: published when nudged
     async with asyncio.timeout(10):

@@ -14,8 +14,8 @@ ROOMS = [
 
 
 def directory(**rooms: RoomSettings) -> RoomDirectory:
-    d = RoomDirectory(rooms)
-    d.update(ROOMS)
+    d = RoomDirectory()
+    d.update(ROOMS, rooms)
     return d
 
 
@@ -39,5 +39,5 @@ def test_two_rooms_with_one_name_is_an_error_naming_both() -> None:
 
 def test_resolution_follows_the_latest_room_list() -> None:
     d = directory(family=RoomSettings(topic="Happy Family"))
-    d.update([WeChatRoom("r9", "Happy Family", 6)])
+    d.update([WeChatRoom("r9", "Happy Family", 6)], {"family": RoomSettings(topic="Happy Family")})
     assert d.resolve("family").id == "r9"
