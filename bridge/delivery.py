@@ -22,8 +22,10 @@ marked as being sent. Pacing runs on the monotonic clock, the outbox's times are
 
 What the loop guarantees (docs/delivery-guarantees.md):
 
-- One commit per send: a delivered row's outcome is committed with the next claim, or on its own
-  when nothing is claimed next (`bridge.delivery_claim`).
+- One commit per send while pacing is off (the back-to-back case, where commits bound the rate):
+  a delivered row's outcome is committed with the next claim, or on its own when nothing is
+  claimed next. With pacing and digests on, it is committed on its own before the digest is
+  looked for (`bridge.delivery_claim`): sends are seconds apart then, and a commit costs ~1 ms.
 - At most one send in doubt: the next row is claimed only after the previous send ended.
 - A delivered row's log line and report come only after its outcome is committed.
 - The last outcome is committed when the worker stops, also when it is cancelled: a message that

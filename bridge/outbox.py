@@ -58,8 +58,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
-from bridge import admission
-from bridge.config import format_duration
+from bridge import admission, endings
 from bridge.errors import OutboxError
 from bridge.events import Delivery, DeliveryReport, Planned, Queued, Rejected, RoomRef
 from bridge.outbox_records import (
@@ -333,7 +332,7 @@ class Outbox:
         now = time.time() if now is None else now
         with self._transaction():
             rows = self._rows("WHERE status = 'pending' AND sending_since IS NOT NULL ORDER BY seq")
-            self._in_doubt([r.seq for r in rows], now=now, retry_at=None, error="the bridge stopped during the send")
+            self._in_doubt([r.seq for r in rows], now=now, retry_at=None, error=endings.STOPPED_DURING_SEND)
             recovered = self._rows(f"WHERE seq IN ({', '.join('?' * len(rows))}) ORDER BY seq",
                                    tuple(r.seq for r in rows)) if rows else []
         return recovered
@@ -358,8 +357,7 @@ class Outbox:
                 "UPDATE deliveries SET doubts = doubts + 1, sending_since = NULL, "
                 "next_attempt_at = COALESCE(?, next_attempt_at), error = ? WHERE seq = ? AND status = 'pending'",
                 (retry_at, error, seq))
-        given_up = (f"in doubt twice (last: {error}): WeChat may show it once, twice or not at all; not sent a "
-                    "third time")
+        given_up = endings.in_doubt_twice(error)
         room_id, topic = (room.id, room.topic) if room is not None else (None, None)
         self._db.executemany(
             "UPDATE deliveries SET status = 'failed', finished_at = ?, error = ?, room_id = COALESCE(?, room_id), "
@@ -488,10 +486,8 @@ class Outbox:
             rows = self._rows(due, (now,))
             for row in rows:
                 assert row.expires_at is not None
-                error = (f"not delivered within {format_duration(row.expires_at - row.created_at)} "
-                         f"(expire_after) after {row.attempts} attempt(s)")
-                if row.error:
-                    error += f"; last error: {row.error}"
+                error = endings.expired(waited=row.expires_at - row.created_at, attempts=row.attempts,
+                                        last_error=row.error)
                 self._db.execute("UPDATE deliveries SET status = 'expired', finished_at = ?, error = ? WHERE seq = ?",
                                  (now, error, row.seq))
         return [_replace_status(r, "expired", now) for r in rows]
