@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import READY_LOG, BridgeFactory
+from tests.integration.conftest import READY_LOG, BridgeFactory, publish, reports
 from tests.integration.test_mqtt_contract import request
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker
@@ -204,3 +204,59 @@ def test_restart_clears_stale_configs_and_discovery_off_clears_all(
     finally:
         producer.publish("homeassistant/sensor/someone-else/thing/config", "", retain=True)
         producer.close()
+
+
+CLOSED_OPS = ROOMS.replace('ops: {id: "room-ops@chatroom"}', 'ops: {id: "room-ops@chatroom", allow_direct: false}')
+
+
+def test_a_room_without_direct_sends_gets_no_notify_entity_and_reload_removes_a_stale_one(
+        start_bridge: BridgeFactory, broker: MosquittoBroker, listener: TestClient) -> None:
+    """notify.send_message on `ops` would succeed in HA while the bridge rejects it (allow_direct: false):
+    so `ops` has no notify entity, a reload that closes it removes it, and one that opens it adds it."""
+    bridge = start_bridge(CLOSED_OPS)
+    node = node_of(bridge)
+    ops, family = f"homeassistant/notify/{node}/room_ops/config", f"homeassistant/notify/{node}/room_family/config"
+    configs = discovery_configs(broker, node, count=7)
+    assert ops not in configs and family in configs and len(configs) == 7
+
+    bridge.config_path.write_text(bridge.config_path.read_text().replace(", allow_direct: false}", "}"))
+    assert request(listener, "reload", {})["status"] == "ok"
+    assert ops in settled(broker, f"homeassistant/+/{node}/+/config", lambda found: ops in found)
+
+    bridge.config_path.write_text(bridge.config_path.read_text().replace(
+        'ops: {id: "room-ops@chatroom"}', 'ops: {id: "room-ops@chatroom", allow_direct: false}'))
+    assert request(listener, "reload", {})["status"] == "ok"
+    after = settled(broker, f"homeassistant/+/{node}/+/config", lambda found: ops not in found)
+    assert ops not in after and family in after and len(after) == 7
+
+
+THROTTLED = ROOMS + """\
+routes:
+  - {name: plug, topic: "ha/plug", rooms: [family], template: "plug {{ payload.id }}",
+     throttle: {period: 5m, key: "plug"}}
+  - {name: short, topic: "ha/short", rooms: [family], template: "short {{ payload.id }}", expire_after: 1s}
+"""
+
+
+def test_the_last_delivery_sensor_offers_every_status_the_bridge_reports(
+        start_bridge: BridgeFactory, broker: MosquittoBroker, gateway: MockGateway, listener: TestClient) -> None:
+    """HA ignores an enum state outside `options` and keeps the previous one: `dropped` (throttle) and
+    `expired` (expire_after) must be options like `delivered` and `rejected`."""
+    bridge = start_bridge(THROTTLED)
+    node = node_of(bridge)
+    sensor = discovery_configs(broker, node, count=8)[f"homeassistant/sensor/{node}/last_delivery/config"]
+    assert sensor["value_template"] == "{{ value_json.status }}"
+    first, second = publish(listener, "ha/plug", ["x"])[0], publish(listener, "ha/plug", ["y"])[0]
+    got = reports(listener, [first, second])
+    gateway.logout()
+    try:
+        listener.wait_for(lambda m: m.topic == "wechat/bridge/login" and m.json()["state"] == "logged_out",
+                          what="logged out")
+        late = publish(listener, "ha/short", ["w"])[0]
+        got |= reports(listener, [late])
+    finally:
+        gateway.login()
+    statuses = {got[first]["status"], got[second]["status"], got[late]["status"]}
+    assert statuses == {"delivered", "dropped", "expired"}, got
+    for status in statuses | {"rejected", "failed"}:
+        assert status in sensor["options"], f"HA would log 'Ignoring invalid option ... got {status!r}'"
