@@ -14,13 +14,12 @@ from typing import Any
 
 import orjson
 
-from bridge.errors import BridgeError
+from bridge.errors import RequestError
+
+# RequestError lives in the error tree; request handlers may take it from here.
+__all__ = ["RequestError", "RequestHandler", "handle_request"]
 
 log = logging.getLogger(__name__)
-
-
-class RequestError(BridgeError):
-    """The request cannot be served; the message goes to the requester as `error`."""
 
 
 RequestHandler = Callable[[dict[str, Any]], Awaitable[Any]]

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from bridge.config import ENV_TOKEN
 from bridge.config_loader import load_config
-from bridge.errors import BridgeError, ConfigError, EventRejected
+from bridge.errors import BridgeError, ConfigError, EventRejected, TopicFilterError
 from bridge.events import Delivery, DeliveryReport, InboundMessage
 from bridge.payloads import decode_payload
 from bridge.pipeline import Pipeline
 from bridge.templates import TemplateEngine
-from bridge.topics import TopicFilter, TopicFilterError
+from bridge.topics import TopicFilter
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
