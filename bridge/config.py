@@ -1,7 +1,8 @@
-"""The configuration: pydantic models, and loading that names file, key path and line.
+"""The configuration's pydantic models: every key, its default and its check.
 
-A config is loaded once, by the CLI, and passed down; nothing reads it from a global.
-Secrets are `SecretStr`, so printing a config or an error never shows them.
+Reading files (includes, environment overrides, every problem with file, key path and line) is
+`config_loader.py`'s; a config is loaded once, by the CLI, and passed down; nothing reads it
+from a global. Secrets are `SecretStr`, so printing a config or an error never shows them.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.errors import ConfigProblem
+from bridge.errors import ConfigProblem, TopicFilterError
 from bridge.i18n import DEFAULT_LOCALE, Locale, normalize_locale, texts_for
-from bridge.topics import TopicFilter, TopicFilterError, Topics, check_topic_level
+from bridge.topics import TopicFilter, Topics, check_topic_level
 from bridge.yaml_source import Path_, YamlDocument
 
 #: Environment variables that override the `wechaty` section, named as the wechaty SDKs name them.

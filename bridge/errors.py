@@ -2,17 +2,23 @@
 
     BridgeError
     ├── ConfigError          a config file is wrong; carries every problem found (file, key path, line)
+    ├── TopicFilterError     a topic filter or base topic MQTT would refuse (also a ValueError, so
+    │                        pydantic validators report it); config.py turns it into a ConfigProblem
     ├── StartupError         the bridge cannot start (the HTTP port is taken, say)
+    ├── RequestError         a `<base>/bridge/request/<name>` cannot be served; its message is the
+    │                        response's `error`
     ├── EventRejected        this one event cannot be delivered as given; never retried
     │   ├── PayloadError     the payload cannot be decoded (encoding, size)
     │   ├── TemplateError    a `when` expression or a template failed on this payload
+    │   │   └── TemplateLimitError  raised inside a render past a loop, width or size limit;
+    │   │                           templates.py reports it as a TemplateError of the template
     │   └── RoomNotAvailable the target room is unknown, unresolved or ambiguous
     ├── SendError            WeChat did not take a message; `transient` says whether a retry may help
     │   ├── GatewayUnavailable  not connected or not logged in: the message waits, no attempt is counted
     │   │   ├── TokenRefused     the gateway does not take our token
     │   │   └── EventStreamTaken another client holds the gateway's one event stream
     │   └── SendInDoubt      the send timed out or was cut off: it may have reached WeChat
-    └── OutboxError          the outbox database cannot be opened, read or written
+    ├── OutboxError          the outbox database cannot be opened, read or written
     └── BrokerUnavailable    a one-shot MQTT client (the `health` command) cannot reach the broker
 
 `EventRejected` ends in a `rejected` delivery report whose `error` is `str(exc)`, so the
@@ -53,8 +59,16 @@ class ConfigError(BridgeError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class TopicFilterError(BridgeError, ValueError):
+    """A topic filter or base topic that MQTT would refuse, with a sentence saying why."""
+
+
 class StartupError(BridgeError):
     """Something the bridge needs at start-up is not available; the message says what."""
+
+
+class RequestError(BridgeError):
+    """The request cannot be served; the message goes to the requester as `error`."""
 
 
 class EventRejected(BridgeError):
@@ -67,6 +81,13 @@ class PayloadError(EventRejected):
 
 class TemplateError(EventRejected):
     """A `when` expression or a template raised while rendering this event."""
+
+
+class TemplateLimitError(TemplateError):
+    """A template went past one of the limits of templates.py (loop iterations, widths, sizes).
+
+    Raised from inside Jinja's render, where the sandbox's own errors come from too.
+    """
 
 
 class RoomNotAvailable(EventRejected):

@@ -4,11 +4,11 @@ Entities (each a retained config on `<prefix>/<component>/<node id>/<object id>/
 
 | entity                        | reads / writes                 | what                                        |
 |-------------------------------|--------------------------------|---------------------------------------------|
-| notify, one per room          | `<base>/send/<room key>`       | `notify.send_message` lands in that room    |
+| notify, one per open room     | `<base>/send/<room key>`       | `notify.send_message` lands in that room    |
 | binary_sensor "Connection"    | `<base>/bridge/state`          | the bridge is connected to the broker       |
 | sensor "WeChat login"         | `<base>/bridge/login`          | connecting / scan / logged_in / logged_out  |
 | sensor "Queue depth"          | `<base>/bridge/info`           | messages waiting for WeChat                 |
-| sensor "Last delivery"        | `<base>/bridge/delivery`       | delivered / rejected / failed, with details |
+| sensor "Last delivery"        | `<base>/bridge/delivery`       | every `DeliveryStatus`, with details        |
 | sensor "Last delivery time"   | `<base>/bridge/delivery`       | when that outcome was decided               |
 | image "Login QR code"         | `<base>/bridge/login/qrcode`   | the QR code to scan, rendered as SVG        |
 
@@ -22,6 +22,10 @@ The bridge subscribes to its own config topics (the node id comes from `mqtt.cli
 no one else's match); every retained config it did not publish in this run is stale (a room
 removed while the bridge was down, or discovery turned off) and is cleared. A `reload` clears
 the configs of rooms it removes.
+
+A room with `allow_direct: false` is not open and gets no notify entity: the bridge rejects what
+arrives on its `send` topic, while HA's `notify.send_message` would report success, so the entity
+could only mislead. Turning `allow_direct` off (reload or restart) removes the entity like removing the room.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 from xml.sax.saxutils import escape
 
 import orjson
@@ -39,7 +43,7 @@ import qrcode
 
 from bridge import __version__
 from bridge.config import Config
-from bridge.events import InboundMessage, Publication
+from bridge.events import DeliveryStatus, InboundMessage, Publication
 from bridge.i18n import ENGLISH, Texts, texts_for
 from bridge.topics import DiscoveryTopics, Topics
 from bridge.wechat_types import LoginState
@@ -53,7 +57,9 @@ QR_MODULE_PIXELS = 10
 #: The quiet zone the QR standard asks for, in modules.
 QR_BORDER_MODULES = 4
 LOGIN_STATES = ("connecting", "scan", "logged_in", "logged_out")
-DELIVERY_STATUSES = ("delivered", "rejected", "failed")
+#: The Last delivery sensor's enum options: every status a report can carry, read off the one type
+#: that defines them. HA ignores a state outside the options and keeps showing the previous one.
+DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,7 @@ def entities(config: Config) -> list[Entity]:
             "icon": "mdi:wechat",
         })
         for key, room in sorted(config.rooms.items())
+        if room.allow_direct  # HA would say "sent" for what the bridge rejects
     ]
     found += [
         # Without availability: it must read "disconnected" when the bridge is gone, not "unavailable".

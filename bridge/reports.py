@@ -108,7 +108,3 @@ def room_message_publication(topics: Topics, key: str, room: WeChatRoom | None,
     }
     return Publication(topics.room_message(key), _json(body), qos=1, retain=False)
 
-
-def cleared(topic: str) -> Publication:
-    """An empty retained payload: the broker forgets the retained message on `topic`."""
-    return Publication(topic, b"", qos=1, retain=True)

@@ -18,7 +18,7 @@ import orjson
 
 from bridge import pipeline
 from bridge.config_loader import load_config
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import ConfigError, RequestError
 from bridge.events import DeliveryReport, Planned, Queued
 from bridge.info import BridgeInfo, LoginSource
 from bridge.pipeline import event_id_from
@@ -26,10 +26,6 @@ from bridge.runtime import LiveRuntime, Runtime
 from bridge.status import BridgeStatus
 
 log = logging.getLogger(__name__)
-
-
-class RequestError(BridgeError):
-    """The request cannot be served; the message goes to the requester as `error`."""
 
 
 RequestHandler = Callable[[dict[str, Any]], Awaitable[Any]]

@@ -22,7 +22,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from bridge.errors import TemplateError
+from bridge.errors import TemplateError, TemplateLimitError
 from bridge.filters import filters_for
 from bridge.i18n import ENGLISH, Texts
 
@@ -38,10 +38,6 @@ MAX_WIDTH = 1_000
 _budget: contextvars.ContextVar[list[int]] = contextvars.ContextVar("template_iteration_budget")
 _DYNAMIC_WIDTH = re.compile(r"%[-+ #0]*\*|%[-+ #0]*\d*\.\*|\{[^{}]*:[^{}]*\{")
 _FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\d+)?(?:\.(\d+))?|\{[^{}]*?:[^{}]*?(\d+)(?:\.(\d+))?[^{}]*\}")
-
-
-class TemplateLimitError(jinja2.TemplateRuntimeError):
-    """A template went past one of the limits above."""
 
 
 def _now() -> datetime:
@@ -187,6 +183,8 @@ def _guarded(run: Callable[[], Any], what: str) -> Any:
     token = _budget.set([MAX_ITERATIONS])
     try:
         return run()
+    except TemplateLimitError as exc:
+        raise TemplateError(f"{what} failed: {exc}") from None
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{what} uses a value the payload does not have: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:

@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
+from bridge.errors import TopicFilterError
+
 _NAMED_LEVEL = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-
-
-class TopicFilterError(ValueError):
-    """A topic filter or base topic that MQTT would refuse, with a sentence saying why."""
 
 
 @dataclass(frozen=True, slots=True)

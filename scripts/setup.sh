@@ -4,6 +4,9 @@
 #   - the mosquitto broker binary (tests spawn their own brokers on free ports)
 #   - the npm packages of the WeChat gateway in gateway/ (tests and the demo run it with the mock puppet)
 #   - Debian's chromium, where apt is (the status page's browser test drives it; it skips without)
+#   - a second virtualenv, .venv-ha (or $HA_VENV), with a real Home Assistant core for the tests that
+#     run one; only where a Python it supports is found (HA_PYTHON=/path/to/python3.13 picks one),
+#     else those tests skip and say why. SKIP_HA=1 skips it.
 # Each step is skipped when already done; a changed pyproject.toml or package-lock.json redoes it.
 
 set -euo pipefail
@@ -94,9 +97,51 @@ ensure_chromium() {
   fi
   apt_install chromium fonts-wqy-microhei \
     || echo "could not install chromium: the status page's browser test will skip" >&2
+# Home Assistant pins its Python tightly: the newest release each interpreter can run (HA's
+# Requires-Python: 2025.4 takes 3.13.0, 2025.5 to 2026.2 need 3.13.2, 2026.3 and later 3.14.2).
+ha_version_for() {
+  "$1" - <<'PY'
+import sys
+v = sys.version_info[:3]
+print("2026.11.0" if v >= (3, 14, 2) else "2026.2.3" if v >= (3, 13, 2) else "2025.4.4" if v >= (3, 13, 0) else "")
+PY
+}
+
+pick_ha_python() {
+  local candidate version
+  for candidate in "${HA_PYTHON:-}" python3.14 python3.13 "$(command -v pyenv >/dev/null 2>&1 && pyenv root)"/versions/3.1[3-9]*/bin/python3; do
+    [ -n "$candidate" ] || continue
+    command -v "$candidate" >/dev/null 2>&1 || [ -x "$candidate" ] || continue
+    version="$(ha_version_for "$candidate" 2>/dev/null)" || continue
+    if [ -n "$version" ]; then echo "$candidate $version"; return 0; fi
+  done
+  return 1
+}
+
+ensure_home_assistant() {
+  [ "${SKIP_HA:-}" = 1 ] && return 0
+  local venv="${HA_VENV:-.venv-ha}" picked py version stamp
+  if ! picked="$(pick_ha_python)"; then
+    say "no Python 3.13+ for Home Assistant: the tests that run a real HA core will skip"
+    return 0
+  fi
+  read -r py version <<<"$picked"
+  stamp="$venv/.installed"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then return 0; fi
+  say "installing Home Assistant $version into $venv with $py"
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q "homeassistant==$version"
+  # The MQTT integration's own requirements (paho-mqtt), as its manifest pins them.
+  "$venv/bin/python" -m pip install -q $("$venv/bin/python" -c 'import json, pathlib
+import homeassistant.components.mqtt as mqtt
+print(" ".join(json.loads((pathlib.Path(mqtt.__file__).parent / "manifest.json").read_text())["requirements"]))')
+  echo "$version" > "$stamp"
 }
 
 ensure_python
 ensure_mosquitto
 ensure_gateway
 ensure_chromium
+ensure_home_assistant

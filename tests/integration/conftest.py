@@ -42,9 +42,6 @@ EMPTY_QUEUE = {"depth": 0, "oldest_age": None, "sending": 0, "unreported": 0,
 #: Tests run unpaced unless they test pacing: the defaults would make every test take minutes.
 UNPACED = "enabled: false"
 
-#: The line the bridge logs once rooms are resolved after login: it is ready to send.
-READY_LOG = "configured rooms resolved"
-
 _client_ids = itertools.count(1)
 
 
@@ -68,7 +65,8 @@ BridgeFactory = Callable[..., BridgeProcess]
 @pytest.fixture
 def start_bridge(tmp_path: Path, broker: MosquittoBroker, gateway: MockGateway,
                  request: pytest.FixtureRequest) -> Iterator[BridgeFactory]:
-    """Start `python -m bridge run` on a config made of `body` (rooms, routes) plus our connections."""
+    """Start `python -m bridge run` on a config made of `body` (rooms, routes) plus our connections;
+    by default wait until it is ready to send (it publishes its resolved rooms: see BridgeProcess)."""
     started: list[BridgeProcess] = []
 
     def start(body: str, *, base_topic: str = "wechat", wait_ready: bool = True,
@@ -99,11 +97,8 @@ def start_bridge(tmp_path: Path, broker: MosquittoBroker, gateway: MockGateway,
         path = tmp_path / f"config-{len(started)}.yaml"
         path.write_text(header + textwrap.dedent(body))
         process = BridgeProcess(path, env=env if env is not None else {"WECHATY_PUPPET_SERVICE_TOKEN": gw.token})
-        process.start()
         started.append(process)
-        if wait_ready:
-            process.wait_for_log(READY_LOG)
-        return process
+        return process.start(wait_ready=wait_ready)
 
     yield start
     failed = getattr(request.node, "rep_call", None)

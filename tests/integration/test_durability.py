@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,14 @@ import pytest
 from tests.integration.conftest import DELIVERY, FAMILY, OPS, WORLD, BridgeFactory
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker
-from tests.support.durable_client import DurableClient, forget_session
 from tests.support.gateway import MockGateway
+from tests.support.mqtt_client import TestClient, forget_session, retained
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 TOPIC = "durability/load"
+LOGIN = "wechat/bridge/login"
 
 ROUTES = """\
 rooms:
@@ -88,21 +90,35 @@ def texts_in(records: Iterable[dict[str, Any]], room: str = OPS) -> list[str]:
     return [r["text"] for r in records if r.get("room_id") == room and r.get("text")]
 
 
-def reports_by_id(client: DurableClient) -> dict[str, list[dict[str, Any]]]:
+def durable(broker: MosquittoBroker, run_id: str) -> TestClient:
+    """The producer and observer of a test: a persistent session, so a broker restart loses nothing."""
+    return TestClient(broker.host, broker.port, [DELIVERY, LOGIN], client_id=f"producer-{run_id}", persistent=True)
+
+
+def send(client: TestClient, topic: str, value: Any) -> int:
+    """Publish without waiting for the broker (paho keeps it while the broker is away); the mid."""
+    return client.publish_json(topic, value, wait=False)
+
+
+def wait_logged_out(client: TestClient) -> None:
+    client.wait_for(lambda m: m.topic == LOGIN and m.json()["state"] == "logged_out", what="bridge/login logged_out")
+
+
+def reports_by_id(client: TestClient) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
-    for _, payload in client.received(DELIVERY):
-        report = json.loads(payload)
+    for message in client.messages(DELIVERY):
+        report = json.loads(message.payload)
         found.setdefault(report["id"], []).append(report)
     return found
 
 
-def wait_reported(client: DurableClient, ids: list[str], *, timeout: float = 60.0) -> dict[str, list[dict[str, Any]]]:
+def wait_reported(client: TestClient, ids: list[str], *, timeout: float = 60.0) -> dict[str, list[dict[str, Any]]]:
     def done() -> bool:
         reports = reports_by_id(client)
         return all(i in reports for i in ids)
 
     try:
-        client.wait_until(done, timeout=timeout, what="a report for every event")
+        wait_for(done, timeout=timeout, what="a report for every event")
     except AssertionError:
         missing = [i for i in ids if i not in reports_by_id(client)]
         raise AssertionError(f"no report after {timeout} s for {len(missing)} of {len(ids)} events: "
@@ -115,14 +131,6 @@ def assert_one_status(reports: dict[str, list[dict[str, Any]]], ids: list[str], 
     wrong = {i: sorted({r["status"] for r in reports[i]}) for i in ids if {r["status"] for r in reports[i]} != {status}}
     assert not wrong, f"events whose reports are not just {status!r}: {dict(list(wrong.items())[:5])}; {summary}"
     return sum(len(reports[i]) - 1 for i in ids)
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout} s for {what}")
-        time.sleep(0.05)
 
 
 def in_doubt(*bridges: BridgeProcess) -> set[str]:
@@ -139,15 +147,15 @@ def batch_sizes(*bridges: BridgeProcess) -> str:
 class Producer:
     """Publishes `ids` from a thread, `per_tick` events every `tick` seconds."""
 
-    def __init__(self, client: DurableClient, ids: list[str], *, topic: str = TOPIC, per_tick: int = 10,
+    def __init__(self, client: TestClient, ids: list[str], *, topic: str = TOPIC, per_tick: int = 10,
                  tick: float = 0.02) -> None:
         self.mids: list[int] = []
         self._thread = threading.Thread(target=self._run, args=(client, ids, topic, per_tick, tick), daemon=True)
         self._thread.start()
 
-    def _run(self, client: DurableClient, ids: list[str], topic: str, per_tick: int, tick: float) -> None:
+    def _run(self, client: TestClient, ids: list[str], topic: str, per_tick: int, tick: float) -> None:
         for index, event_id in enumerate(ids):
-            self.mids.append(client.publish_json(topic, {"id": event_id}))
+            self.mids.append(send(client, topic, {"id": event_id}))
             if index % per_tick == per_tick - 1:
                 time.sleep(tick)
 
@@ -167,7 +175,7 @@ def test_sigkill_mid_stream_and_restart_delivers_every_event_once(
     client_id, outbox = f"bridge-kill-{run_id}", tmp_path / "kill" / "outbox.sqlite3"
     first = second = start_bridge(ROUTES, client_id=client_id, outbox=outbox)
     gateway.clear()
-    client = DurableClient(broker.host, broker.port, f"producer-{run_id}", [DELIVERY])
+    client = durable(broker, run_id)
     try:
         ids = [f"k{run_id}-{i:03d}" for i in range(500)]
         started = time.monotonic()
@@ -198,11 +206,11 @@ def test_sigkill_mid_stream_and_restart_delivers_every_event_once(
 def test_broker_restart_mid_stream_loses_and_doubles_nothing(
         start_bridge: BridgeFactory, gateway: MockGateway, run_id: str) -> None:
     own = MosquittoBroker(persistence=True).start()
-    client: DurableClient | None = None
+    client: TestClient | None = None
     try:
         bridge = start_bridge(ROUTES, broker_=own)
         gateway.clear()
-        client = DurableClient(own.host, own.port, f"producer-{run_id}", [DELIVERY])
+        client = durable(own, run_id)
         ids = [f"b{run_id}-{i:03d}" for i in range(500)]
         producer = Producer(client, ids)
         wait_for(lambda: len(gateway.messages()) >= 100, timeout=30, what="100 sends before the broker stops")
@@ -230,12 +238,12 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(
 def test_gateway_killed_during_a_burst_queued_events_go_out_after_reconnect(
         start_bridge: BridgeFactory, broker: MosquittoBroker, run_id: str) -> None:
     gw = MockGateway().start(WORLD)
-    client = DurableClient(broker.host, broker.port, f"producer-{run_id}", [DELIVERY])
+    client = durable(broker, run_id)
     try:
         bridge = start_bridge(ROUTES, gateway_=gw)
         gw.clear()
         ids = [f"g{run_id}-{i:03d}" for i in range(300)]
-        mids = [client.publish_json(TOPIC, {"id": event_id}) for event_id in ids]
+        mids = [send(client, TOPIC, {"id": event_id}) for event_id in ids]
         wait_for(lambda: len(gw.messages()) >= 50, timeout=30, what="50 sends before the gateway is killed")
         gw.kill()
         before = [e for e in gw.events if e.get("event") == "sent"]
@@ -260,18 +268,22 @@ def test_logged_out_deliveries_wait_in_the_outbox_and_go_out_after_login(
         start_bridge: BridgeFactory, broker: MosquittoBroker, gateway: MockGateway, run_id: str) -> None:
     bridge = start_bridge(ROUTES)
     gateway.clear()
-    client = DurableClient(broker.host, broker.port, f"producer-{run_id}", [DELIVERY])
+    client = durable(broker, run_id)
     ids = [f"l{run_id}-{i}" for i in range(5)]
+    marker = f"l{run_id}-marker"
     try:
-        offset = len(bridge.log())
         gateway.logout()
         try:
-            bridge.wait_for_log("WeChat: logged out", after=offset)
-            client.wait_published([client.publish_json(TOPIC, {"id": i}) for i in ids])
-            bridge.wait_for_log("deliveries wait in the outbox until WeChat is logged in", after=offset)
-            time.sleep(0.5)
+            wait_logged_out(client)
+            client.wait_published([send(client, TOPIC, {"id": i}) for i in ids])
+            bridge.wait_outbox(lambda rows: {r["event_id"] for r in rows if r["status"] == "pending"} >= set(ids),
+                               what="the events waiting")
+            # A marker published after them ends `expired` 1 s later, still logged out: the worker went
+            # through the outbox meanwhile, so no report of the others came because none was due.
+            client.wait_published([send(client, "durability/short", {"id": marker})])
+            wait_reported(client, [marker], timeout=15)
             early = tally(ids, texts_in(gateway.messages()))
-            assert early.delivered == 0 and not reports_by_id(client), f"while logged out: {early}"
+            assert early.delivered == 0 and not (reports_by_id(client).keys() - {marker}), f"while logged out: {early}"
         finally:
             gateway.login()
         reports = wait_reported(client, ids, timeout=30)
@@ -284,21 +296,20 @@ def test_logged_out_deliveries_wait_in_the_outbox_and_go_out_after_login(
 
 def test_deliveries_past_expire_after_end_expired_while_logged_out(
         start_bridge: BridgeFactory, broker: MosquittoBroker, gateway: MockGateway, run_id: str) -> None:
-    bridge = start_bridge(ROUTES)
+    start_bridge(ROUTES)
     gateway.clear()
-    client = DurableClient(broker.host, broker.port, f"producer-{run_id}", [DELIVERY])
+    client = durable(broker, run_id)
     ids = [f"x{run_id}-{i}" for i in range(3)]
     sentinel = f"after-login-{run_id}"
     try:
-        offset = len(bridge.log())
         gateway.logout()
         try:
-            bridge.wait_for_log("WeChat: logged out", after=offset)
-            client.wait_published([client.publish_json("durability/short", {"id": i}) for i in ids])
+            wait_logged_out(client)
+            client.wait_published([send(client, "durability/short", {"id": i}) for i in ids])
             reports = wait_reported(client, ids, timeout=15)  # expire_after is 1 s; still logged out
         finally:
             gateway.login()
-        client.publish_json(TOPIC, {"id": sentinel})
+        send(client, TOPIC, {"id": sentinel})
         wait_reported(client, [sentinel], timeout=30)
         result = tally(ids, texts_in(gateway.messages()))
         summary = f"expired events: {result}"
@@ -315,19 +326,20 @@ def test_failing_sends_are_retried_then_failed_or_delivered_when_the_room_recove
         start_bridge: BridgeFactory, broker: MosquittoBroker, gateway: MockGateway, run_id: str) -> None:
     bridge = start_bridge(ROUTES)
     gateway.clear()
-    client = DurableClient(broker.host, broker.port, f"producer-{run_id}", [DELIVERY])
+    client = durable(broker, run_id)
     doomed, rescued = f"f{run_id}-doomed", f"f{run_id}-rescued"
     gateway.fail_room(FAMILY)
     try:
-        client.publish_json("durability/flaky", {"id": doomed})
+        send(client, "durability/flaky", {"id": doomed})
         [failed] = wait_reported(client, [doomed], timeout=15)[doomed]
         assert failed["status"] == "failed", failed
         assert failed["error"].startswith("gave up after 3 attempt(s); last error: WeChat refused the message"), failed
         for attempt in (1, 2):
             assert f"delivery {doomed} to room 'family': attempt {attempt} of 3 failed" in bridge.log()
 
-        client.publish_json("durability/flaky", {"id": rescued})
-        bridge.wait_for_log(f"delivery {rescued} to room 'family': attempt 1 of 3 failed")
+        send(client, "durability/flaky", {"id": rescued})
+        bridge.wait_outbox(lambda rows: any(r["event_id"] == rescued and r["status"] == "pending" and r["attempts"] >= 1
+                                            for r in rows), what=f"{rescued}'s first attempt failed", timeout=15)
         gateway.fail_room(FAMILY, False)
         [delivered] = wait_reported(client, [rescued], timeout=15)[rescued]
         assert (delivered["status"], delivered["error"]) == ("delivered", None), delivered
@@ -343,18 +355,20 @@ def test_failing_sends_are_retried_then_failed_or_delivered_when_the_room_recove
 def test_bridge_started_before_the_broker_connects_once_it_exists(
         start_bridge: BridgeFactory, gateway: MockGateway, run_id: str) -> None:
     later = MosquittoBroker()  # its port is chosen, nothing listens on it yet
-    client: DurableClient | None = None
+    client: TestClient | None = None
     try:
-        bridge = start_bridge(ROUTES, broker_=later)
-        bridge.wait_for_log(f"MQTT: broker 127.0.0.1:{later.port}")
+        bridge = start_bridge(ROUTES, broker_=later, wait_ready=False)
+        bridge.wait_started()  # then it tries the broker, which comes up 2 s later
         time.sleep(2)
         assert bridge.running, "the bridge must keep retrying, not exit"
+        assert f"MQTT: broker 127.0.0.1:{later.port}" in bridge.log()
         later.start()
-        bridge.wait_for_log("MQTT: connected to the broker", timeout=40)
+        wait_for(lambda: "wechat/bridge/rooms" in retained(later.host, later.port, "wechat/bridge/#"), timeout=40,
+                 what="the bridge connected to the late broker, its rooms resolved")
         gateway.clear()
-        client = DurableClient(later.host, later.port, f"producer-{run_id}", [DELIVERY])
+        client = durable(later, run_id)
         ids = [f"n{run_id}-{i}" for i in range(3)]
-        client.wait_published([client.publish_json(TOPIC, {"id": i}) for i in ids])
+        client.wait_published([send(client, TOPIC, {"id": i}) for i in ids])
         reports = wait_reported(client, ids, timeout=20)
         result = tally(ids, texts_in(gateway.messages()))
         assert not result.lost and not result.duplicated, str(result)
@@ -372,7 +386,7 @@ def test_sigterm_mid_stream_finishes_in_flight_work_and_restart_resumes(
     client_id, outbox = f"bridge-term-{run_id}", tmp_path / "term" / "outbox.sqlite3"
     first = second = start_bridge(ROUTES, client_id=client_id, outbox=outbox)
     gateway.clear()
-    client = DurableClient(broker.host, broker.port, f"producer-{run_id}", [DELIVERY])
+    client = durable(broker, run_id)
     try:
         ids = [f"t{run_id}-{i:03d}" for i in range(300)]
         producer = Producer(client, ids)

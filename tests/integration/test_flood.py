@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import statistics
 from typing import Any
 
 import pytest
@@ -52,7 +53,8 @@ def test_sends_into_one_room_keep_the_minimum_gap_and_all_are_delivered(
     assert [m["text"] for m in sent] == texts
     gaps = [b["ts"] - a["ts"] for a, b in itertools.pairwise(sent)]
     assert min(gaps) >= 300, gaps
-    assert max(gaps) < 1000, gaps
+    # Paced, not stalled: 300-400 ms each by the settings; bounds generous for a loaded machine.
+    assert statistics.median(gaps) < 1000 and max(gaps) < 3000, gaps
 
 
 def test_room_limit_delays_without_dropping(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,10 +85,9 @@ class Observer:
         return [m.json() for m in self.client.messages(f"{self.base}/bridge/login")]
 
     def wait_login(self, predicate: Any, *, timeout: float = 20.0, what: str) -> dict[str, Any]:
-        topic = f"{self.base}/bridge/login"
-        [found, *_] = self.client.wait_for(lambda m: m.topic == topic and predicate(m.json()), timeout=timeout,
-                                           what=what)
-        return found.json()  # type: ignore[no-any-return]
+        found: dict[str, Any] = self.client.wait_json(f"{self.base}/bridge/login", predicate, timeout=timeout,
+                                                      what=what)
+        return found
 
     def wait_online(self) -> None:
         """The bridge is connected to the broker and subscribed to its routes (it says so after subscribing)."""
@@ -145,15 +143,16 @@ def retry_delays(bridge: BridgeProcess, gw: MockGateway, reason: str) -> list[fl
     return [float(d) for d in re.findall(line, bridge.log())]
 
 
-def wait_retries(bridge: BridgeProcess, gw: MockGateway, reason: str, count: int,
+def wait_retries(bridge: BridgeProcess, obs: Observer, gw: MockGateway, reason: str, count: int,
                  timeout: float = 20.0) -> list[float]:
-    """Block until `count` retry lines with `reason` are logged (the first after 0.5 s, then 1 s, 2 s, ...)."""
-    deadline = time.monotonic() + timeout
-    while len(delays := retry_delays(bridge, gw, reason)) < count:
-        assert bridge.running, f"the bridge exited:\n{bridge.log()[-3000:]}"
-        assert time.monotonic() < deadline, f"{len(delays)} of {count} retry lines:\n{bridge.log()[-3000:]}"
-        time.sleep(0.05)
-    return delays
+    """The announced delays once the bridge has given up `count` times with `reason` (0.5 s, then 1 s, 2 s, ...).
+
+    Each attempt that fails publishes `logged_out` with the reason, then logs the retry line and
+    sleeps: so once `count + 1` of them are on the broker, `count` lines are surely in the log.
+    """
+    obs.client.wait_json(f"{obs.base}/bridge/login", lambda s: s == {"state": "logged_out", "reason": reason},
+                         count=count + 1, timeout=timeout, what=f"{count + 1} failed attempts ({reason})")
+    return retry_delays(bridge, gw, reason)
 
 
 def assert_backoff_without_crash(bridge: BridgeProcess, delays: list[float]) -> None:
@@ -204,7 +203,7 @@ def test_a_wrong_ca_is_a_clear_reason_with_backoff_and_the_event_waits_for_the_r
     observer.wait_online()
     event_id = observer.publish(f"while untrusted {observer.run}")
 
-    delays = wait_retries(bridge, own_cert_gateway, UNTRUSTED, 3)
+    delays = wait_retries(bridge, observer, own_cert_gateway, UNTRUSTED, 3)
     assert_backoff_without_crash(bridge, delays)
     assert observer.reports(event_id) == [], "the event must wait for the gateway, not end"
     assert {s["state"] for s in observer.logins()} <= {"connecting", "logged_out"}
@@ -223,7 +222,7 @@ def test_a_plaintext_bridge_against_a_tls_gateway_says_so_and_keeps_trying(
     bridge = start(start_bridge, observer, builtin_tls_gateway, None, wait_ready=False)
     refused = observer.wait_login(lambda s: s.get("reason") == PLAIN_TO_TLS, what="the plaintext-to-TLS reason")
     assert refused["state"] in ("logged_out", "connecting"), refused
-    assert_backoff_without_crash(bridge, wait_retries(bridge, builtin_tls_gateway, PLAIN_TO_TLS, 2))
+    assert_backoff_without_crash(bridge, wait_retries(bridge, observer, builtin_tls_gateway, PLAIN_TO_TLS, 2))
 
 
 def test_a_tls_bridge_against_a_plaintext_gateway_says_so_and_keeps_trying(
@@ -231,7 +230,7 @@ def test_a_tls_bridge_against_a_plaintext_gateway_says_so_and_keeps_trying(
     bridge = start(start_bridge, observer, gateway, "{wechaty_ca: true}", wait_ready=False)
     refused = observer.wait_login(lambda s: s.get("reason") == TLS_TO_PLAIN, what="the TLS-to-plaintext reason")
     assert refused["state"] in ("logged_out", "connecting"), refused
-    assert_backoff_without_crash(bridge, wait_retries(bridge, gateway, TLS_TO_PLAIN, 2))
+    assert_backoff_without_crash(bridge, wait_retries(bridge, observer, gateway, TLS_TO_PLAIN, 2))
 
 
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.integration.conftest import READY_LOG, BridgeFactory
+from tests.integration.conftest import BridgeFactory, publish, reports
 from tests.integration.test_mqtt_contract import request
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker
 from tests.support.gateway import MockGateway
-from tests.support.mqtt_client import TestClient
+from tests.support.mqtt_client import TestClient, retained
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,32 +65,27 @@ def node_of(bridge: BridgeProcess) -> str:
     return client_id  # the test client ids hold only letters, digits and '-'
 
 
-def retained_under(broker: MosquittoBroker, topic_filter: str, count: int | None = None,
-                   settle: float = 1.0) -> dict[str, bytes]:
-    """Every retained message a new subscriber to `topic_filter` gets: topic -> payload."""
-    client = TestClient(broker.host, broker.port, [topic_filter])
-    try:
-        if count is not None:
-            client.wait_for(lambda m: m.retain, count=count, what=f"retained messages under {topic_filter}")
-        time.sleep(settle)  # no more than these arrive
-        return {m.topic: m.payload for m in client.messages() if m.retain}
-    finally:
-        client.close()
+def retained_under(broker: MosquittoBroker, topic_filter: str, count: int | None = None) -> dict[str, bytes]:
+    """Every retained message a new subscriber to `topic_filter` gets (once there are `count`): topic -> payload."""
+    if count is None:
+        return retained(broker.host, broker.port, topic_filter)
+    return wait_for(lambda: found if len(found := retained(broker.host, broker.port, topic_filter)) >= count else None,
+                    timeout=15, what=f"{count} retained messages under {topic_filter}")
 
 
 def settled(broker: MosquittoBroker, topic_filter: str, predicate: Callable[[dict[str, bytes]], bool],
-            timeout: float = 10.0) -> dict[str, bytes]:
-    """The retained messages under `topic_filter` once `predicate` holds for them (the bridge logs a
-    clean-up when it queues it, a moment before the broker has it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = retained_under(broker, topic_filter, settle=0.3)
-        if predicate(found) or time.monotonic() > deadline:
-            return found
+            timeout: float = 15.0) -> dict[str, bytes]:
+    """The retained messages under `topic_filter` once `predicate` holds for them (the bridge queues a
+    clean-up with the response or the log line that announces it, a moment before the broker has it)."""
+    def check() -> list[dict[str, bytes]] | None:
+        found = retained(broker.host, broker.port, topic_filter)
+        return [found] if predicate(found) else None
+    return wait_for(check, timeout=timeout, what=f"the retained messages under {topic_filter} to settle",
+                    detail=lambda: "\n".join(sorted(retained(broker.host, broker.port, topic_filter))))[0]
 
 
 def discovery_configs(broker: MosquittoBroker, node: str, count: int) -> dict[str, dict[str, Any]]:
-    found = retained_under(broker, f"homeassistant/+/{node}/+/config", count, settle=0.3)
+    found = retained_under(broker, f"homeassistant/+/{node}/+/config", count)
     return {topic: json.loads(payload) for topic, payload in found.items()}
 
 
@@ -138,10 +133,10 @@ def test_discovery_follows_ha_schema_and_notify_sends_to_the_room(
         ("room-family@chatroom", "洗衣机洗好了 🧺 (washer done)")]
 
     image = configs[f"homeassistant/image/{node}/login_qr_code/config"]
-    picture = retained_under(broker, image["image_topic"], count=1, settle=0)[image["image_topic"]]
+    picture = retained_under(broker, image["image_topic"], count=1)[image["image_topic"]]
     assert picture.startswith(b"<svg") and b"Logged in as Bridge Bot" in picture
     login = configs[f"homeassistant/sensor/{node}/login/config"]
-    assert json.loads(retained_under(broker, login["state_topic"], count=1, settle=0)[login["state_topic"]])[
+    assert json.loads(retained_under(broker, login["state_topic"], count=1)[login["state_topic"]])[
         "state"] == "logged_in"
 
 
@@ -184,23 +179,73 @@ def test_restart_clears_stale_configs_and_discovery_off_clears_all(
         producer.publish(f"homeassistant/sensor/{node}/old_thing/config", '{"name": "old"}', retain=True)
         producer.publish("homeassistant/sensor/someone-else/thing/config", '{"name": "theirs"}', retain=True)
         bridge.config_path.write_text(bridge.config_path.read_text().replace('  garden: {topic: "Garden Club"}\n', ""))
-        offset = len(bridge.log())
-        bridge.start()
-        bridge.wait_for_log(READY_LOG, after=offset)
-        bridge.wait_for_log(f"removing the stale entity config on homeassistant/sensor/{node}/old_thing", after=offset)
+        bridge.start(wait_ready=True)
         after = settled(broker, f"homeassistant/+/{node}/+/config", lambda found: len(found) == 8)
         assert f"homeassistant/notify/{node}/room_garden/config" not in after
         assert f"homeassistant/sensor/{node}/old_thing/config" not in after
         assert "homeassistant/sensor/someone-else/thing/config" in retained_under(
-            broker, "homeassistant/sensor/someone-else/+/config", count=1, settle=0)
+            broker, "homeassistant/sensor/someone-else/+/config", count=1)
 
         assert bridge.stop() == 0
         bridge.config_path.write_text(bridge.config_path.read_text() + "homeassistant: {discovery: false}\n")
-        offset = len(bridge.log())
-        bridge.start()
-        bridge.wait_for_log(f"removing the stale entity config on homeassistant/image/{node}/login_qr_code",
-                            after=offset)
+        bridge.start(wait_ready=True)
         assert settled(broker, f"homeassistant/+/{node}/+/config", lambda found: not found) == {}
     finally:
         producer.publish("homeassistant/sensor/someone-else/thing/config", "", retain=True)
         producer.close()
+
+
+CLOSED_OPS = ROOMS.replace('ops: {id: "room-ops@chatroom"}', 'ops: {id: "room-ops@chatroom", allow_direct: false}')
+
+
+def test_a_room_without_direct_sends_gets_no_notify_entity_and_reload_removes_a_stale_one(
+        start_bridge: BridgeFactory, broker: MosquittoBroker, listener: TestClient) -> None:
+    """notify.send_message on `ops` would succeed in HA while the bridge rejects it (allow_direct: false):
+    so `ops` has no notify entity, a reload that closes it removes it, and one that opens it adds it."""
+    bridge = start_bridge(CLOSED_OPS)
+    node = node_of(bridge)
+    ops, family = f"homeassistant/notify/{node}/room_ops/config", f"homeassistant/notify/{node}/room_family/config"
+    configs = discovery_configs(broker, node, count=7)
+    assert ops not in configs and family in configs and len(configs) == 7
+
+    bridge.config_path.write_text(bridge.config_path.read_text().replace(", allow_direct: false}", "}"))
+    assert request(listener, "reload", {})["status"] == "ok"
+    assert ops in settled(broker, f"homeassistant/+/{node}/+/config", lambda found: ops in found)
+
+    bridge.config_path.write_text(bridge.config_path.read_text().replace(
+        'ops: {id: "room-ops@chatroom"}', 'ops: {id: "room-ops@chatroom", allow_direct: false}'))
+    assert request(listener, "reload", {})["status"] == "ok"
+    after = settled(broker, f"homeassistant/+/{node}/+/config", lambda found: ops not in found)
+    assert ops not in after and family in after and len(after) == 7
+
+
+THROTTLED = ROOMS + """\
+routes:
+  - {name: plug, topic: "ha/plug", rooms: [family], template: "plug {{ payload.id }}",
+     throttle: {period: 5m, key: "plug"}}
+  - {name: short, topic: "ha/short", rooms: [family], template: "short {{ payload.id }}", expire_after: 1s}
+"""
+
+
+def test_the_last_delivery_sensor_offers_every_status_the_bridge_reports(
+        start_bridge: BridgeFactory, broker: MosquittoBroker, gateway: MockGateway, listener: TestClient) -> None:
+    """HA ignores an enum state outside `options` and keeps the previous one: `dropped` (throttle) and
+    `expired` (expire_after) must be options like `delivered` and `rejected`."""
+    bridge = start_bridge(THROTTLED)
+    node = node_of(bridge)
+    sensor = discovery_configs(broker, node, count=8)[f"homeassistant/sensor/{node}/last_delivery/config"]
+    assert sensor["value_template"] == "{{ value_json.status }}"
+    first, second = publish(listener, "ha/plug", ["x"])[0], publish(listener, "ha/plug", ["y"])[0]
+    got = reports(listener, [first, second])
+    gateway.logout()
+    try:
+        listener.wait_for(lambda m: m.topic == "wechat/bridge/login" and m.json()["state"] == "logged_out",
+                          what="logged out")
+        late = publish(listener, "ha/short", ["w"])[0]
+        got |= reports(listener, [late])
+    finally:
+        gateway.login()
+    statuses = {got[first]["status"], got[second]["status"], got[late]["status"]}
+    assert statuses == {"delivered", "dropped", "expired"}, got
+    for status in statuses | {"rejected", "failed"}:
+        assert status in sensor["options"], f"HA would log 'Ignoring invalid option ... got {status!r}'"

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.conftest import DELIVERY, OPS, WORLD, BridgeFactory
 from tests.support.gateway import MockGateway
-from tests.support.mqtt_client import Received, TestClient
+from tests.support.mqtt_client import TestClient
 
 pytestmark = pytest.mark.integration
 
@@ -40,11 +40,9 @@ def login_states(listener: TestClient) -> list[dict[str, Any]]:
 
 def wait_login(listener: TestClient, predicate: Any, *, after: int, timeout: float, what: str) -> dict[str, Any]:
     """The first login state published after the first `after` ones that matches `predicate`."""
-    def later(m: Received) -> bool:
-        return m.topic == LOGIN and predicate(m.json())
     seen = sum(1 for state in login_states(listener)[:after] if predicate(state))
-    found = listener.wait_for(later, count=seen + 1, timeout=timeout, what=what)
-    return found[seen].json()
+    found: dict[str, Any] = listener.wait_json(LOGIN, predicate, count=seen + 1, timeout=timeout, what=what)
+    return found
 
 
 def delivered(listener: TestClient, event_id: str, timeout: float) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,11 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import EMPTY_QUEUE, WORLD, BridgeFactory
+from tests.support import mqtt_client
 from tests.support.broker import MosquittoBroker
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import Received, TestClient
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,24 +46,15 @@ UNRESOLVED = [
 
 
 def retained(broker: MosquittoBroker, topic: str, predicate: Any = None, timeout: float = 15.0) -> Any:
-    """What a client that subscribes now gets as the retained message on `topic`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        client = TestClient(broker.host, broker.port, [topic])
-        try:
-            found = client.wait_for(lambda m: m.topic == topic, timeout=2, what=topic)
-        except AssertionError:
-            found = []
-        finally:
-            client.close()
-        if found:
-            assert found[0].retain, f"{topic} is not retained"
-            last = found[0].json()
-            if predicate is None or predicate(last):
-                return last
-        time.sleep(0.2)
-    raise AssertionError(f"no retained message on {topic} matching the expectation; last: {last}")
+    """What a client that subscribes now gets as the retained message on `topic` (once it matches)."""
+    def check() -> list[Any] | None:
+        found = mqtt_client.retained(broker.host, broker.port, topic).get(topic)
+        if found is None:
+            return None
+        value = json.loads(found)
+        return [value] if predicate is None or predicate(value) else None
+    return wait_for(check, timeout=timeout, what=f"a retained message on {topic} matching the expectation",
+                    detail=lambda: repr(mqtt_client.retained(broker.host, broker.port, topic)))[0]
 
 
 def request(listener: TestClient, name: str, body: Any, *, raw: bytes | None = None) -> dict[str, Any]:
@@ -126,11 +118,9 @@ def test_clean_shutdown_publishes_offline(start_bridge: BridgeFactory, broker: M
 def test_status_is_published_again_after_a_broker_restart(start_bridge: BridgeFactory) -> None:
     own = MosquittoBroker(persistence=False).start()
     try:
-        bridge = start_bridge(ROOMS, broker_=own)
+        start_bridge(ROOMS, broker_=own)
         assert retained(own, "wechat/bridge/login")["state"] == "logged_in"
-        offset = len(bridge.log())
         own.restart()  # without persistence the broker forgets every retained message
-        bridge.wait_for_log("MQTT: connected to the broker", after=offset)
         assert retained(own, "wechat/bridge/state") == {"state": "online"}
         assert retained(own, "wechat/bridge/login")["state"] == "logged_in"
         assert retained(own, "wechat/bridge/rooms") == EXPECTED_ROOMS

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import DELIVERY, READY_LOG, UNPACED, WORLD
+from tests.integration.conftest import DELIVERY, UNPACED, WORLD
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker, free_port
 from tests.support.browser import chromium_path, skip_reason
 from tests.support.gateway import MockGateway
-from tests.support.mqtt_client import TestClient
+from tests.support.mqtt_client import Received, TestClient
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")]
@@ -79,9 +79,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> 
         f"outbox: {{path: '{tmp / 'outbox.sqlite3'}'}}\n"
         f"pacing: {{{UNPACED}}}\n"
         "log_level: debug\n" + body(port))
-    bridge = BridgeProcess(config, env={"WECHATY_PUPPET_SERVICE_TOKEN": gateway.token}).start()
+    bridge = BridgeProcess(config, env={"WECHATY_PUPPET_SERVICE_TOKEN": gateway.token}).start(wait_ready=True)
     try:
-        bridge.wait_for_log(READY_LOG)
         yield Setup(f"http://127.0.0.1:{port}", config, gateway, bridge)
     finally:
         bridge.stop()
@@ -162,12 +161,18 @@ def test_a_room_named_with_html_shows_as_text(page: Page, setup: Setup) -> None:
     expect(page.locator("#rooms script")).to_have_count(0)
 
 
+def rooms_resolved(message: Received) -> bool:
+    """The bridge resolved its rooms (after a login): it publishes them live, not as a retained leftover."""
+    return message.topic == "wechat/bridge/rooms" and not message.retain
+
+
 def test_the_qr_code_shows_while_a_scan_is_needed_and_logged_in_follows_without_a_reload(
         page: Page, setup: Setup, listener: TestClient) -> None:
     from bridge.homeassistant import qr_svg
 
     logged_in(page, setup)
     page.evaluate("window.notReloaded = true")
+    resolved_before = len([m for m in listener.messages() if rooms_resolved(m)])
     setup.gateway.logout()
     try:
         expect(page.locator("#login-state")).to_have_text("logged out", timeout=LIVE_MS * 2)
@@ -189,7 +194,8 @@ def test_the_qr_code_shows_while_a_scan_is_needed_and_logged_in_follows_without_
     expect(page.locator("img#qr")).to_have_count(0)
     expect(page.locator("#login")).to_contain_text("Last logout")
     assert page.evaluate("window.notReloaded") is True
-    setup.bridge.wait_for_log(READY_LOG, after=0)  # rooms resolved again for the tests after this one
+    # Rooms resolved again (published live) for the tests after this one.
+    listener.wait_for(rooms_resolved, count=resolved_before + 1, what="the rooms resolved again after the login")
 
 
 def test_a_delivery_published_on_mqtt_appears_in_the_recent_list(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import get_args
 
 import orjson
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from bridge.config import Config
 from bridge.config_loader import load_config
 from bridge.errors import ConfigError
-from bridge.events import InboundMessage, Publication
+from bridge.events import DeliveryStatus, InboundMessage, Publication
 from bridge.homeassistant import HomeAssistant, discovery_publications, login_image, node_id, slug, subscriptions
 from bridge.i18n import texts_for
 from bridge.wechat_types import LoginState, WeChatUser
@@ -137,3 +138,38 @@ def test_names_and_the_login_picture_in_chinese(tmp_path: Path) -> None:
     assert b"Scan with WeChat to log in" in login_image(LoginState("scan", qrcode="x"))
     assert "已登录：A &amp; B".encode() in login_image(LoginState("logged_in", user=WeChatUser("1", "A & B")), zh)
     assert "正在等待登录二维码".encode() in login_image(LoginState("scan"), zh)
+
+
+def test_last_delivery_offers_every_status_a_report_can_carry(tmp_path: Path) -> None:
+    """HA's enum sensor ignores a state outside `options` ("Ignoring invalid option ... got 'dropped'")
+    and keeps showing the previous one: every status of a delivery report must be an option."""
+    pubs = discovery_publications(config(tmp_path))
+    last = orjson.loads(pubs["homeassistant/sensor/bridge_home_1/last_delivery/config"].payload)
+    assert last["options"] == list(get_args(DeliveryStatus))
+    assert {"delivered", "rejected", "failed", "expired", "dropped"} == set(last["options"])
+
+
+async def test_a_room_without_direct_sends_has_no_notify_entity_and_loses_it_on_reload(tmp_path: Path) -> None:
+    """`notify.send_message` on a room with `allow_direct: false` would succeed in HA and be rejected by
+    the bridge: such a room gets no notify entity, and a reload that turns direct sends off removes it."""
+    ops = f"homeassistant/notify/bridge_home_1/room_{slug('Ops-Team')}/config"
+    closed = CONFIG.replace('Ops-Team: {id: "1@chatroom"}', 'Ops-Team: {id: "1@chatroom", allow_direct: false}')
+    assert ops not in discovery_publications(config(tmp_path, closed))
+    assert "homeassistant/notify/bridge_home_1/room_family/config" in discovery_publications(config(tmp_path, closed))
+
+    published: list[Publication] = []
+
+    async def publish(p: Publication) -> None:
+        published.append(p)
+
+    ha = HomeAssistant(config(tmp_path), publish)
+    await ha.reload(config(tmp_path, closed))
+    assert published == [Publication(ops, b"", qos=1, retain=True)]
+    published.clear()
+    await ha.reload(config(tmp_path))  # direct sends allowed again: the entity comes back
+    assert [(p.topic, bool(p.payload)) for p in published] == [(ops, True)]
+
+    # A config left retained by an earlier run, before allow_direct was turned off: cleared at start.
+    published.clear()
+    await HomeAssistant(config(tmp_path, closed), publish).on_message(message(ops, b"{}", retain=True))
+    assert published == [Publication(ops, b"", qos=1, retain=True)]

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from bridge import pipeline as pipelines
 from bridge.config import ENV_TOKEN
 from bridge.config_loader import load_config
-from bridge.errors import BridgeError, ConfigError, EventRejected
+from bridge.errors import BridgeError, ConfigError, EventRejected, TopicFilterError
 from bridge.events import InboundMessage, Queued, Rejected
 from bridge.payloads import decode_payload
 from bridge.runtime import Runtime
 from bridge.templates import TemplateEngine
-from bridge.topics import TopicFilter, TopicFilterError
+from bridge.topics import TopicFilter
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

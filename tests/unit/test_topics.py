@@ -1,7 +1,8 @@
 import paho.mqtt.client as paho
 import pytest
 
-from bridge.topics import TopicFilter, TopicFilterError, Topics
+from bridge.errors import TopicFilterError
+from bridge.topics import TopicFilter, Topics
 
 
 @pytest.mark.parametrize(
