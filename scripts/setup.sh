@@ -97,6 +97,8 @@ ensure_chromium() {
   fi
   apt_install chromium fonts-wqy-microhei \
     || echo "could not install chromium: the status page's browser test will skip" >&2
+}
+
 # Home Assistant pins its Python tightly: the newest release each interpreter can run (HA's
 # Requires-Python: 2025.4 takes 3.13.0, 2025.5 to 2026.2 need 3.13.2, 2026.3 and later 3.14.2).
 ha_version_for() {
