@@ -8,10 +8,13 @@ prints what arrived in WeChat and the delivery report of each event.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.bridge_process import BridgeProcess
@@ -40,9 +43,20 @@ EVENTS: list[tuple[str, str]] = [
 EXPECTED_REPORTS = 6
 
 
-def main() -> int:
+@dataclass
+class DemoSetup:
+    workdir: Path
+    broker: MosquittoBroker
+    gateway: MockGateway
+    bridge: BridgeProcess
+    #: Subscribed to the delivery reports.
+    client: TestClient
+
+
+@contextlib.contextmanager
+def demo_setup(extra_config: str = "") -> Iterator[DemoSetup]:
+    """mosquitto, the mock gateway serving WORLD and the bridge on mappings/example.yaml, ready to send."""
     workdir = Path(tempfile.mkdtemp(prefix="wechat-mqtt-bridge-demo-"))
-    print("starting mosquitto, the mock WeChat gateway and the bridge ...")
     broker = MosquittoBroker().start()
     gateway = MockGateway().start(WORLD)
     config = workdir / "config.yaml"
@@ -52,13 +66,25 @@ def main() -> int:
         f"include: ['{ROOT / 'mappings' / 'example.yaml'}']\n"
         # A fresh outbox per run: a kept one would remember the sample ids and suppress them as repeats.
         f"outbox: {{path: '{workdir / 'outbox.sqlite3'}'}}\n"
-        "homeassistant: {discovery: false}\n"
+        "homeassistant: {discovery: false}\n" + extra_config
     )
-    bridge = BridgeProcess(config).start()
+    bridge = BridgeProcess(config)
     client = TestClient(broker.host, broker.port, ["wechat/bridge/delivery"])
     try:
-        bridge.wait_for_log("configured rooms resolved", timeout=60)
-        print(f"bridge is up (log: {bridge.log_path})\n")
+        bridge.start(wait_ready=True, timeout=60)  # until it has resolved its rooms
+        yield DemoSetup(workdir, broker, gateway, bridge, client)
+    finally:
+        client.close()
+        bridge.stop()
+        gateway.stop()
+        broker.close()
+
+
+def main() -> int:
+    print("starting mosquitto, the mock WeChat gateway and the bridge ...")
+    with demo_setup() as demo:
+        client, gateway = demo.client, demo.gateway
+        print(f"bridge is up (log: {demo.bridge.log_path})\n")
         print("published:")
         for topic, payload in EVENTS:
             print(f"  {topic:<22} {payload}")
@@ -74,11 +100,6 @@ def main() -> int:
             error = f"  ({body['error']})" if body["error"] else ""
             print(f"  {body['id']:<34} {body['status']:<10} room={body['room']['key']}{error}")
         return 0 if len(reports) == EXPECTED_REPORTS else 1
-    finally:
-        client.close()
-        bridge.stop()
-        gateway.stop()
-        broker.close()
 
 
 if __name__ == "__main__":
