@@ -83,6 +83,14 @@ def compile_catalog(path: Path) -> gettext.GNUTranslations:
 ENGLISH = Texts(DEFAULT_LOCALE, gettext.NullTranslations())
 
 
+def N_(message: str) -> str:
+    """`message` marked for the catalog, translated later where the locale is known.
+
+    gettext's own name for `gettext_noop`, which babel extracts by default.
+    """
+    return message
+
+
 # A cache of immutable values keyed by locale, not state: a reload asks again and gets the same catalog.
 @functools.cache
 def texts_for(locale: str) -> Texts:

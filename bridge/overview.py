@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from bridge.config import RoomSettings
+from bridge.config import ListenSettings
 from bridge.events import DeliveryReport
 from bridge.links import Link, LinkState
 from bridge.outbox_records import OutboxStats
@@ -56,7 +56,8 @@ class ConfiguredRoom:
     topic: str | None
     member_count: int | None
     allow_direct: bool
-    listen: str
+    #: None: not listening. The page words it, in its locale.
+    listen: ListenSettings | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +76,6 @@ class Snapshot:
     queue: OutboxStats | None
     recent: list[RecentReport]
     debug: bool
-
-
-def _listen(settings: RoomSettings) -> str:
-    listening = settings.listening
-    if listening is None:
-        return "no"
-    parts = [f"matching {listening.match!r}"] if listening.match else []
-    if listening.mentioned_only:
-        parts.append("mentions only")
-    return "yes" + (f" ({', '.join(parts)})" if parts else "")
 
 
 class Overview:
@@ -155,7 +146,7 @@ class Overview:
                 key=key, selector=settings.describe(), looked_up=resolution is not None,
                 problem=resolution.problem if resolution else None, id=room.id if room else None,
                 topic=room.topic if room else settings.topic, member_count=room.member_count if room else None,
-                allow_direct=settings.allow_direct, listen=_listen(settings)))
+                allow_direct=settings.allow_direct, listen=settings.listening))
         return found
 
     def _others(self) -> list[OtherRoom]:

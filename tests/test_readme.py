@@ -57,7 +57,9 @@ def test_each_readme_links_the_other_and_says_which_is_authoritative() -> None:
 
 #: The sections issue 19 asks README.zh-CN.md to cover, by the English heading they render.
 SECTIONS = {"Quick start": "快速上手", "Getting your WeChat account online": "让微信号上线",
-            "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它"}
+            "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它",
+            # the status page and /metrics (issue 18), in Chinese too (issue 19)
+            "Status page": "状态页", "Metrics": "Prometheus 指标"}
 
 
 def test_the_chinese_readme_covers_the_sections_a_user_needs() -> None:
@@ -70,3 +72,19 @@ def test_the_chinese_readme_covers_the_sections_a_user_needs() -> None:
             for key in re.findall(r"^\| `([^`]+)`", table.split("\n\n", 1)[0], re.MULTILINE)]
     assert len(keys) > 60 and "routes[].translations" in keys and "locale" in keys
     assert sorted(key for key in keys if f"`{key}`" not in chinese) == []
+
+
+def section(readme: str, heading: str) -> str:
+    return readme.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_chinese_status_page_and_metrics_sections_carry_what_the_english_ones_do() -> None:
+    english, chinese = ((ROOT / name).read_text() for name in READMES)
+    page, metrics = section(chinese, "状态页"), section(chinese, "Prometheus 指标")
+    assert "(docs/status-page.png)" in page and "(docs/status-page.png)" in section(english, "Status page")
+    assert all(word in page for word in ("host: 0.0.0.0", '"8780:8780"', "HTTP_TOKEN", "HttpOnly", "log_level: debug"))
+    # Every metric, the scrape config and the three alerts of the English section.
+    names = set(re.findall(r"`(wechat_bridge_\w+)`", section(english, "Metrics")))
+    assert len(names) == 17 and sorted(name for name in names if f"`{name}`" not in metrics) == []
+    for needed in ["http.metrics_token", "scrape_configs:", *re.findall(r"alert: (\w+)", section(english, "Metrics"))]:
+        assert needed in metrics, needed

@@ -11,6 +11,13 @@ when the page is served over HTTPS; every state-changing request carries the ses
 The Content-Security-Policy allows scripts, styles and images from the bridge itself only (the QR
 code is an inline `data:` SVG), so neither an injected `<script>` nor an inline handler runs; and
 Jinja's autoescaping escapes every value, since room names and errors come from WeChat and payloads.
+
+Language: every word the page composes (templates, live sections, the script's messages, the
+errors its forms answer) is a catalog message in the config's `locale` (`bridge.i18n`), looked up
+at each render, so a reload that changes the locale changes the next page. Templates call
+`_`/`pgettext` (Jinja's i18n extension, new-style: the translation is trusted markup, and each
+`{field}` given to `.format` is escaped). What comes from WeChat, payloads and the config stays as
+it is, and so do report statuses and error sentences, which automations match on.
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ from markupsafe import Markup
 from bridge import __version__, pipeline
 from bridge.config import HttpSettings
 from bridge.events import DeliveryReport, Planned, Queued
+from bridge.filters import duration
 from bridge.homeassistant import qr_svg
+from bridge.i18n import N_, Texts, texts_for
 from bridge.overview import Overview, Snapshot
 from bridge.pipeline import event_id_from
 from bridge.prometheus import CONTENT_TYPE, PrometheusMetrics
@@ -66,6 +75,28 @@ _STATUS_FOR_REASON = {"unknown_room": 404, "direct_not_allowed": 403, "queue_ful
 STATUSES = ("delivered", "rejected", "failed", "expired", "dropped")
 
 
+class CurrentLocale:
+    """gettext's translations, in the locale of the runtime in force at each call: a reload may switch it."""
+
+    def __init__(self, live: LiveRuntime) -> None:
+        self._live = live
+
+    def texts(self) -> Texts:
+        return texts_for(self._live.current.config.locale)
+
+    def gettext(self, message: str) -> str:
+        return self.texts().gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.texts().translations.ngettext(singular, plural, n)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self.texts().pgettext(context, message)
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
+        return self.texts().translations.npgettext(context, singular, plural, n)
+
+
 def owns(path: str) -> bool:
     """Whether the status page answers `path` (and checks its own credentials)."""
     return path in ("/", METRICS_PATH) or path.startswith(PREFIX)
@@ -89,9 +120,13 @@ class StatusPage:
         self._metrics = metrics
         self._version = __version__
         self._env = jinja2.Environment(loader=jinja2.PackageLoader("bridge.web", "templates"), autoescape=True,
-                                       undefined=jinja2.StrictUndefined)
+                                       undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.i18n"])
+        self._locale = CurrentLocale(live)
+        self._env.install_gettext_translations(self._locale, newstyle=True)  # type: ignore[attr-defined]  # i18n ext
         self._env.filters["iso"] = lambda ts: iso_time(ts) if ts is not None else ""
         self._env.filters["qr"] = _qr_data_uri
+        self._env.filters["duration"] = lambda seconds: duration(seconds, self._texts())
+        self._env.globals["code"] = lambda value: Markup("<code>{}</code>").format(value)
         self._streams = EventStreams(overview, self._sections)
 
     def add_routes(self, app: web.Application) -> None:
@@ -110,8 +145,11 @@ class StatusPage:
 
     # --- rendering -----------------------------------------------------------------------------
 
+    def _texts(self) -> Texts:
+        return self._locale.texts()
+
     def _html(self, template: str, status: int = 200, **context: Any) -> web.Response:
-        body = self._env.get_template(template).render(version=self._version, **context)
+        body = self._env.get_template(template).render(version=self._version, lang=self._texts().locale, **context)
         return web.Response(status=status, text=body, content_type="text/html",
                             headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
@@ -144,7 +182,8 @@ class StatusPage:
         if not isinstance(given, str) or not self._sessions.token_matches(given):
             await asyncio.sleep(WRONG_TOKEN_SECONDS)
             log.warning("HTTP: status page login with a wrong token from %s", request.remote)
-            return self._html("login.html", status=401, error="That is not the HTTP token (http.token).")
+            return self._html("login.html", status=401,
+                              error=self._texts().gettext("That is not the HTTP token (http.token)."))
         response = web.HTTPSeeOther("/", headers=SECURITY_HEADERS)
         response.set_cookie(COOKIE, self._sessions.new(), max_age=SESSION_SECONDS, path="/", httponly=True,
                             samesite="Strict", secure=_https(request))
@@ -155,7 +194,7 @@ class StatusPage:
         form = await request.post()
         token = form.get("csrf")
         if session is None or not self._sessions.csrf_matches(session, token if isinstance(token, str) else None):
-            return _json(403, {"error": "missing or wrong CSRF token: reload the page"})
+            return self._error(403, N_("missing or wrong CSRF token: reload the page"))
         response = web.HTTPSeeOther("/", headers=SECURITY_HEADERS)
         response.del_cookie(COOKIE, path="/")
         raise response
@@ -164,23 +203,30 @@ class StatusPage:
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if self._session(request) is None:
-            return _json(401, {"error": "log in first"})
+            return self._error(401, N_("log in first"))
         return await self._streams.stream(request, SECURITY_HEADERS)
+
+    def _error(self, status: int, message: str, **fields: object) -> web.Response:
+        """A refusal the page's script shows as it is: the page's own words, in the locale.
+
+        A delivery's rejection is not one of these: its sentence is the report's, in English.
+        """
+        return _json(status, {"error": self._texts().gettext(message).format(**fields)})
 
     async def _action_body(self, request: web.Request) -> dict[str, Any] | web.Response:
         """The JSON body of a state-changing request, once session and CSRF token are checked."""
         session = self._session(request)
         if session is None:
-            return _json(401, {"error": "log in first"})
+            return self._error(401, N_("log in first"))
         if not self._sessions.csrf_matches(session, request.headers.get("X-CSRF-Token")):
-            return _json(403, {"error": "missing or wrong CSRF token: reload the page"})
+            return self._error(403, N_("missing or wrong CSRF token: reload the page"))
         if request.content_type != "application/json":
-            return _json(415, {"error": "the body must be JSON"})
+            return self._error(415, N_("the body must be JSON"))
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError as exc:
-            return _json(400, {"error": f"the body is not valid JSON: {exc}"})
-        return body if isinstance(body, dict) else _json(400, {"error": "the body must be a JSON object"})
+            return self._error(400, N_("the body is not valid JSON: {reason}"), reason=exc)
+        return body if isinstance(body, dict) else self._error(400, N_("the body must be a JSON object"))
 
     async def _try(self, request: web.Request) -> web.Response:
         body = await self._action_body(request)
@@ -188,7 +234,7 @@ class StatusPage:
             return body
         topic, payload = body.get("topic"), body.get("payload", "")
         if not isinstance(topic, str) or not topic or not isinstance(payload, str):
-            return _json(400, {"error": "give a topic, and the payload as text"})
+            return self._error(400, N_("give a topic, and the payload as text"))
         lines = render_lines(self._live.current, topic=topic, payload=payload, retained=body.get("retained") is True)
         return _json(200, {"text": "\n".join(lines)})
 
@@ -198,7 +244,7 @@ class StatusPage:
             return body
         room, text = body.get("room"), body.get("text")
         if not isinstance(room, str) or not isinstance(text, str):
-            return _json(400, {"error": "choose a room and write a text"})
+            return self._error(400, N_("choose a room and write a text"))
         outcome = pipeline.direct_send(self._live.current, topic=SEND_PATH, room_key=room, text=text,
                                        event_id=event_id_from(None), received_at=time.time())
         rejection = await self._accept(outcome)

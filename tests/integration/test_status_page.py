@@ -100,6 +100,10 @@ def _launch(playwright: Playwright) -> Browser:
 
 @pytest.fixture
 def page(browser: Browser, setup: Setup) -> Iterator[Page]:
+    yield from browsing(browser, setup)
+
+
+def browsing(browser: Browser, setup: Setup) -> Iterator[Page]:
     """A fresh browser profile; every request it makes must go to the bridge."""
     context = browser.new_context()
     outside: list[str] = []
@@ -257,3 +261,135 @@ def test_a_test_message_from_the_page_arrives_with_one_report(
     [report] = [m.json() for m in listener.messages(DELIVERY) if m.json()["id"] == event_id]
     assert (report["status"], report["room"]["key"], report["topic"]) == ("delivered", "family", "/page/send")
     expect(page.locator("#send-room option")).to_have_text(["family", "nowhere"])  # not ops: allow_direct false
+
+
+# --- the same page with `locale: zh-CN` --------------------------------------------------------
+
+#: Its own base topic and route topics: this bridge shares the broker with the English one above.
+ZH_BODY = """\
+locale: zh-CN
+rooms:
+  family: {topic: "Happy Family"}
+  ops: {id: "room-ops@chatroom", allow_direct: false, listen: true}
+routes:
+  - name: door
+    topic: "zh/{area}/door"
+    rooms: [family]
+    template: "The {{ area }} door is {{ payload.state }}"
+    translations: {zh-CN: "🚪 {{ area }}的门{{ '开了' if payload.state == 'open' else '关了' }}"}
+"""
+
+
+@pytest.fixture(scope="module")
+def zh_setup(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> Iterator[Setup]:
+    tmp = tmp_path_factory.mktemp("status-page-zh")
+    gateway = MockGateway().start(PAGE_WORLD)
+    port = free_port()
+    config = tmp / "config.yaml"
+    config.write_text(
+        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, client_id: status-page-zh-{uuid.uuid4().hex[:6]}, "
+        "base_topic: wechat-zh}\n"
+        f"wechaty: {{endpoint: '{gateway.endpoint}'}}\n"
+        f"outbox: {{path: '{tmp / 'outbox.sqlite3'}'}}\n"
+        f"pacing: {{{UNPACED}}}\n"
+        "homeassistant: {discovery: false}\n"
+        f"http: {{enabled: true, port: {port}, token: {TOKEN}}}\n" + ZH_BODY)
+    bridge = BridgeProcess(config, env={"WECHATY_PUPPET_SERVICE_TOKEN": gateway.token}).start()
+    try:
+        bridge.wait_for_log(READY_LOG)
+        yield Setup(f"http://127.0.0.1:{port}", config, gateway, bridge)
+    finally:
+        bridge.stop()
+        gateway.stop()
+
+
+@pytest.fixture
+def zh_page(browser: Browser, zh_setup: Setup) -> Iterator[Page]:
+    yield from browsing(browser, zh_setup)
+
+
+def zh_logged_in(page: Page, setup: Setup) -> Page:
+    page.goto(setup.base + "/")
+    page.get_by_label("HTTP token").fill(TOKEN)
+    page.get_by_role("button", name="登录", exact=True).click()
+    expect(page.locator("#live")).to_have_text("实时")
+    return page
+
+
+def test_in_chinese_the_login_form_and_its_refusal(zh_page: Page, zh_setup: Setup) -> None:
+    zh_page.goto(zh_setup.base + "/")
+    expect(zh_page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(zh_page.locator("h2")).to_have_text("登录")
+    zh_page.get_by_label("HTTP token").fill("not-the-token-at-all-0000")
+    zh_page.get_by_role("button", name="登录", exact=True).click()
+    expect(zh_page.locator("#login-error")).to_have_text("token 不对：请填配置里的 http.token。")
+    assert zh_page.context.cookies() == []
+
+
+def test_in_chinese_the_page_labels_its_sections_and_keeps_values_as_they_are(
+        zh_page: Page, zh_setup: Setup, listener: TestClient) -> None:
+    page = zh_logged_in(zh_page, zh_setup)
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("main h2")).to_have_text(
+        ["微信登录", "连接", "群聊", "待发队列", "最近投递", "试一试路由", "发送测试消息"])
+    expect(page.locator("#login-state")).to_have_text("已登录")
+    expect(page.locator("#link-broker td").nth(1)).to_have_text("已连接")
+    expect(page.locator("#configured-rooms thead th")).to_have_text(
+        ["键名", "查找方式", "群", "id", "成员数", "直接发送", "监听群消息"])
+    # The config's and WeChat's words stay as they are: `topic 'Happy Family'`, the room's name, its id.
+    expect(page.locator('#configured-rooms tr[data-key="family"] td')).to_have_text(
+        ["family", "topic 'Happy Family'", "Happy Family", "room-family@chatroom 复制", "3", "是", "否"])
+    expect(page.locator('#configured-rooms tr[data-key="ops"] td').nth(5)).to_have_text("否")
+    expect(page.locator('#configured-rooms tr[data-key="ops"] td').nth(6)).to_have_text("是")
+    expect(page.locator("#other-rooms td.room-name", has_text=EVIL)).to_have_text(EVIL)
+    expect(page.locator("#filter-status option")).to_have_text(
+        ["全部", "delivered · 已送达", "rejected · 被拒绝", "failed · 发送失败", "expired · 已过期",
+         "dropped · 被限流"])
+
+    # A delivery: the status stays `delivered` (automations match on it), its Chinese label beside it.
+    event_id = f"zh-door-{uuid.uuid4().hex[:6]}"
+    listener.publish("zh/前门/door", json.dumps({"state": "open", "id": event_id}))
+    row = page.locator(f'#deliveries tr.delivery[data-id="{event_id}"]')
+    expect(row.locator("td").nth(1)).to_have_text("delivered 已送达", timeout=LIVE_MS)
+    expect(row.locator(".badge")).to_have_text("delivered")
+    expect(row.locator("td").nth(3)).to_have_text("door")
+    expect(page.locator("#deliveries p.muted")).to_have_text("只有设置了 log_level: debug，这里才显示消息文字。")
+
+    # The route tester prints what `render` prints (its words are the CLI's), with the route's Chinese text.
+    page.get_by_label("主题").fill("zh/后门/door")
+    page.get_by_label("消息内容（payload）").fill('{"state": "closed"}')
+    page.get_by_role("button", name="预览", exact=True).click()
+    expect(page.locator("#try-output")).to_contain_text("🚪 后门的门关了")
+
+    # A test message: the default text, the button and the script's answer are the locale's.
+    zh_setup.gateway.clear()
+    expect(page.locator("#send-text")).to_have_value("这是来自状态页的测试消息")
+    page.get_by_role("button", name="发送", exact=True).click()
+    result = page.locator("#send-result")
+    expect(result).to_contain_text("已加入待发队列，编号 ")
+    expect(result).to_contain_text("；投递回报会出现在“最近投递”里")
+    sent_id = re.search(r"编号 (\w+)；", result.inner_text()).group(1)  # type: ignore[union-attr]
+    expect(page.locator(f'#deliveries tr.delivery[data-id="{sent_id}"] td').nth(1)).to_have_text(
+        "delivered 已送达", timeout=LIVE_MS)
+    expect(page.locator(f'#deliveries tr.delivery[data-id="{sent_id}"] td').nth(3)).to_have_text("直接发送")
+    assert [(m["room_id"], m["text"]) for m in zh_setup.gateway.messages()] == [
+        ("room-family@chatroom", "这是来自状态页的测试消息")]
+
+
+def test_in_chinese_the_login_states_and_the_qr_code(zh_page: Page, zh_setup: Setup) -> None:
+    page = zh_logged_in(zh_page, zh_setup)
+    zh_setup.gateway.logout()
+    try:
+        expect(page.locator("#login-state")).to_have_text("已退出登录", timeout=LIVE_MS * 2)
+        zh_setup.gateway.scan("https://login.weixin.qq.com/l/status-page-zh")
+        expect(page.locator("img#qr")).to_be_visible(timeout=LIVE_MS)
+        expect(page.locator("#login-state")).to_have_text("请扫码登录")
+        expect(page.locator("img#qr")).to_have_attribute("alt", "微信登录二维码")
+        expect(page.locator("#login p").nth(1)).to_have_text(
+            "在这个微信号的手机上打开微信，点右上角 + → 扫一扫，扫描下面的二维码。")
+    finally:
+        zh_setup.gateway.login()
+    expect(page.locator("#login-state")).to_have_text("已登录", timeout=LIVE_MS * 2)
+    expect(page.locator("#login p").nth(1)).to_have_text("已登录：Bridge Bot（bot）")
+    expect(page.locator("#login")).to_contain_text("上次退出登录：")
+    zh_setup.bridge.wait_for_log(READY_LOG, after=0)

@@ -16,14 +16,22 @@ BRIDGE = Path(__file__).resolve().parents[2] / "bridge"
 TRANSLATED = [locale for locale in LOCALES if locale != "en"]
 
 
+#: The status page's templates, read by Jinja's own extractor (its i18n extension, as bridge/web/page.py loads it).
+TEMPLATES = "web/templates/**.html"
+
+
+def extracted() -> list[tuple[str, str | None, str]]:
+    """(file, context, message id) of every `gettext`/`pgettext`/`_`/`N_` call in bridge/'s code and page
+    templates, as babel extracts them."""
+    return [(file, context, message) for file, _line, message, _comments, context in extract_from_dir(
+            str(BRIDGE), method_map=[("wechaty/**.py", "ignore"), ("**.py", "python"),
+                                     (TEMPLATES, "jinja2.ext:babel_extract")],
+            options_map={TEMPLATES: {"extensions": "jinja2.ext.i18n"}},
+            keywords={"_": None, "N_": None, "gettext": None, "pgettext": ((1, "c"), 2)})]
+
+
 def used_in_code() -> set[tuple[str | None, str]]:
-    """(context, message id) of every `gettext`/`pgettext` call in bridge/, as babel extracts them."""
-    found = set()
-    for _file, _line, message, _comments, context in extract_from_dir(
-            str(BRIDGE), method_map=[("wechaty/**.py", "ignore"), ("**.py", "python")],
-            keywords={"gettext": None, "pgettext": ((1, "c"), 2)}):
-        found.add((context, message))
-    return found
+    return {(context, message) for _file, context, message in extracted()}
 
 
 def fields(text: str) -> set[str]:
@@ -35,6 +43,18 @@ def test_the_code_asks_for_the_texts_it_composes() -> None:
     assert (None, "{count} notifications:") in used and ("duration", "{n} min") in used
     assert ("Home Assistant", "WeChat login") in used and (None, "Scan with WeChat to log in") in used
     assert len(used) >= 25
+
+
+def test_the_status_page_asks_for_its_words_in_every_template_and_its_own_errors() -> None:
+    files = {file for file, _context, _message in extracted()}
+    assert {"web/templates/login.html", "web/templates/page.html", "web/templates/sections.html",
+            "web/page.py"} <= files
+    used = used_in_code()
+    assert {(None, "Log in"), (None, "Recent deliveries"), ("login state", "scan the QR code"),
+            ("delivery status", "delivered"), (None, "queued as {id}: its report appears under Recent deliveries"),
+            (None, "That is not the HTTP token (http.token).")} <= used
+    # Jinja's new-style gettext always applies `%` to a template's message: a literal one would break it.
+    assert [m for f, _c, m in extracted() if f.endswith(".html") and "%" in m] == []
 
 
 @pytest.mark.parametrize("locale", TRANSLATED)
@@ -69,3 +89,14 @@ def test_locale_spellings() -> None:
     assert normalize_locale("fr") == "fr"  # left for the config to refuse, by name
     with pytest.raises(ValueError, match=re.escape("unknown locale 'fr': the bridge speaks en, zh-CN")):
         texts_for("fr")
+
+
+def test_the_page_script_writes_only_words_the_page_hands_it() -> None:
+    script = (BRIDGE / "web" / "static" / "page.js").read_text()
+    page = (BRIDGE / "web" / "templates" / "page.html").read_text()
+    block = page.split('<script type="application/json" id="page-texts">', 1)[1].split("</script>", 1)[0]
+    handed = set(re.findall(r'^\s*"(\w+)": _\(', block, re.MULTILINE))
+    asked = set(re.findall(r"\bt\('(\w+)'", script))
+    assert asked and asked == handed
+    # No word of its own: the only string literals it writes into the page are ids, names and the ellipsis.
+    assert re.findall(r"textContent = '([^']*)'", script) == ["…", "…"]

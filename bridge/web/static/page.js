@@ -1,14 +1,27 @@
 // The status page's only script: live sections over Server-Sent Events, filters, copy buttons,
 // the route tester and the test send. Served by the bridge itself; the CSP allows nothing else.
+// Its words come from the page (#page-texts, the config's locale): none are written here.
 'use strict';
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const live = document.getElementById('live');
+  const texts = JSON.parse(document.getElementById('page-texts').textContent);
+
+  // texts[name] with each {field} replaced, as the catalog writes them (str.format fields).
+  function t (name, fields) {
+    return texts[name].replace(/\{(\w+)\}/g, function (whole, field) {
+      return fields && Object.prototype.hasOwnProperty.call(fields, field) ? String(fields[field]) : whole;
+    });
+  }
+
+  // Times in the page's language (2026/11/24 21:14:00 in zh-CN); an English page keeps the browser's own way.
+  const lang = document.documentElement.lang;
+  const timeLocale = lang && lang !== 'en' ? lang : undefined;
 
   function localTimes (root) {
-    root.querySelectorAll('time[datetime]').forEach(function (t) {
-      const d = new Date(t.dateTime);
-      if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.dateTime; }
+    root.querySelectorAll('time[datetime]').forEach(function (time) {
+      const d = new Date(time.dateTime);
+      if (!isNaN(d)) { time.textContent = d.toLocaleString(timeLocale); time.title = time.dateTime; }
     });
   }
 
@@ -35,15 +48,15 @@
   function setLive (state, text) { live.dataset.state = state; live.textContent = text; }
 
   const source = new EventSource('/page/events');
-  source.onopen = function () { setLive('live', 'live'); };
+  source.onopen = function () { setLive('live', t('live')); };
   source.onmessage = function (event) {
     const message = JSON.parse(event.data);
     Object.keys(message.sections).forEach(function (name) { swap(name, message.sections[name]); });
-    setLive('live', 'live');
+    setLive('live', t('live'));
   };
   source.onerror = function () {
     if (source.readyState === EventSource.CLOSED) { window.location.reload(); return; } // session over
-    setLive('reconnecting', 'reconnecting…');
+    setLive('reconnecting', t('reconnecting'));
   };
 
   document.getElementById('filter-status').addEventListener('change', applyFilter);
@@ -53,7 +66,7 @@
     const button = event.target.closest('button[data-copy]');
     if (button) {
       const value = button.dataset.copy;
-      const done = function () { button.textContent = 'copied'; setTimeout(function () { button.textContent = 'copy'; }, 1500); };
+      const done = function () { button.textContent = t('copied'); setTimeout(function () { button.textContent = t('copy'); }, 1500); };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(value).then(done);
       } else { // plain HTTP on a LAN address: no clipboard API, select the id instead
@@ -62,7 +75,7 @@
         const selection = window.getSelection();
         selection.removeAllRanges();
         selection.addRange(range);
-        try { document.execCommand('copy'); done(); } catch (e) { button.textContent = 'selected'; }
+        try { document.execCommand('copy'); done(); } catch (e) { button.textContent = t('selected'); }
       }
       return;
     }
@@ -92,8 +105,8 @@
       topic: document.getElementById('try-topic').value,
       payload: document.getElementById('try-payload').value,
       retained: document.getElementById('try-retained').checked
-    }).then(function (r) { out.textContent = r.ok ? r.json.text : 'error: ' + r.json.error; },
-      function (e) { out.textContent = 'error: ' + e; });
+    }).then(function (r) { out.textContent = r.ok ? r.json.text : t('error', { error: r.json.error }); },
+      function (e) { out.textContent = t('error', { error: e }); });
   });
 
   const sendForm = document.getElementById('send-form');
@@ -106,10 +119,9 @@
         room: document.getElementById('send-room').value,
         text: document.getElementById('send-text').value
       }).then(function (r) {
-        result.textContent = r.ok ? 'queued as ' + r.json.id + ': its report appears under Recent deliveries'
-          : 'not sent: ' + r.json.error;
+        result.textContent = r.ok ? t('queued', { id: r.json.id }) : t('not_sent', { error: r.json.error });
         result.className = r.ok ? '' : 'error';
-      }, function (e) { result.textContent = 'error: ' + e; });
+      }, function (e) { result.textContent = t('error', { error: e }); });
     });
   }
 
