@@ -165,9 +165,10 @@ def test_a_room_named_with_html_shows_as_text(page: Page, setup: Setup) -> None:
     expect(page.locator("#rooms script")).to_have_count(0)
 
 
-def rooms_resolved(message: Received) -> bool:
-    """The bridge resolved its rooms (after a login): it publishes them live, not as a retained leftover."""
-    return message.topic == "wechat/bridge/rooms" and not message.retain
+def rooms_resolved(message: Received, base: str = "wechat") -> bool:
+    """The bridge resolved its rooms while logged in: it publishes `bridge/info` live right after (and
+    `bridge/rooms` only when the list changed), so an info saying logged_in after a logout means that."""
+    return message.topic == f"{base}/bridge/info" and not message.retain and message.json()["login"] == "logged_in"
 
 
 def test_the_qr_code_shows_while_a_scan_is_needed_and_logged_in_follows_without_a_reload(
@@ -294,9 +295,8 @@ def zh_setup(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) 
         f"pacing: {{{UNPACED}}}\n"
         "homeassistant: {discovery: false}\n"
         f"http: {{enabled: true, port: {port}, token: {TOKEN}}}\n" + ZH_BODY)
-    bridge = BridgeProcess(config, env={"WECHATY_PUPPET_SERVICE_TOKEN": gateway.token}).start()
+    bridge = BridgeProcess(config, env={"WECHATY_PUPPET_SERVICE_TOKEN": gateway.token}).start(wait_ready=True)
     try:
-        bridge.wait_for_log(READY_LOG)
         yield Setup(f"http://127.0.0.1:{port}", config, gateway, bridge)
     finally:
         bridge.stop()
@@ -378,6 +378,7 @@ def test_in_chinese_the_page_labels_its_sections_and_keeps_values_as_they_are(
 
 def test_in_chinese_the_login_states_and_the_qr_code(zh_page: Page, zh_setup: Setup) -> None:
     page = zh_logged_in(zh_page, zh_setup)
+    info = zh_setup.bridge.watcher(["wechat-zh/bridge/info"])
     zh_setup.gateway.logout()
     try:
         expect(page.locator("#login-state")).to_have_text("已退出登录", timeout=LIVE_MS * 2)
@@ -392,4 +393,8 @@ def test_in_chinese_the_login_states_and_the_qr_code(zh_page: Page, zh_setup: Se
     expect(page.locator("#login-state")).to_have_text("已登录", timeout=LIVE_MS * 2)
     expect(page.locator("#login p").nth(1)).to_have_text("已登录：Bridge Bot（bot）")
     expect(page.locator("#login")).to_contain_text("上次退出登录：")
-    zh_setup.bridge.wait_for_log(READY_LOG, after=0)
+    # Rooms resolved again (published live) for the tests after this one.
+    try:
+        info.wait_for(lambda m: rooms_resolved(m, "wechat-zh"), what="the rooms resolved again after the login")
+    finally:
+        info.close()
