@@ -20,6 +20,8 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -344,6 +346,12 @@ class QuietHoursSettings(_Strict):
         return f"{clock(self.start)}-{clock(self.end)}"
 
 
+def _quiet_switch(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """`quiet_hours: false` switches a room's window off; validated as a window otherwise. Not a
+    union with `Literal[False]`: pydantic would report every mistake in a window twice, once per member."""
+    return False if value is False else handler(value)
+
+
 class PacingSettings(_Strict):
     """How fast the bridge speaks to WeChat: an account that sends too fast gets restricted.
 
@@ -408,8 +416,9 @@ class RoomSettings(_Strict):
     allow_direct: bool = True
     #: Publish what people write in this room to MQTT (`true`, or filters).
     listen: bool | ListenSettings = False
-    #: This room's quiet window (`pacing.quiet_hours` when unset); `false`: none, whatever the default.
-    quiet_hours: QuietHoursSettings | Literal[False] | None = None
+    #: This room's quiet window (`pacing.quiet_hours` when unset); `false`: none, whatever the default
+    #: (then the value is False, which `QuietHours.of` reads as "no window").
+    quiet_hours: Annotated[QuietHoursSettings | None, WrapValidator(_quiet_switch)] = None
 
     @property
     def listening(self) -> ListenSettings | None:
