@@ -96,20 +96,21 @@ class RouteState:
              fires: bool) -> StateMark:
         """The event's state for its key; raises `EventRejected` when the key cannot be rendered.
 
-        A `changed` value that cannot be rendered is no value: nothing is remembered for this event.
+        A `changed` value that cannot be rendered is no value: nothing is remembered for this event,
+        and its `when` (false) does not cancel the key's timer.
         """
         key = self.key.render(context, what="the key")
-        value = None
+        value, hold = None, self.hold
         if self.changed is not None:
             try:
                 value = self.changed.value(context)
             except EventRejected:
                 if holds and fires:
                     raise
+                hold = None  # a report without the value (a battery level alone) says nothing of the state
         changed = self.changed
         return StateMark(route.name, key, holds, value, changed.label if changed else "the value",
-                         changed.initial if changed else True, self.hold, message if self.hold else None,
-                         route.rooms, fires)
+                         changed.initial if changed else True, hold, message if hold else None, route.rooms, fires)
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,4 +237,9 @@ class CompiledExpression:
 
     def evaluate(self, context: Mapping[str, Any], *, what: str) -> Any:
         """The expression's value as it is (a bool, a number, a string...), not made text."""
-        return _guarded(lambda: self._expression(**context), what)
+        def run() -> Any:
+            value = self._expression(**context)
+            if isinstance(value, jinja2.Undefined):
+                str(value)  # a missing value raises here, inside the guard (StrictUndefined)
+            return value
+        return _guarded(run, what)
