@@ -57,7 +57,8 @@ def test_each_readme_links_the_other_and_says_which_is_authoritative() -> None:
 
 #: The sections issue 19 asks README.zh-CN.md to cover, by the English heading they render.
 SECTIONS = {"Quick start": "快速上手", "Getting your WeChat account online": "让微信号上线",
-            "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它"}
+            "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它",
+            "State, time and quiet hours": "状态、时长与免打扰"}
 
 
 def test_the_chinese_readme_covers_the_sections_a_user_needs() -> None:
