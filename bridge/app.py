@@ -39,7 +39,7 @@ from bridge.intake import Intake
 from bridge.links import Link, LinkState
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttSession
-from bridge.outbox import Outbox, OutboxRunner
+from bridge.outbox import OutboxRunner
 from bridge.overview import Overview
 from bridge.pacing import Pacer
 from bridge.prometheus import PrometheusMetrics
@@ -48,6 +48,7 @@ from bridge.requests import Requests
 from bridge.rooms import RoomDirectory
 from bridge.runtime import LiveRuntime, Runtime
 from bridge.status import BridgeStatus
+from bridge.timers import Timers
 from bridge.wechat import WeChatClient, link_tls
 from bridge.wechat_events import WeChatEvents
 from bridge.wechat_types import WeChatEvent
@@ -96,9 +97,11 @@ class Bridge:
         self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
                                      rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge,
                                      contacts=self.live.contacts, attachments=config.attachments,
-                                     download=download, pacer=Pacer(config.pacing), metrics=self.metrics)
+                                     download=download, pacer=Pacer(config.pacing), metrics=self.metrics,
+                                     quiet=lambda: self.live.current.quiet)
         self.intake = Intake(live=self.live, store=self.store, on_stored=self._on_stored, metrics=self.metrics)
         self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
+        self.timers = Timers(live=self.live, store=self.store, on_stored=self._on_stored)
         self.wechat_events = WeChatEvents(wechat=self.wechat, live=self.live, directory=self.directory,
                                           status=self.status, homeassistant=self.homeassistant,
                                           incoming=self.incoming, rooms_ready=self.rooms_ready,
@@ -127,14 +130,7 @@ class Bridge:
         """Run until `stop` is set, then shut down in order."""
         await self.store.open()
         try:
-            for row in await self.store.run(Outbox.recover, time.time()):
-                if row.status == "pending":
-                    log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
-                                "(WeChat may show it twice)", row.event_id, row.room_key)
-                else:
-                    log.warning("delivery %s to room %r was being sent when the bridge stopped, and an earlier "
-                                "send of it was in doubt too: not sent again; it ends failed", row.event_id,
-                                row.room_key)
+            await self.housekeeping.recover()
             await self.housekeeping.log_stats("at start-up")
             if self.http is not None:
                 await self.http.start()
@@ -147,6 +143,7 @@ class Bridge:
                         ("delivery-worker", self.worker.run()),
                         ("reporter", self.reporter.run()),
                         ("outbox-housekeeping", self.housekeeping.run()),
+                        ("for-timers", self.timers.run()),
                         ("info-refresh", self._refresh_info()),
                     )
                 }
@@ -217,6 +214,7 @@ class Bridge:
     def _on_stored(self) -> None:
         self.worker.nudge()
         self.reporter.nudge()  # rejections are stored finished
+        self.timers.nudge()  # an event may have armed a `for` timer
 
     async def _publish_report(self, report: DeliveryReport) -> asyncio.Future[None]:
         return await self.mqtt.publish(reports.delivery_publication(self.topics, report))

@@ -72,11 +72,11 @@ def _print_problems(error: ConfigError) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def _render(config: Config, topic: str, payload: str, retained: bool) -> int:
+def _render(config: Config, topic: str, payload: str, retained: bool, last: str | None) -> int:
     """Show what the bridge would send for one message, without a broker or WeChat."""
     from bridge.render import render_lines
 
-    for line in render_lines(Runtime.compile(config), topic=topic, payload=payload, retained=retained):
+    for line in render_lines(Runtime.compile(config), topic=topic, payload=payload, retained=retained, last=last):
         print(line)
     return EXIT_OK
 
@@ -95,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     render.add_argument("--topic", "-t", required=True, help="the MQTT topic of the message")
     render.add_argument("--payload", "-p", default="", help="the payload (text or JSON)")
     render.add_argument("--retained", action="store_true", help="treat it as a retained message")
+    render.add_argument("--last", metavar="TEXT", default=None,
+                        help="the `changed` value last seen for the event's key (default: none seen yet)")
     health = commands.add_parser(
         "health", help="ask the running bridge over MQTT whether it is healthy: exit 0 if so, 1 if not")
     health.add_argument("--config", "-c", required=True, help="YAML config file (for the broker and base topic)")
@@ -115,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.config}: OK ({len(config.routes)} routes, {len(config.rooms)} rooms)")
         return EXIT_OK
     if args.command == "render":
-        return _render(config, args.topic, args.payload, args.retained)
+        return _render(config, args.topic, args.payload, args.retained, args.last)
     if args.command == "health":
         return _health(config, args.timeout)
     return _run(config, Path(args.config))

@@ -8,6 +8,7 @@ from a global. Secrets are `SecretStr`, so printing a config or an error never s
 from __future__ import annotations
 
 import re
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,8 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -300,6 +303,56 @@ class DigestSettings(_Strict):
         return value
 
 
+_CLOCK_TIME = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$")
+
+
+def parse_clock_time(value: object) -> object:
+    """`"22:30"` or `"06:59:30"` -> a `datetime.time` on the wall clock of the bridge's time zone."""
+    if isinstance(value, time):
+        return value
+    match = _CLOCK_TIME.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a time of day: write it as HH:MM (24 h), e.g. '22:30' or '07:00'")
+    hour, minute, second = match.groups()
+    return time(int(hour), int(minute), int(second or 0))
+
+
+#: A time of day, written `HH:MM` or `HH:MM:SS`.
+ClockTime = Annotated[time, BeforeValidator(parse_clock_time)]
+
+
+class QuietHoursSettings(_Strict):
+    """A room's quiet window: `normal` deliveries due inside it wait, and at its end go out as one
+    digest (`then: digest`) or end `dropped` at once (`then: drop`). `priority: high` ignores it.
+
+    The times are the wall clock of the bridge's time zone (`TZ`); `from` later than `to` crosses
+    midnight. A window is [from, to): a delivery due at `to` exactly is not held.
+    """
+
+    start: ClockTime = Field(alias="from")
+    end: ClockTime = Field(alias="to")
+    then: Literal["digest", "drop"] = "digest"
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHoursSettings:
+        if self.start == self.end:
+            raise ValueError(f"the quiet window from {self.start:%H:%M} to {self.end:%H:%M} has no length: "
+                             "give two different times (from later than to crosses midnight)")
+        return self
+
+    def describe(self) -> str:
+        """`22:30-07:00`, with seconds only where they were given."""
+        def clock(t: time) -> str:
+            return f"{t:%H:%M:%S}" if t.second else f"{t:%H:%M}"
+        return f"{clock(self.start)}-{clock(self.end)}"
+
+
+def _quiet_switch(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """`quiet_hours: false` switches a room's window off; validated as a window otherwise. Not a
+    union with `Literal[False]`: pydantic would report every mistake in a window twice, once per member."""
+    return False if value is False else handler(value)
+
+
 class PacingSettings(_Strict):
     """How fast the bridge speaks to WeChat: an account that sends too fast gets restricted.
 
@@ -325,6 +378,8 @@ class PacingSettings(_Strict):
     part_marker: Annotated[str, Field(max_length=40)] = "({index}/{total}) "
     #: Merge a room's backlog into one message (see `DigestSettings`).
     digest: DigestSettings = DigestSettings()
+    #: The quiet window of every room that does not set its own `quiet_hours`; none: no quiet hours.
+    quiet_hours: QuietHoursSettings | None = None
 
     @field_validator("part_marker")
     @classmethod
@@ -362,6 +417,9 @@ class RoomSettings(_Strict):
     allow_direct: bool = True
     #: Publish what people write in this room to MQTT (`true`, or filters).
     listen: bool | ListenSettings = False
+    #: This room's quiet window (`pacing.quiet_hours` when unset); `false`: none, whatever the default
+    #: (then the value is False, which `QuietHours.of` reads as "no window").
+    quiet_hours: Annotated[QuietHoursSettings | None, WrapValidator(_quiet_switch)] = None
 
     @property
     def listening(self) -> ListenSettings | None:
@@ -453,6 +511,14 @@ class RouteSettings(_Strict):
     priority: Literal["normal", "high"] = "normal"
     #: The template to use instead when the config's `locale` is this one (`zh-CN: "💧 漏水：…"`).
     translations: dict[Locale, str] = Field(default_factory=dict)
+    #: A template (or `{{ expression }}`): send only when its value for the `key` differs from the last one.
+    changed: Annotated[str, Field(min_length=1)] | None = None
+    #: Whether the first value seen for a key counts as a change.
+    changed_initial: bool = True
+    #: What "the same thing" is for `changed` and `for` (a template); default: the topic.
+    key: Annotated[str, Field(min_length=1)] | None = None
+    #: Send only if `when` still holds this long after it became true (a durable timer per key).
+    hold: PositiveDuration | None = Field(default=None, alias="for")
 
     _origin: tuple[YamlDocument, Path_] | None = PrivateAttr(default=None)
 

@@ -15,6 +15,10 @@ the row's backoff until its attempts are used up, then ends `failed` with the la
 that cannot be resolved after login ends `rejected`; a row past its `expire_after` ends
 `expired`, logged in or not. Each finished row is handed to the reporter through `on_finished`.
 
+Quiet hours (`bridge.quiet_hours`, read from the runtime at each step, so a reload applies):
+normal rows of a room inside its window wait (or end `dropped`), and the worker wakes when a
+window ends to send what waited as one digest.
+
 Pacing: nothing is claimed while the global gap or bucket says wait, and rows of rooms whose
 bucket is empty are left in the outbox while other rooms' rows go out, so a waiting send is never
 marked as being sent. Pacing runs on the monotonic clock, the outbox's times are wall time
@@ -46,6 +50,7 @@ from bridge.delivery_types import Clock, Delivered, Download, OutboxThread, Room
 from bridge.metrics import Metrics
 from bridge.outbox import Outbox
 from bridge.pacing import CLOSED, Pace, Pacer
+from bridge.quiet_hours import QuietHours, QuietNow
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +63,8 @@ class DeliveryWorker:
                  rooms_ready: asyncio.Event, on_finished: Callable[[], None], pacer: Pacer,
                  contacts: Callable[[], Mapping[str, ContactSettings]] = dict,
                  attachments: AttachmentsSettings | None = None, download: Download | None = None,
-                 clock: Clock | None = None, metrics: Metrics | None = None) -> None:
+                 clock: Clock | None = None, metrics: Metrics | None = None,
+                 quiet: Callable[[], QuietHours] = QuietHours) -> None:
         self._clock = clock or SystemClock()
         self._store = Store(store)
         self._wechat = wechat
@@ -66,7 +72,10 @@ class DeliveryWorker:
         self._pacer = pacer
         digest = pacer.settings.digest
         folding = digest.enabled and pacer.enabled  # no pace, no backlog to fold
-        self._claim = Claim(self._store, digest=DigestPlan(digest, pacer.settings.max_text_chars) if folding else None)
+        plan = DigestPlan(digest, pacer.settings.max_text_chars)
+        # A quiet window's release is one digest whatever the pacing: it is the point of the window.
+        self._claim = Claim(self._store, digest=plan if folding else None, release=plan)
+        self._quiet = quiet
         self._record = Record(store=self._store, clock=self._clock, on_finished=on_finished,
                               metrics=metrics or Metrics())
         self._send = Send(sender=wechat, rooms=directory, pacer=pacer, clock=self._clock,
@@ -107,7 +116,9 @@ class DeliveryWorker:
         ready = self._rooms_ready.is_set()
         pace = self._pacer.pace(self._clock.monotonic()) if ready else CLOSED
         delivered = self._delivered
-        taken = await self._claim(self._clock.now(), pace, delivered.finish if delivered is not None else None)
+        now = self._clock.now()
+        quiet = self._quiet().at(now)
+        taken = await self._claim(now, pace, delivered.finish if delivered is not None else None, quiet)
         # Cleared only now: cancelled during the claim, `run` commits it again (a no-op if it was).
         self._delivered = None
         self._record.announce(delivered)
@@ -115,11 +126,13 @@ class DeliveryWorker:
         if taken.batch is not None:
             self._delivered = await self._record(taken.batch, await self._send(taken.batch))
             return 0
-        return await self._idle(ready, pace)
+        return await self._idle(ready, pace, quiet)
 
-    async def _idle(self, ready: bool, pace: Pace) -> float | None:
-        """Nothing to send now: how long until something may be (a row due, an expiry, pacing's hold ending)."""
-        next_attempt, next_expiry = await self._store.call(Outbox.next_wakeup, skip_rooms=pace.blocked)
+    async def _idle(self, ready: bool, pace: Pace, quiet: QuietNow) -> float | None:
+        """Nothing to send now: how long until something may be (a row due, an expiry, pacing's hold
+        ending, a quiet window starting or ending)."""
+        next_attempt, next_expiry = await self._store.call(Outbox.next_wakeup, skip_rooms=pace.blocked,
+                                                           held=quiet.held)
         if not ready and next_attempt is not None and not self._said_waiting:
             state = self._wechat.state
             log.info("deliveries wait in the outbox until WeChat is logged in and its rooms are read (WeChat: %s%s)",
@@ -127,6 +140,8 @@ class DeliveryWorker:
         self._said_waiting = not ready and next_attempt is not None
         now, held = self._clock.now(), None if pace.until is None else pace.until - self._clock.monotonic()
         delays = [] if next_expiry is None else [next_expiry - now]
+        if quiet.next_change is not None:
+            delays.append(quiet.next_change - now)
         if ready:
             due = None if next_attempt is None else next_attempt - now
             if not pace.claim:  # the gap or the global bucket: nothing goes out before it ends

@@ -115,8 +115,8 @@ class Record:
         self._on_finished()
 
     def expired(self, rows: list[OutboxRow]) -> None:
-        """Rows the claim expired (already on disk)."""
+        """Rows the claim finished: expired, or dropped by quiet hours (already on disk)."""
         for gone in rows:
-            log.warning("delivery %s to room %r expired: %s", gone.event_id, gone.room_key, gone.error)
+            log.warning("delivery %s to room %r %s: %s", gone.event_id, gone.room_key, gone.status, gone.error)
         if rows:
             self._on_finished()

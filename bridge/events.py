@@ -7,6 +7,7 @@ wants one of these values never pulls in the MQTT client, the WeChat link or the
     Publication                    what we publish
     Delivery, Attachment           one rendered text (and image or file) for one room
     DeliveryPolicy, ThrottleMark   how hard to try it; the route throttle scope it counts against
+    StateMark                      what an event says about its route's state per key (`changed`, `for`)
     Queued | Rejected              what the pipeline made of one target (event x room)
     DeliveryReport, RoomRef        the one terminal outcome of a target, as published
 """
@@ -104,6 +105,10 @@ class DeliveryReport:
     reason: RejectReason | None = None
     #: Delivered folded into a digest message: the digest's id (the same in every folded report).
     digest: str | None = None
+    #: A route with `for`: when its condition began (epoch seconds; published as ISO 8601 UTC).
+    condition_since: float | None = None
+    #: Something the reader should know about how the outcome came about (a timer fired late).
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,45 @@ class ThrottleMark:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """The message a `for` timer renders from when it fires: the latest one seen for its key."""
+
+    topic: str
+    payload: bytes
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StateMark:
+    """What one event says about its route's state for one key, for the outbox to decide and keep.
+
+    `value`: the rendered `changed` value (None: the route has no `changed`, or it did not render);
+    the outbox remembers it per route and key, whether `when` holds or not. `holds`: the `when`
+    verdict, which arms (`hold` seconds, `for`) or cancels the key's timer. `fires` False: a
+    retained message replayed by the broker: it updates what is remembered, never sends or arms.
+    """
+
+    route: str
+    key: str
+    holds: bool
+    value: str | None = None
+    #: The `changed` label for the sentence of an unchanged event (`contact` in `contact is still false`).
+    label: str = "the value"
+    #: Whether the first value seen for the key counts as a change (`changed_initial`).
+    initial: bool = True
+    #: `for`: how long `when` must hold, in seconds; None: no timer.
+    hold: float | None = None
+    #: For a timer: the message to render from when it fires, and the rooms to report to.
+    message: HeldMessage | None = None
+    rooms: tuple[str, ...] = ()
+    fires: bool = True
+
+    @property
+    def scope(self) -> str:
+        return f"{self.route}\0{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
 class Queued:
     """A delivery to store as pending, with the policy it is to be tried under."""
 
@@ -147,6 +191,11 @@ class Queued:
     policy: DeliveryPolicy
     #: The route's throttle scope for this event: dropped if the scope passed another event recently.
     throttle: ThrottleMark | None = None
+    #: The route's state for this event's key (`changed`, `for`): the outbox decides whether it goes.
+    state: StateMark | None = None
+    #: Set on the deliveries of a fired `for` timer: when the condition began.
+    condition_since: float | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

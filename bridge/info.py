@@ -49,7 +49,8 @@ class BridgeInfo:
 
     async def outbox_stats(self) -> OutboxStats:
         """Depth, oldest age and counts per status of the outbox."""
-        return await self._store.run(Outbox.stats, time.time())
+        now = time.time()
+        return await self._store.run(Outbox.stats, now, held=self._live.current.quiet.held_rooms(now))
 
     async def queue(self) -> dict[str, Any]:
         """The `queue` object of `bridge/info` and `health_check`."""
@@ -62,6 +63,7 @@ class BridgeInfo:
             "depth": stats.depth,
             "oldest_age": round(stats.oldest_age, 1) if stats.oldest_age is not None else None,
             "sending": stats.sending,
+            "held": stats.held,
             "unreported": stats.unreported,
             "finished": {status: n for status, n in stats.by_status.items() if status != "pending"},
         }

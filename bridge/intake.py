@@ -152,7 +152,7 @@ class Intake:
             sent = ack()
             if isinstance(result, Accepted) and result.rows:
                 stored = True
-                if sent and arrival.needs_ack:
+                if sent and arrival.needs_ack and result.event_row:
                     self._acknowledged.append(result.event_row)
         if stored:
             self._on_stored()
@@ -169,6 +169,7 @@ class Intake:
         return Arrival(
             key=idempotency_key(message.topic, message.payload, planned.producer_id),
             dup=message.dup, needs_ack=message.qos > 0, outcomes=planned.outcomes, received_at=message.received_at,
+            observations=planned.observations,
         )
 
     def _count(self, arrival: Arrival, result: Accepted | Duplicate) -> None:

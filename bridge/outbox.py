@@ -20,6 +20,10 @@ together; each still ends with its own report. A delivery row moves only forward
 
     throttle     per route throttle scope (route + key): when an event last passed, until when
                  the scope is closed; decided in `accept`, so it survives restarts
+    route_state, timers
+                 per route and key: the last `changed` value and the `for` timer, decided in
+                 `accept` too (`bridge.outbox_state`); a timer that runs out is fired by
+                 `fire_timer`, which stores its deliveries and marks it fired in one transaction
 
 `sending_since` is set, and committed, before each send and cleared with its outcome; a
 pending row found with it set at start-up was being sent when the bridge stopped ("in doubt").
@@ -53,34 +57,40 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
-from bridge import admission, endings
+from bridge import admission, endings, outbox_state
 from bridge.errors import OutboxError
-from bridge.events import Delivery, DeliveryReport, Planned, Queued, Rejected, RoomRef
+from bridge.events import DeliveryReport, Planned, Queued, Rejected, RoomRef
 from bridge.outbox_records import (
     STATUSES,
     Accepted,
     AcceptResult,
+    Armed,
     Arrival,
     Duplicate,
     Finish,
+    Holding,
     OutboxRow,
     OutboxStats,
     QueueFull,
     RowStatus,
+    StateVerdict,
     Throttled,
     ThrottlePass,
+    Timer,
+    Unchanged,
 )
 
 log = logging.getLogger(__name__)
 
 #: 2: `extras` (mentions, attachment, what was sent so far) and `priority`; `throttle`.
 #: 3: `doubts`, how many sends of the row ended in doubt.
-SCHEMA_VERSION = 3
+#: 4: `route_state` and `timers` (`bridge.outbox_state`): new tables only, created if missing.
+SCHEMA_VERSION = 4
 #: A row whose sends ended in doubt this many times is not sent again: each may have reached
 #: WeChat, and more would be more than one duplicate.
 MAX_DOUBTS = 2
@@ -182,6 +192,7 @@ class Outbox:
                     raise OutboxError(f"the outbox database {where} was written by a newer bridge "
                                       f"(schema {version}, this one knows {SCHEMA_VERSION})")
                 db.executescript(_SCHEMA)
+                db.executescript(outbox_state.SCHEMA)
                 _add_missing_columns(db)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except BaseException:
@@ -222,7 +233,9 @@ class Outbox:
             pending = self._count_pending() if self._pending_bound is None else self._pending_bound
             for arrival in arrivals:
                 if not arrival.outcomes:
-                    results.append(Accepted(0, 0))  # nothing to deliver or report: nothing to remember
+                    # Nothing to deliver or report; what it says about a route's state is still remembered.
+                    ended = self._observe(arrival, "", now)
+                    results.append(Accepted(0, len(ended), tuple(ended)))
                     continue
                 duplicate = self._find_duplicate(arrival, now)
                 if duplicate is not None:
@@ -235,26 +248,88 @@ class Outbox:
                 )
                 event_row = cursor.lastrowid
                 assert event_row is not None
-                refused: list[DeliveryReport] = []
+                states: dict[str, StateVerdict | None] = {}
+                refused = self._observe(arrival, event_id, now, states)
                 for outcome in arrival.outcomes:
-                    if isinstance(outcome, Rejected):
-                        report = outcome.report(now)
-                    else:
-                        verdict: Throttled | QueueFull | None = self._throttle(outcome, now)
-                        if verdict is None and pending >= self._max_pending:
-                            # The bound says the queue may be full: count it (a scan of the backlog) to know.
-                            pending = self._count_pending()
-                            verdict = admission.queue_full(pending, self._max_pending)
-                        if verdict is None:
-                            self._insert_pending(outcome)
-                            pending += 1
-                            continue
-                        report = admission.refusal(outcome, verdict, now)
-                    self._insert_finished(report)
-                    refused.append(report)
+                    state = states.get(outcome.state.scope) if isinstance(outcome, Queued) and outcome.state else None
+                    if isinstance(state, Armed):
+                        continue  # its reports wait for the timer
+                    if isinstance(state, Unchanged | Holding):
+                        assert isinstance(outcome, Queued)
+                        dropped = admission.state_refusal(outcome, state, now)
+                        self._insert_finished(dropped)
+                        refused.append(dropped)
+                        continue
+                    report, pending = self._admit(outcome, now, pending)
+                    if report is not None:
+                        refused.append(report)
                 results.append(Accepted(event_row, len(arrival.outcomes), tuple(refused)))
         self._pending_bound = pending
         return results
+
+    def _observe(self, arrival: Arrival, event_id: str, now: float,
+                 states: dict[str, StateVerdict | None] | None = None) -> list[DeliveryReport]:
+        """Decide each route state the arrival carries, once per route and key (every room of an
+        event carries the same); returns the reports of timers it cancelled, stored finished."""
+        marks = [o.state for o in arrival.outcomes if isinstance(o, Queued) and o.state is not None]
+        decided = {} if states is None else states
+        ended: list[DeliveryReport] = []
+        for mark in [*marks, *arrival.observations]:
+            if mark.scope in decided:
+                continue
+            decision = outbox_state.decide(self._db, mark, event_id, now)
+            decided[mark.scope] = decision.verdict
+            for report in decision.ended:
+                self._insert_finished(report)
+            ended.extend(decision.ended)
+        return ended
+
+    def _admit(self, outcome: Planned, now: float, pending: int) -> tuple[DeliveryReport | None, int]:
+        """Store one target: pending, or finished with the report that says why not (rejected by
+        the pipeline, throttled, the queue full). Returns that report and the pending count."""
+        if isinstance(outcome, Rejected):
+            report = outcome.report(now)
+        else:
+            verdict: Throttled | QueueFull | None = self._throttle(outcome, now)
+            if verdict is None and pending >= self._max_pending:
+                # The bound says the queue may be full: count it (a scan of the backlog) to know.
+                pending = self._count_pending()
+                verdict = admission.queue_full(pending, self._max_pending)
+            if verdict is None:
+                self._insert_pending(outcome)
+                return None, pending + 1
+            report = admission.refusal(outcome, verdict, now)
+        self._insert_finished(report)
+        return report, pending
+
+    # ------------------------------------------------------------------ `for` timers
+
+    def due_timers(self, now: float) -> list[Timer]:
+        """Armed `for` timers that have run out, earliest first."""
+        with self._errors():
+            return outbox_state.due_timers(self._db, now)
+
+    def next_timer(self) -> float | None:
+        """When the earliest armed `for` timer runs out; None: none is armed."""
+        with self._errors():
+            return outbox_state.next_due(self._db)
+
+    def fire_timer(self, timer: Timer, outcomes: Sequence[Planned], *, now: float) -> list[DeliveryReport] | None:
+        """Store what a timer that ran out sends, and mark it fired, in one transaction: a crash
+        keeps both or neither, so it fires once. None when it is no longer as it was read
+        (cancelled, or a newer message came): nothing is stored, and it is read again.
+        Returns the reports of the targets stored finished."""
+        with self._transaction():
+            if not outbox_state.mark_fired(self._db, timer, now):
+                return None
+            pending = self._count_pending() if self._pending_bound is None else self._pending_bound
+            refused = []
+            for outcome in outcomes:
+                report, pending = self._admit(outcome, now, pending)
+                if report is not None:
+                    refused.append(report)
+        self._pending_bound = pending
+        return refused
 
     def _count_pending(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0])
@@ -309,16 +384,18 @@ class Outbox:
             "max_backoff, created_at, expires_at, next_attempt_at, extras, priority) "
             "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
             (d.event_id, d.route, d.source_topic, d.room_key, d.text, policy.attempts, policy.backoff,
-             policy.max_backoff, d.created_at, expires_at, d.created_at, _extras(d), policy.priority),
+             policy.max_backoff, d.created_at, expires_at, d.created_at, _extras(queued), policy.priority),
         )
 
     def _insert_finished(self, report: DeliveryReport) -> None:
+        extras = _notes(report.condition_since, report.note)
         self._db.execute(
             "INSERT INTO deliveries (event_id, route, source_topic, room_key, status, max_attempts, backoff, "
-            "max_backoff, created_at, next_attempt_at, finished_at, room_id, room_topic, error) "
-            "VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)",
+            "max_backoff, created_at, next_attempt_at, finished_at, room_id, room_topic, error, extras) "
+            "VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?)",
             (report.id, report.route, report.topic, report.room.key, report.status, report.ts, report.ts,
-             report.ts, report.room.id, report.room.topic, report.error),
+             report.ts, report.room.id, report.room.topic, report.error,
+             json.dumps(extras) if extras else None),
         )
 
     # ------------------------------------------------------------------ sending
@@ -364,10 +441,12 @@ class Outbox:
             "room_topic = COALESCE(?, room_topic) WHERE seq = ? AND status = 'pending' AND doubts >= ?",
             [(now, given_up, room_id, topic, seq, MAX_DOUBTS) for seq in seqs])
 
-    def claim(self, now: float, *, skip_rooms: Sequence[str] = (), finish: Finish | None = None) -> OutboxRow | None:
+    def claim(self, now: float, *, skip_rooms: Sequence[str] = (), finish: Finish | None = None,
+              held: Sequence[str] = ()) -> OutboxRow | None:
         """The oldest delivery due now, marked as being sent (committed before the send starts).
 
-        Rows for `skip_rooms` (rooms paced right now) are left for later. `finish`, the outcome of
+        Rows for `skip_rooms` (rooms paced right now) are left for later, and so are the normal
+        rows of `held` (rooms inside their quiet hours). `finish`, the outcome of
         the send before, is committed in the same transaction: the worker's one commit per send.
 
         With `finish` (back-to-back sends) the commit does not wait for the disk: a power cut may
@@ -384,9 +463,9 @@ class Outbox:
             found = self._rows(
                 "INDEXED BY deliveries_claim "
                 "WHERE status = 'pending' AND sending_since IS NULL AND next_attempt_at <= ? "
-                f"AND (expires_at IS NULL OR expires_at > ?){_not_in_rooms(skip_rooms)} "
+                f"AND (expires_at IS NULL OR expires_at > ?){_not_in_rooms(skip_rooms)}{_not_held(held)} "
                 "ORDER BY priority DESC, seq LIMIT 1",
-                (now, now, *skip_rooms))
+                (now, now, *skip_rooms, *held))
             if found:
                 self._db.execute("UPDATE deliveries SET sending_since = ? WHERE seq = ?", (now, found[0].seq))
         if finish is not None:
@@ -395,30 +474,38 @@ class Outbox:
                 self.sync()
         return found[0] if found else None
 
-    def expire_and_claim(self, now: float, *, skip_rooms: Sequence[str] = (),
-                         finish: Finish | None = None) -> tuple[list[OutboxRow], OutboxRow | None]:
+    def expire_and_claim(self, now: float, *, skip_rooms: Sequence[str] = (), finish: Finish | None = None,
+                         held: Sequence[str] = ()) -> tuple[list[OutboxRow], OutboxRow | None]:
         """`expire_due`, then `claim`: the worker's usual step in one trip to the outbox thread."""
-        return self.expire_due(now), self.claim(now, skip_rooms=skip_rooms, finish=finish)
+        return self.expire_due(now), self.claim(now, skip_rooms=skip_rooms, finish=finish, held=held)
 
     def claim_digest(self, now: float, *, skip_rooms: Sequence[str] = (), threshold: int, limit: int,
-                     fit: Callable[[list[str]], int]) -> list[OutboxRow]:
+                     fit: Callable[[list[str]], int], held: Sequence[str] = (),
+                     room: str | None = None, due_before: float | None = None) -> list[OutboxRow]:
         """Up to `limit` due deliveries of one room to send as one digest, marked as being sent together.
 
         Only when the delivery `claim` would return next is foldable (normal priority, a text, no
         mentions, no attachment) and more than `threshold` foldable deliveries of its room are due;
         `fit(texts)` says how many of them, oldest first, fit into one message. Otherwise (or when
         fewer than two fit) nothing is claimed and the caller claims one row as usual.
+
+        `room` and `due_before`: the release of a quiet window: the foldable rows of `room` that
+        were due before the window ended, when no `priority: high` row is due before them.
         """
         due = ("status = 'pending' AND sending_since IS NULL AND next_attempt_at <= ? "
                "AND (expires_at IS NULL OR expires_at > ?)")
-        foldable = " AND priority = 0 AND extras IS NULL AND text IS NOT NULL AND room_key = ?"
+        foldable = (" AND priority = 0 AND text IS NOT NULL AND room_key = ? AND (extras IS NULL OR ("
+                    "json_extract(extras, '$.mentions') IS NULL AND json_extract(extras, '$.attachment') IS NULL "
+                    "AND json_extract(extras, '$.text_sent') IS NULL))")
+        if due_before is not None:
+            foldable += f" AND next_attempt_at < {float(due_before)!r}"
         with self._transaction():
-            head = self._rows(f"INDEXED BY deliveries_claim WHERE {due}{_not_in_rooms(skip_rooms)} "
+            head = self._rows(f"INDEXED BY deliveries_claim WHERE {due}{_not_in_rooms(skip_rooms)}{_not_held(held)} "
                               "ORDER BY priority DESC, seq LIMIT 1",
-                              (now, now, *skip_rooms))
-            if not head or head[0].priority != 0 or head[0].extras is not None or head[0].text is None:
+                              (now, now, *skip_rooms, *held))
+            if not head or head[0].priority != 0 or (room is None and not head[0].foldable):
                 return []
-            room = head[0].room_key
+            room = room or head[0].room_key
             count = self._db.execute(f"SELECT COUNT(*) FROM deliveries WHERE {due}{foldable}",
                                      (now, now, room)).fetchone()[0]
             if count <= threshold:
@@ -430,6 +517,25 @@ class Outbox:
             self._db.executemany("UPDATE deliveries SET sending_since = ? WHERE seq = ?",
                                  [(now, r.seq) for r in taken])
         return taken
+
+    def drop_quiet(self, now: float, rooms: Mapping[str, str]) -> list[OutboxRow]:
+        """Finish as `dropped` the normal deliveries due now in `rooms` (inside a quiet window that
+        says `then: drop`; the value names the window); returns them."""
+        if not rooms:
+            return []
+        due = ("WHERE status = 'pending' AND sending_since IS NULL AND priority = 0 AND next_attempt_at <= ? "
+               "AND room_key = ? ORDER BY seq")
+        with self._errors():
+            if not any(self._rows(due + " LIMIT 1", (now, room)) for room in rooms):
+                return []
+        dropped: list[OutboxRow] = []
+        with self._transaction():
+            for room, window in rooms.items():
+                rows = self._rows(due, (now, room))
+                self._db.executemany("UPDATE deliveries SET status = 'dropped', finished_at = ?, error = ? "
+                                     "WHERE seq = ?", [(now, endings.quiet_hours(window), r.seq) for r in rows])
+                dropped.extend(rows)
+        return [_replace_status(r, "dropped", now, endings.quiet_hours(rooms[r.room_key])) for r in dropped]
 
     def mark_delivered_many(self, seqs: Sequence[int], *, now: float, room: RoomRef, digest: str) -> None:
         """Deliveries sent together as one digest: all delivered in one transaction, each naming it."""
@@ -492,12 +598,14 @@ class Outbox:
                                  (now, error, row.seq))
         return [_replace_status(r, "expired", now) for r in rows]
 
-    def next_wakeup(self, *, skip_rooms: Sequence[str] = ()) -> tuple[float | None, float | None]:
-        """(earliest next attempt outside `skip_rooms`, earliest expiry) among waiting deliveries."""
+    def next_wakeup(self, *, skip_rooms: Sequence[str] = (),
+                    held: Sequence[str] = ()) -> tuple[float | None, float | None]:
+        """(earliest next attempt outside `skip_rooms` and the held normal rows, earliest expiry)
+        among waiting deliveries."""
         with self._errors():
             attempt = self._db.execute(
                 "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND sending_since IS NULL"
-                f"{_not_in_rooms(skip_rooms)}", tuple(skip_rooms)).fetchone()[0]
+                f"{_not_in_rooms(skip_rooms)}{_not_held(held)}", (*skip_rooms, *held)).fetchone()[0]
             expiry = self._db.execute(
                 "SELECT MIN(expires_at) FROM deliveries "
                 "WHERE status = 'pending' AND expires_at IS NOT NULL AND sending_since IS NULL").fetchone()[0]
@@ -521,8 +629,12 @@ class Outbox:
 
     # ------------------------------------------------------------------ housekeeping
 
-    def stats(self, now: float) -> OutboxStats:
+    def stats(self, now: float, *, held: Sequence[str] = ()) -> OutboxStats:
+        """`held`: the rooms inside their quiet hours now, whose normal deliveries wait."""
         with self._errors():
+            waiting = self._db.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND priority = 0 AND room_key IN "
+                f"({', '.join('?' * len(held))})", tuple(held)).fetchone()[0] if held else 0
             counts = dict(self._db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
             oldest, sending, in_doubt = self._db.execute(
                 "SELECT MIN(created_at), COUNT(sending_since), COUNT(NULLIF(doubts, 0)) FROM deliveries "
@@ -532,7 +644,7 @@ class Outbox:
         return OutboxStats(
             depth=counts.get("pending", 0), oldest_age=None if oldest is None else max(now - oldest, 0.0),
             sending=sending, by_status={s: counts.get(s, 0) for s in STATUSES}, unreported=unreported,
-            commits=self.commits, in_doubt=in_doubt,
+            commits=self.commits, in_doubt=in_doubt, held=waiting,
         )
 
     def prune(self, now: float, *, keep_finished: float) -> tuple[int, int]:
@@ -615,8 +727,19 @@ class Outbox:
 _COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
 
 
-def _extras(delivery: Delivery) -> str | None:
-    details: dict[str, Any] = {}
+def _notes(condition_since: float | None, note: str | None) -> dict[str, Any]:
+    """What a report says beyond its status (`condition_since`, `note`), kept in `extras`."""
+    found: dict[str, Any] = {}
+    if condition_since is not None:
+        found["condition_since"] = condition_since
+    if note is not None:
+        found["note"] = note
+    return found
+
+
+def _extras(queued: Queued) -> str | None:
+    delivery = queued.delivery
+    details: dict[str, Any] = _notes(queued.condition_since, queued.note)
     if delivery.mentions:
         details["mentions"] = list(delivery.mentions)
     a = delivery.attachment
@@ -641,13 +764,18 @@ def _not_in_rooms(rooms: Sequence[str]) -> str:
     return f" AND room_key NOT IN ({', '.join('?' * len(rooms))})" if rooms else ""
 
 
+def _not_held(rooms: Sequence[str]) -> str:
+    """A condition leaving out the normal rows of `rooms` (inside their quiet hours)."""
+    return f" AND NOT (priority = 0 AND room_key IN ({', '.join('?' * len(rooms))}))" if rooms else ""
+
+
 def _event_id(outcome: Planned) -> str:
     return outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.event_id
 
 
-def _replace_status(row: OutboxRow, status: RowStatus, now: float) -> OutboxRow:
+def _replace_status(row: OutboxRow, status: RowStatus, now: float, error: str | None = None) -> OutboxRow:
     values = {name: getattr(row, name) for name in OutboxRow.__dataclass_fields__}
-    return OutboxRow(**{**values, "status": status, "finished_at": now})
+    return OutboxRow(**{**values, "status": status, "finished_at": now, "error": error or row.error})
 
 
 def _lock_file(path: str) -> int:

@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bridge.events import Attachment, DeliveryPolicy, DeliveryReport, Planned, RoomRef, ThrottleMark
+from bridge.events import (
+    Attachment,
+    DeliveryPolicy,
+    DeliveryReport,
+    HeldMessage,
+    Planned,
+    RoomRef,
+    StateMark,
+    ThrottleMark,
+)
 
 RowStatus = Literal["pending", "delivered", "rejected", "failed", "expired", "dropped"]
 STATUSES: tuple[RowStatus, ...] = ("pending", "delivered", "rejected", "failed", "expired", "dropped")
@@ -41,6 +50,8 @@ class Arrival:
     needs_ack: bool
     outcomes: tuple[Planned, ...]
     received_at: float
+    #: What the message says about routes' state per key with no target to carry it (`Plan.observations`).
+    observations: tuple[StateMark, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +98,61 @@ class QueueFull:
 
 
 AcceptResult = Accepted | Duplicate
+
+
+@dataclass(frozen=True, slots=True)
+class LastValue:
+    """The `changed` value last seen for a route and key, as the outbox keeps it."""
+
+    value: str
+    seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """The event's `changed` value is the one last seen (or the first, under `changed_initial: false`)."""
+
+    mark: StateMark
+    #: None: no value was seen before for this key.
+    last: LastValue | None
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A route's `for` timer for one key, as the outbox keeps it."""
+
+    route: str
+    key: str
+    #: The event that armed it: its reports wait for the timer to fire or be cancelled.
+    event_id: str
+    #: When the condition began (the arming event's arrival).
+    since: float
+    due_at: float
+    #: When it fired (the condition still holds, and was sent); None: armed.
+    fired_at: float | None
+    #: The latest message seen for the key while armed: what is rendered when it fires.
+    message: HeldMessage
+    rooms: tuple[str, ...]
+    hold: float
+    #: Counts updates, so a firing rendered from one message does not commit over a newer one.
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """The key's condition already holds: its timer is armed (or has fired) for another event."""
+
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class Armed:
+    """This event armed the key's timer: its deliveries wait for it (nothing is stored for them now)."""
+
+    timer: Timer
+
+
+StateVerdict = Unchanged | Holding | Armed
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +221,13 @@ class OutboxRow:
         return bool(self.details.get("text_sent"))
 
     @property
+    def foldable(self) -> bool:
+        """A plain normal-priority text a digest may carry (no mentions, no attachment, nothing sent yet)."""
+        details = self.details
+        return (self.priority == 0 and self.text is not None
+                and not any(k in details for k in ("mentions", "attachment", "text_sent")))
+
+    @property
     def policy(self) -> DeliveryPolicy:
         expire_after = None if self.expires_at is None else self.expires_at - self.created_at
         return DeliveryPolicy(self.max_attempts, self.backoff, self.max_backoff, expire_after, self.priority)
@@ -167,7 +240,8 @@ class OutboxRow:
             id=self.event_id, status=self.status, route=self.route, topic=self.source_topic,
             room=RoomRef(self.room_key, self.room_id, self.room_topic), error=self.error,
             ts=self.finished_at if self.finished_at is not None else time.time(),
-            digest=self.details.get("digest"),
+            digest=self.details.get("digest"), condition_since=self.details.get("condition_since"),
+            note=self.details.get("note"),
         )
 
 
@@ -188,6 +262,8 @@ class OutboxStats:
     commits: int = 0
     #: Unfinished deliveries an earlier send of which timed out or was cut off (it may have arrived).
     in_doubt: int = 0
+    #: Normal deliveries waiting for the end of their room's quiet hours.
+    held: int = 0
 
     def __str__(self) -> str:
         oldest = f" (oldest {self.oldest_age:.1f} s)" if self.oldest_age is not None else ""

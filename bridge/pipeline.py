@@ -5,17 +5,33 @@ matching route. Every target (event x room) ends up as exactly one `Queued` (the
 policy and its throttle scope) or one `Rejected` (with the sentence of its report). The payload
 is decoded once per message; the producer's `id` found in it names the event and goes with
 the plan, for the intake's idempotency key.
+
+A route with `changed` or `for` also says what the event means for its key (`StateMark`): on each
+`Queued` when `when` holds, else in `Plan.observations` (the door closing must be remembered too,
+and cancels the key's timer). A retained message the route does not act on is observed only.
+`fire` renders a `for` timer that has run out from the latest message it kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.attachments import build_attachment
 from bridge.errors import EventRejected, PayloadError
-from bridge.events import Delivery, InboundMessage, Planned, Queued, Rejected, RejectReason, new_event_id
+from bridge.events import (
+    Delivery,
+    HeldMessage,
+    InboundMessage,
+    Planned,
+    Queued,
+    Rejected,
+    RejectReason,
+    StateMark,
+    new_event_id,
+)
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.routing import Route, RouteMatch
 from bridge.runtime import Runtime
@@ -32,6 +48,9 @@ class Plan:
     #: The producer's `id` (a non-blank string or an integer in a JSON object payload); None when
     #: it gave none or the payload cannot be decoded.
     producer_id: str | None = None
+    #: What the message says about routes' state per key without a target to carry it (`when`
+    #: false, a retained message, a rejection): remembered and acted on all the same.
+    observations: tuple[StateMark, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +60,15 @@ class RouteTrace:
     route: Route
     when: bool | None  # None: the route has no `when`, or it could not be evaluated
     outcomes: tuple[Planned, ...]
+    #: The route's state for the event's key (`changed`, `for`), when it has one.
+    state: StateMark | None = None
+
+    @property
+    def observation(self) -> StateMark | None:
+        """The state mark no queued target carries."""
+        if self.state is None or any(isinstance(o, Queued) for o in self.outcomes):
+            return None
+        return self.state
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +102,8 @@ def plan(runtime: Runtime, message: InboundMessage) -> Plan:
         # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
         return Plan(())
     traces, decoded = _traces(runtime, message)
-    return Plan(tuple(o for trace in traces for o in trace.outcomes), decoded.producer_id if decoded else None)
+    return Plan(tuple(o for trace in traces for o in trace.outcomes), decoded.producer_id if decoded else None,
+                tuple(mark for trace in traces if (mark := trace.observation) is not None))
 
 
 def trace(runtime: Runtime, message: InboundMessage) -> list[RouteTrace]:
@@ -87,36 +116,47 @@ def _traces(runtime: Runtime, message: InboundMessage) -> tuple[list[RouteTrace]
     if message.retain:
         skipped = [m.route.name for m in matches if not m.route.retained]
         if skipped:
-            log.debug("retained message on %s skipped by routes %s", message.topic, skipped)
-        matches = [m for m in matches if m.route.retained]
+            log.debug("retained message on %s skipped by routes %s (a route with state only remembers it)",
+                      message.topic, skipped)
+        # A route with `changed` or `for` remembers a replayed state without acting on it: a restart is quiet.
+        matches = [m for m in matches if m.route.retained or m.route.state is not None]
     if not matches:
         return [], None
     payload = _Payload.of(message, runtime)
-    return [_render(runtime, message, payload, match) for match in matches], payload
+    return [_render(runtime, message, payload, match, fires=not message.retain or match.route.retained)
+            for match in matches], payload
 
 
-def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match: RouteMatch) -> RouteTrace:
+def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match: RouteMatch, *,
+            fires: bool = True) -> RouteTrace:
     route = match.route
+    if not fires:
+        return _observe(message, payload, match)
 
     def rejected(error: str, when: bool | None = None) -> RouteTrace:
         return RouteTrace(route, when, tuple(
             Rejected(payload.event_id, route.name, message.topic, key, error) for key in route.rooms))
 
-    binary = route.attachment is not None and route.attachment.from_payload
-    context: dict[str, Any] = {**match.match.named, "topic": message.topic, "wildcards": list(match.match.wildcards)}
-    if binary:  # the payload is the image or file: no text to decode
-        context.update(payload=None, raw="")
-    elif payload.decoded is None:
+    binary = route.attachment is not None and route.attachment.from_payload  # no text to decode
+    context = _context(message, payload, match)
+    if context is None:
         return rejected(payload.problem or "the payload cannot be decoded")
-    else:
-        context.update(payload=payload.decoded.value, raw=payload.decoded.raw)
     holds: bool | None = None
+    state: StateMark | None = None
     try:
         if route.when is not None:
             holds = route.when.holds(context)
-            if not holds:
-                log.debug("route %s: 'when' is false for %s", route.name, message.topic)
-                return RouteTrace(route, False, ())
+        if route.state is not None:
+            try:
+                state = route.state.mark(route, context, holds is not False, _held(message), fires=True)
+            except EventRejected as exc:
+                if holds is not False:
+                    raise
+                log.debug("route %s: 'when' is false for %s, and its key cannot be rendered: %s", route.name,
+                          message.topic, exc)
+        if holds is False:
+            log.debug("route %s: 'when' is false for %s", route.name, message.topic)
+            return RouteTrace(route, False, (), state)
         text = route.template.render(context) if route.template is not None else ""
         attachment = None
         if route.attachment is not None:
@@ -125,12 +165,73 @@ def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match:
                                           default_name=_file_stem(message.topic))
         mark = route.throttle.mark(route.name, context) if route.throttle is not None else None
     except EventRejected as exc:
-        return rejected(str(exc) if isinstance(exc, PayloadError) and not binary else f"route {route.name!r}: {exc}",
-                        holds)
+        refused = rejected(str(exc) if isinstance(exc, PayloadError) and not binary
+                           else f"route {route.name!r}: {exc}", holds)
+        # Remembered all the same; the timer is left alone: this event cannot be sent, and says nothing of `when`.
+        return RouteTrace(route, holds, refused.outcomes, _no_timer(state))
     return RouteTrace(route, holds, tuple(
         Queued(Delivery(payload.event_id, route.name, message.topic, key, text, message.received_at,
-                        route.mentions, attachment), route.policy, mark)
-        for key in route.rooms))
+                        route.mentions, attachment), route.policy, mark, state)
+        for key in route.rooms), state)
+
+
+def _context(message: InboundMessage, payload: _Payload, match: RouteMatch) -> dict[str, Any] | None:
+    """The template variables of a route for a message; None when the payload cannot be decoded."""
+    route = match.route
+    context: dict[str, Any] = {**match.match.named, "topic": message.topic, "wildcards": list(match.match.wildcards)}
+    if route.attachment is not None and route.attachment.from_payload:
+        context.update(payload=None, raw="")
+    elif payload.decoded is None:
+        return None
+    else:
+        context.update(payload=payload.decoded.value, raw=payload.decoded.raw)
+    return context
+
+
+def _observe(message: InboundMessage, payload: _Payload, match: RouteMatch) -> RouteTrace:
+    """A retained message on a route with state it does not act on: what it says, and no outcome."""
+    route = match.route
+    context = _context(message, payload, match)
+    assert route.state is not None
+    try:
+        if context is None:
+            raise EventRejected(payload.problem or "the payload cannot be decoded")
+        holds = route.when.holds(context) if route.when is not None else True
+        return RouteTrace(route, holds, (), route.state.mark(route, context, holds, _held(message), fires=False))
+    except EventRejected as exc:
+        log.debug("route %s: retained message on %s not remembered: %s", route.name, message.topic, exc)
+        return RouteTrace(route, None, ())
+
+
+def _held(message: InboundMessage) -> HeldMessage:
+    return HeldMessage(message.topic, message.payload, message.received_at)
+
+
+def _no_timer(state: StateMark | None) -> StateMark | None:
+    """A rejected event's state: its value is remembered; its key's timer neither armed nor cancelled."""
+    return None if state is None else dataclasses.replace(state, hold=None, message=None)
+
+
+def fire(runtime: Runtime, *, route_name: str, event_id: str, message: HeldMessage, rooms: tuple[str, ...],
+         now: float, condition_since: float, note: str | None = None) -> tuple[Planned, ...]:
+    """A `for` timer that has run out, rendered from the latest message it kept, for each room the
+    event that armed it was to go to (the reports promised to it)."""
+    def rejected(error: str) -> tuple[Planned, ...]:
+        return tuple(Rejected(event_id, route_name, message.topic, key, error) for key in rooms)
+
+    route = next((r for r in runtime.routes if r.name == route_name), None)
+    match = route.filter.match(message.topic) if route is not None else None
+    if route is None or match is None:
+        return rejected(f"route {route_name!r} is no longer configured for {message.topic}: its 'for' timer "
+                        "ran out, but there is nothing to send it with")
+    inbound = InboundMessage(message.topic, message.payload, False, now)
+    payload = dataclasses.replace(_Payload.of(inbound, runtime), event_id=event_id)
+    trace = _render(runtime, inbound, payload, RouteMatch(dataclasses.replace(route, rooms=rooms), match))
+    if trace.when is False:
+        return rejected(f"route {route_name!r}: its 'when' does not hold for the latest message its 'for' timer "
+                        "kept (the route was changed since)")
+    return tuple(Queued(o.delivery, o.policy, o.throttle, None, condition_since, note) if isinstance(o, Queued)
+                 else o for o in trace.outcomes)
 
 
 def direct_send_message(runtime: Runtime, message: InboundMessage, room_key: str) -> Planned:

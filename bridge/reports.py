@@ -41,6 +41,10 @@ def delivery_publication(topics: Topics, report: DeliveryReport) -> Publication:
     }
     if report.digest is not None:
         body["digest"] = report.digest
+    if report.condition_since is not None:
+        body["condition_since"] = iso_time(report.condition_since)
+    if report.note is not None:
+        body["note"] = report.note
     return Publication(topics.delivery, _json(body), qos=1, retain=False)
 
 

@@ -7,17 +7,23 @@ A route's `throttle: {period: 5m, key: "{{ payload.device }}"}` lets at most one
 per period through it. The key is rendered here from the route's template variables; whether
 that key passed recently is decided by the outbox, in the transaction that stores the event, so
 the decision survives restarts and a burst is decided in arrival order (`bridge.admission`).
+
+`changed`, `key` and `for` (`RouteState`) work the same way: the key and the `changed` value are
+rendered here, into a `StateMark`; the outbox compares the value with the one it remembers, and
+arms, cancels or fires the key's `for` timer, in the transaction that stores the event.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bridge.config import Config, DeliverySettings, RetrySettings, RouteSettings
 from bridge.errors import ConfigError, ConfigProblem, EventRejected
-from bridge.events import DeliveryPolicy, ThrottleMark
+from bridge.events import DeliveryPolicy, HeldMessage, StateMark, ThrottleMark
 from bridge.i18n import Locale
 from bridge.templates import CompiledExpression, CompiledTemplate, TemplateEngine
 from bridge.topics import TopicFilter, TopicMatch
@@ -50,6 +56,63 @@ class Throttle:
         return ThrottleMark(route, key, self.period)
 
 
+#: `{{ payload.contact }}`: a `changed` template that is one expression is evaluated as one, so its
+#: value keeps its JSON spelling (`false`, `21.5`), and a plain path names it in sentences.
+_ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}|\{%).)+)\}\}\s*$", re.DOTALL)
+_PATH = re.compile(r"^\s*(?:payload\.)?(?P<name>[A-Za-z_][\w.]*)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSpec:
+    """A route's `changed`: the value compared per key with the last one seen."""
+
+    source: str
+    #: How sentences name the value: `contact` for `{{ payload.contact }}`.
+    label: str
+    expression: CompiledExpression | None
+    template: CompiledTemplate | None
+    initial: bool
+
+    def value(self, context: dict[str, Any]) -> str:
+        """The value as text; raises `EventRejected` when it cannot be rendered."""
+        what = "the 'changed' value"
+        if self.expression is not None:
+            found = self.expression.evaluate(context, what=what)
+            return found if isinstance(found, str) else json.dumps(found, ensure_ascii=False, default=str)
+        assert self.template is not None
+        return self.template.render(context, what=what, allow_empty=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteState:
+    """A route's `changed`, `key` and `for`, compiled."""
+
+    key: CompiledTemplate
+    changed: ChangeSpec | None
+    #: `for`, in seconds.
+    hold: float | None
+
+    def mark(self, route: Route, context: dict[str, Any], holds: bool, message: HeldMessage, *,
+             fires: bool) -> StateMark:
+        """The event's state for its key; raises `EventRejected` when the key cannot be rendered.
+
+        A `changed` value that cannot be rendered is no value: nothing is remembered for this event,
+        and its `when` (false) does not cancel the key's timer.
+        """
+        key = self.key.render(context, what="the key")
+        value, hold = None, self.hold
+        if self.changed is not None:
+            try:
+                value = self.changed.value(context)
+            except EventRejected:
+                if holds and fires:
+                    raise
+                hold = None  # a report without the value (a battery level alone) says nothing of the state
+        changed = self.changed
+        return StateMark(route.name, key, holds, value, changed.label if changed else "the value",
+                         changed.initial if changed else True, hold, message if hold else None, route.rooms, fires)
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     name: str
@@ -62,6 +125,7 @@ class Route:
     mentions: tuple[str, ...] = ()
     attachment: AttachmentSpec | None = None
     throttle: Throttle | None = None
+    state: RouteState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +171,8 @@ def compile_routes(config: Config, engine: TemplateEngine) -> tuple[Route, ...]:
 def _problems(settings: RouteSettings, engine: TemplateEngine) -> list[ConfigProblem]:
     """Every template and expression of the route checked, so that `check` lists every problem at once."""
     sources = {"template": settings.template, "when": settings.when,
-               "throttle.key": settings.throttle.key if settings.throttle is not None else None}
+               "throttle.key": settings.throttle.key if settings.throttle is not None else None,
+               "changed": settings.changed, "key": settings.key}
     # Every locale's text, not only the one in use: `check` on an English config catches a broken Chinese one.
     sources |= {f"translations.{locale}": text for locale, text in settings.translations.items()}
     attachment = settings.attachment
@@ -115,7 +180,7 @@ def _problems(settings: RouteSettings, engine: TemplateEngine) -> list[ConfigPro
         kind, source = attachment
         for field in ("url", "path", "name"):
             sources[f"{kind}.{field}"] = getattr(source, field)
-    problems = []
+    problems = _state_problems(settings)
     for key, source_text in sources.items():
         if source_text is None:
             continue
@@ -124,6 +189,35 @@ def _problems(settings: RouteSettings, engine: TemplateEngine) -> list[ConfigPro
         if error:
             problems.append(settings.problem(tuple(key.split(".")), error))
     return problems
+
+
+def _state_problems(settings: RouteSettings) -> list[ConfigProblem]:
+    """Combinations of `changed`, `key` and `for` that cannot mean what they say."""
+    problems = []
+    if settings.hold is not None and settings.when is None:
+        problems.append(settings.problem(("for",), "'for' needs a 'when': it is how long 'when' must hold"))
+    if settings.key is not None and settings.changed is None and settings.hold is None:
+        problems.append(settings.problem(("key",), "'key' says what 'changed' and 'for' track per thing: "
+                                                   "give one of them, or leave 'key' out"))
+    if not settings.changed_initial and settings.changed is None:
+        problems.append(settings.problem(("changed_initial",), "'changed_initial' needs a 'changed'"))
+    return problems
+
+
+def _state(settings: RouteSettings, engine: TemplateEngine) -> RouteState | None:
+    if settings.changed is None and settings.hold is None:
+        return None
+    changed = None
+    if settings.changed is not None:
+        one = _ONE_EXPRESSION.match(settings.changed)
+        expression = None
+        if one is not None and engine.check_expression(one["expr"]) is None:
+            expression = engine.compile_expression(one["expr"])
+        path = _PATH.match(one["expr"]) if one is not None else None
+        changed = ChangeSpec(settings.changed, path["name"] if path else "the value", expression,
+                             None if expression is not None else engine.compile(settings.changed),
+                             settings.changed_initial)
+    return RouteState(engine.compile(settings.key or "{{ topic }}"), changed, settings.hold)
 
 
 def _compile(settings: RouteSettings, name: str, engine: TemplateEngine, defaults: DeliverySettings,
@@ -142,6 +236,7 @@ def _compile(settings: RouteSettings, name: str, engine: TemplateEngine, default
         mentions=tuple(settings.mention),
         attachment=_attachment(settings, engine),
         throttle=Throttle(engine.compile(throttle.key), throttle.period) if throttle is not None else None,
+        state=_state(settings, engine),
     )
 
 

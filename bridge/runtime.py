@@ -10,11 +10,12 @@ runtime keeps it; the next one sees the new one; no stage ever sees half a reloa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bridge.config import AttachmentsSettings, Config, ContactSettings, LimitsSettings, PacingSettings, RoomSettings
 from bridge.events import DeliveryPolicy
 from bridge.i18n import texts_for
+from bridge.quiet_hours import QuietHours
 from bridge.routing import Route, RouteMatch, compile_routes, direct_policy, match_routes
 from bridge.templates import TemplateEngine
 from bridge.topics import Topics
@@ -38,6 +39,8 @@ class Runtime:
     pacing: PacingSettings
     #: How direct sends are tried (`delivery` defaults: a direct send has no route of its own).
     direct_policy: DeliveryPolicy
+    #: Each room's quiet window (its own, else `pacing.quiet_hours`).
+    quiet: QuietHours = field(default_factory=QuietHours)
 
     @classmethod
     def compile(cls, config: Config) -> Runtime:
@@ -45,7 +48,7 @@ class Runtime:
         routes = compile_routes(config, TemplateEngine(texts_for(config.locale)))
         return cls(config=config, routes=routes, topics=config.topics, rooms=config.rooms, contacts=config.contacts,
                    limits=config.limits, attachments=config.attachments, pacing=config.pacing,
-                   direct_policy=direct_policy(config.delivery))
+                   direct_policy=direct_policy(config.delivery), quiet=QuietHours.of(config.rooms, config.pacing))
 
     def reloaded(self, loaded: Config) -> tuple[Runtime, list[str]]:
         """The runtime of a re-read config, and the sections in it that only a restart applies.

@@ -215,12 +215,13 @@ class CompiledTemplate:
         except Exception:
             env.handle_exception()  # what `Template.render` does: Jinja's own error types and traceback
 
-    def render(self, context: Mapping[str, Any]) -> str:
-        text: str = _guarded(lambda: self._render(context), "the template")
+    def render(self, context: Mapping[str, Any], *, what: str = "the template", allow_empty: bool = False) -> str:
+        """`allow_empty`: for values that are not messages (a `changed` value may well be empty)."""
+        text: str = _guarded(lambda: self._render(context), what)
         if len(text) > MAX_RENDERED_CHARS:
-            raise TemplateError(f"the template produced {len(text)} characters, more than {MAX_RENDERED_CHARS}")
-        if not text.strip():
-            raise TemplateError("the template produced an empty message")
+            raise TemplateError(f"{what} produced {len(text)} characters, more than {MAX_RENDERED_CHARS}")
+        if not text.strip() and not allow_empty:
+            raise TemplateError(f"{what} produced an empty message")
         return text
 
 
@@ -231,3 +232,12 @@ class CompiledExpression:
 
     def holds(self, context: Mapping[str, Any]) -> bool:
         return bool(_guarded(lambda: self._expression(**context), "the 'when' condition"))
+
+    def evaluate(self, context: Mapping[str, Any], *, what: str) -> Any:
+        """The expression's value as it is (a bool, a number, a string...), not made text."""
+        def run() -> Any:
+            value = self._expression(**context)
+            if isinstance(value, jinja2.Undefined):
+                str(value)  # a missing value raises here, inside the guard (StrictUndefined)
+            return value
+        return _guarded(run, what)

@@ -47,13 +47,15 @@ ADAPTERS: dict[str, set[str]] = {
     "bridge.download": {"bridge.app"},
     "bridge.outbox": {"bridge.app", "bridge.intake", "bridge.delivery", "bridge.delivery_claim",
                       "bridge.delivery_record", "bridge.delivery_types", "bridge.reporter", "bridge.housekeeping",
-                      "bridge.info"},
+                      "bridge.info", "bridge.timers"},
+    # The outbox's SQL for routes' state, run on the outbox's connection inside its transactions.
+    "bridge.outbox_state": {"bridge.outbox"},
 }
 
 #: Stages that compute and decide: none of them may reach an adapter, directly or through another module.
 PURE = {"bridge.admission", "bridge.endings", "bridge.attachments", "bridge.config", "bridge.config_loader",
-        "bridge.filters",
-        "bridge.incoming", "bridge.pacing", "bridge.payloads", "bridge.pipeline", "bridge.reports", "bridge.rooms",
+        "bridge.filters", "bridge.quiet_hours", "bridge.incoming", "bridge.pacing", "bridge.payloads",
+        "bridge.pipeline", "bridge.reports", "bridge.rooms",
         "bridge.routing", "bridge.runtime", "bridge.status", "bridge.templates", "bridge.topics",
         "bridge.homeassistant", "bridge.i18n", "bridge.links", "bridge.metrics", "bridge.overview", "bridge.render",
         *VALUE_TYPES}

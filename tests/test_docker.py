@@ -180,7 +180,7 @@ def test_entrypoint_runs_and_checks_the_mounted_config(tmp_path: Path) -> None:
     checked = subprocess.run(container_command(root, ["check", *command[1:]]), capture_output=True, text=True,
                              check=False, env=env, cwd=tmp_path)
     assert (checked.returncode, checked.stderr) == (0, "")
-    assert checked.stdout == f"{root}/config/config.yaml: OK (17 routes, 2 rooms)\n"
+    assert checked.stdout == f"{root}/config/config.yaml: OK (18 routes, 2 rooms)\n"
     health = exec_form(dockerfile_instruction("HEALTHCHECK"))
     helped = subprocess.run([str(SCRIPT), *health[1:2], "--help"], capture_output=True, text=True, check=False)
     assert helped.returncode == 0 and "--timeout" in helped.stdout

@@ -15,6 +15,9 @@ import pytest
 from bridge import pipeline as pipelines
 from bridge.config_loader import load_config
 from bridge.events import InboundMessage, Queued, Rejected
+from bridge.intake import idempotency_key
+from bridge.outbox import Outbox
+from bridge.outbox_records import Accepted, Arrival
 from bridge.runtime import Runtime
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
@@ -59,13 +62,13 @@ def test_every_route_has_a_chinese_text(tmp_path: Path, name: str) -> None:
 
 def test_all_files_load_together_and_beside_the_example(tmp_path: Path) -> None:
     pipeline = pipeline_for(tmp_path, *READY_MADE)
-    assert len(pipeline.routes) == 17
+    assert len(pipeline.routes) == 18
     example = tmp_path / "with-example"
     example.mkdir()
     (example / "config.yaml").write_text(
         f"wechaty: {{token: t}}\ninclude: ['{MAPPINGS / 'example.yaml'}', "
         + ", ".join(f"'{MAPPINGS / f}'" for f in READY_MADE) + "]\n")
-    assert len(Runtime.compile(load_config(example / "config.yaml", environ={})).routes) == 20
+    assert len(Runtime.compile(load_config(example / "config.yaml", environ={})).routes) == 21
 
 
 def test_home_assistant(tmp_path: Path) -> None:
@@ -126,7 +129,8 @@ def test_zigbee2mqtt(tmp_path: Path) -> None:
     door = ('{"battery":100,"contact":%s,"device_temperature":24,"linkquality":120,"power_outage_count":3,'
             '"voltage":3025}')
     assert sent(p, "zigbee2mqtt/front_door", door % "false") == [
-        ("z2m-door-opened", "family", "🚪 front door was opened")]
+        ("z2m-door-opened", "family", "🚪 front door was opened"),
+        ("z2m-door-left-open", "family", "🚪 front door has been open for 10 minutes")]  # when its timer fires
     assert sent(p, "zigbee2mqtt/front_door", door % "true") == []
     leak = ('{"battery":91,"battery_low":false,"device_temperature":23,"linkquality":87,"power_outage_count":6,'
             '"tamper":false,"voltage":3005,"water_leak":%s}')
@@ -149,6 +153,38 @@ def test_zigbee2mqtt(tmp_path: Path) -> None:
     assert sent(p, "zigbee2mqtt/bridge/state", '{"state":"online"}') == []
     assert sent(p, "zigbee2mqtt/kitchen_plug", '{"state":"ON","power":12.5,"linkquality":200}') == []
     assert sent(p, "zigbee2mqtt/kitchen_plug/availability", '{"state":"online"}') == []
+
+
+def test_zigbee2mqtt_repeats_of_a_state_are_one_message_per_change(tmp_path: Path) -> None:
+    """Zigbee2MQTT republishes the whole state on every report: the door, leak and motion routes
+    send once per change of their own key, whatever else the report carries."""
+    p = pipeline_for(tmp_path, "zigbee2mqtt.yaml")
+    box = Outbox.open(":memory:")
+
+    def stored(device: str, payload: str, at: float) -> list[tuple[str | None, str | None]]:
+        plan = pipelines.plan(p, InboundMessage(f"zigbee2mqtt/{device}", payload.encode(), False, at, qos=1))
+        arrival = Arrival(idempotency_key(device, payload.encode(), None), False, True, plan.outcomes, at,
+                          plan.observations)
+        [result] = box.accept([arrival], now=at)
+        assert isinstance(result, Accepted)
+        return [(r.route, r.error) for r in result.refused]
+
+    try:
+        assert stored("front_door", '{"contact":false,"linkquality":120}', 1.0) == []
+        assert stored("front_door", '{"contact":false,"linkquality":96}', 2.0) == [
+            ("z2m-door-opened", "unchanged: contact is still false"),
+            ("z2m-door-left-open", "unchanged: contact is still false")]
+        assert stored("front_door", '{"battery":80}', 3.0) == []  # no contact: remembered as it was
+        assert stored("hall", '{"occupancy":true}', 4.0) == []
+        assert stored("hall", '{"occupancy":true,"illuminance_lux":3}', 5.0) == [
+            ("z2m-motion", "unchanged: occupancy is still true")]
+        assert stored("laundry", '{"water_leak":true}', 6.0) == []
+        assert stored("laundry", '{"water_leak":true,"battery":70}', 7.0) == [
+            ("z2m-water-leak", "unchanged: water_leak is still true")] * 2
+        assert [r.text for r in box._rows("WHERE status = 'pending'")] == [
+            "🚪 front door was opened", "🏃 Motion: hall", "💧 Water leak: laundry!", "💧 Water leak: laundry!"]
+    finally:
+        box.close()
 
 
 def test_scripts(tmp_path: Path) -> None:
@@ -209,7 +245,8 @@ def test_zigbee2mqtt_in_chinese(tmp_path: Path) -> None:
     """Zigbee2MQTT friendly names may be Chinese, as 米家/Aqara and 涂鸦 sensors are often named."""
     p = pipeline_for(tmp_path, "zigbee2mqtt.yaml", locale="zh-CN")
     door = '{"battery":100,"contact":%s,"linkquality":120,"voltage":3025}'
-    assert sent(p, "zigbee2mqtt/大门", door % "false") == [("z2m-door-opened", "family", "🚪 大门开了")]
+    assert sent(p, "zigbee2mqtt/大门", door % "false") == [("z2m-door-opened", "family", "🚪 大门开了"),
+                                                         ("z2m-door-left-open", "family", "🚪 大门已经开了10分钟")]
     leak = '{"battery":91,"battery_low":false,"linkquality":87,"tamper":false,"voltage":3005,"water_leak":%s}'
     assert sent(p, "zigbee2mqtt/洗衣房地面", leak % "true") == [
         ("z2m-water-leak", "family", "💧 漏水：洗衣房地面！"),

@@ -58,8 +58,8 @@ def test_each_readme_links_the_other_and_says_which_is_authoritative() -> None:
 #: The sections issue 19 asks README.zh-CN.md to cover, by the English heading they render.
 SECTIONS = {"Quick start": "快速上手", "Getting your WeChat account online": "让微信号上线",
             "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它",
-            # the status page and /metrics (issue 18), in Chinese too (issue 19)
-            "Status page": "状态页", "Metrics": "Prometheus 指标"}
+            # the status page and /metrics (issue 18), and routes with state (issue 17), in Chinese too (issue 19)
+            "Status page": "状态页", "Metrics": "Prometheus 指标", "State, time and quiet hours": "状态、时长与免打扰"}
 
 
 def test_the_chinese_readme_covers_the_sections_a_user_needs() -> None:

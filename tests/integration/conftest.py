@@ -36,7 +36,7 @@ FAMILY = "room-family@chatroom"
 DELIVERY = "wechat/bridge/delivery"
 
 #: `queue` of health_check and bridge/info for a bridge that has stored nothing yet.
-EMPTY_QUEUE = {"depth": 0, "oldest_age": None, "sending": 0, "unreported": 0,
+EMPTY_QUEUE = {"depth": 0, "oldest_age": None, "sending": 0, "held": 0, "unreported": 0,
                "finished": {"delivered": 0, "rejected": 0, "failed": 0, "expired": 0, "dropped": 0}}
 
 #: Tests run unpaced unless they test pacing: the defaults would make every test take minutes.
