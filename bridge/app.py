@@ -6,6 +6,7 @@ Data flow: MQTT -> intake -> outbox (commit, then PUBACK) -> delivery worker -> 
 finished rows -> reporter -> <base>/bridge/delivery.
 Broker connect: re-publish every retained status topic (state, login, rooms, info).
 Login: resolve the configured rooms, then let queued deliveries go out (`bridge.wechat_events`).
+WeChat away, a `priority: high` delivery late, one `failed`: the fallback (`bridge.fallback_service`).
 Reload (a request, `bridge.requests`): a new runtime swapped in whole; a bad config leaves the
 running one untouched.
 Shutdown (SIGTERM/SIGINT): close the HTTP door, stop intake (store and acknowledge what was taken,
@@ -30,6 +31,8 @@ from bridge.delivery import DeliveryWorker
 from bridge.download import download
 from bridge.errors import StartupError
 from bridge.events import Acknowledge, DeliveryReport, InboundMessage
+from bridge.fallback_apprise import AppriseNotifier
+from bridge.fallback_service import FallbackService
 from bridge.homeassistant import HomeAssistant
 from bridge.housekeeping import Housekeeping
 from bridge.http import HttpIngress
@@ -39,7 +42,7 @@ from bridge.intake import Intake
 from bridge.links import Link, LinkState
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttSession
-from bridge.outbox import Outbox, OutboxRunner
+from bridge.outbox import OutboxRunner
 from bridge.overview import Overview
 from bridge.pacing import Pacer
 from bridge.prometheus import PrometheusMetrics
@@ -70,7 +73,8 @@ class Bridge:
         self.live = LiveRuntime(Runtime.compile(config))
         self.topics = config.topics
         self.store = OutboxRunner(config.outbox.path, idempotency_window=config.outbox.idempotency_window,
-                                  max_pending=config.limits.max_queued)
+                                  max_pending=config.limits.max_queued, fallback_on=config.fallback.enabled,
+                                  forward_failed=config.fallback.also_on_failed)
         self.directory = RoomDirectory()
         self.rooms_ready = asyncio.Event()
         # Prometheus counters only where /metrics can be scraped: the HTTP door serves it.
@@ -98,11 +102,13 @@ class Bridge:
                                      contacts=self.live.contacts, attachments=config.attachments,
                                      download=download, pacer=Pacer(config.pacing), metrics=self.metrics)
         self.intake = Intake(live=self.live, store=self.store, on_stored=self._on_stored, metrics=self.metrics)
+        self.fallback = FallbackService(config.fallback, store=self.store, live=self.live, event=self.status.event,
+                                        notifier=AppriseNotifier.of(config.fallback), on_finished=self.reporter.nudge)
         self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
         self.wechat_events = WeChatEvents(wechat=self.wechat, live=self.live, directory=self.directory,
                                           status=self.status, homeassistant=self.homeassistant,
                                           incoming=self.incoming, rooms_ready=self.rooms_ready,
-                                          on_rooms=self.worker.nudge)
+                                          on_rooms=self.worker.nudge, on_login=self.fallback.on_login)
         self.requests = Requests(live=self.live, config_path=config_path, info=self.info, wechat=self.wechat,
                                  rooms=self.wechat_events, status=self.status, accept=self.intake.accept_direct,
                                  on_reload=self._reloaded)
@@ -127,14 +133,7 @@ class Bridge:
         """Run until `stop` is set, then shut down in order."""
         await self.store.open()
         try:
-            for row in await self.store.run(Outbox.recover, time.time()):
-                if row.status == "pending":
-                    log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
-                                "(WeChat may show it twice)", row.event_id, row.room_key)
-                else:
-                    log.warning("delivery %s to room %r was being sent when the bridge stopped, and an earlier "
-                                "send of it was in doubt too: not sent again; it ends failed", row.event_id,
-                                row.room_key)
+            await self.housekeeping.recover()
             await self.housekeeping.log_stats("at start-up")
             if self.http is not None:
                 await self.http.start()
@@ -147,6 +146,7 @@ class Bridge:
                         ("delivery-worker", self.worker.run()),
                         ("reporter", self.reporter.run()),
                         ("outbox-housekeeping", self.housekeeping.run()),
+                        ("fallback", self.fallback.run()),
                         ("info-refresh", self._refresh_info()),
                     )
                 }
@@ -164,6 +164,7 @@ class Bridge:
             ("store the messages taken in", self.intake.close, SHUTDOWN_INTAKE_SECONDS, ("intake",)),
             ("finish the send in progress", self.worker.stop, self.config.wechaty.send_timeout + 1,
              ("delivery-worker",)),
+            ("finish the fallback send", self.fallback.stop, self.config.fallback.timeout + 3, ("fallback",)),
             ("publish the reports", self._drain_reports, SHUTDOWN_REPORTS_SECONDS, ("reporter",)),
             ("publish offline", self._publish_offline, SHUTDOWN_PUBLISH_SECONDS, ()),
         ]
@@ -216,6 +217,7 @@ class Bridge:
 
     def _on_stored(self) -> None:
         self.worker.nudge()
+        self.fallback.nudge()  # a `fallback: always` delivery goes out at once
         self.reporter.nudge()  # rejections are stored finished
 
     async def _publish_report(self, report: DeliveryReport) -> asyncio.Future[None]:

@@ -9,6 +9,7 @@ wants one of these values never pulls in the MQTT client, the WeChat link or the
     DeliveryPolicy, ThrottleMark   how hard to try it; the route throttle scope it counts against
     Queued | Rejected              what the pipeline made of one target (event x room)
     DeliveryReport, RoomRef        the one terminal outcome of a target, as published
+    FallbackOutcome                what the fallback (Apprise) did for it, when it was used
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Literal
 DeliveryStatus = Literal["delivered", "rejected", "failed", "expired", "dropped"]
 #: Why an event was rejected, for callers that answer in codes (the HTTP door); not published.
 RejectReason = Literal["unknown_room", "direct_not_allowed", "bad_input", "queue_full"]
+#: A route's use of the fallback: `default` (escalate `priority: high` late, forward `failed`),
+#: `always` (through the fallback at once, and to WeChat as usual), `never`.
+FallbackMode = Literal["default", "always", "never"]
 
 
 def new_event_id() -> str:
@@ -91,6 +95,16 @@ class RoomRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FallbackOutcome:
+    """The fallback send of one delivery, as its report shows it: the schemes it went out by
+    (`ntfy`, `mailto`), never a URL, whose path and password are often the secret."""
+
+    status: Literal["sent", "failed"]
+    via: tuple[str, ...]
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """The single terminal outcome of one event for one room, published on <base>/bridge/delivery."""
 
@@ -104,6 +118,8 @@ class DeliveryReport:
     reason: RejectReason | None = None
     #: Delivered folded into a digest message: the digest's id (the same in every folded report).
     digest: str | None = None
+    #: Also sent through the fallback (`status` stays the WeChat outcome).
+    fallback: FallbackOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +163,8 @@ class Queued:
     policy: DeliveryPolicy
     #: The route's throttle scope for this event: dropped if the scope passed another event recently.
     throttle: ThrottleMark | None = None
+    #: The route's `fallback`, stored with the row like the policy.
+    fallback: FallbackMode = "default"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Outbox upkeep: a periodic log line on the queue, and deletion of old finished rows."""
+"""Outbox upkeep: the rows found in doubt at start-up, a periodic log line on the queue, and
+deletion of old finished rows."""
 
 from __future__ import annotations
 
@@ -24,6 +25,17 @@ class Housekeeping:
         self._store = store
         self._keep_finished = keep_finished
         self._clock = clock
+
+    async def recover(self) -> None:
+        """At start-up: the deliveries being sent when the bridge stopped, each logged with its fate."""
+        for row in await self._store.run(Outbox.recover, self._clock()):
+            if row.status == "pending":
+                log.warning("delivery %s to room %r was being sent when the bridge stopped: sending it again "
+                            "(WeChat may show it twice)", row.event_id, row.room_key)
+            else:
+                log.warning("delivery %s to room %r was being sent when the bridge stopped, and an earlier "
+                            "send of it was in doubt too: not sent again; it ends failed", row.event_id,
+                            row.room_key)
 
     async def log_stats(self, when: str = "") -> OutboxStats:
         stats = await self._store.run(Outbox.stats, self._clock())

@@ -129,7 +129,7 @@ def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match:
                         holds)
     return RouteTrace(route, holds, tuple(
         Queued(Delivery(payload.event_id, route.name, message.topic, key, text, message.received_at,
-                        route.mentions, attachment), route.policy, mark)
+                        route.mentions, attachment), route.policy, mark, route.fallback)
         for key in route.rooms))
 
 

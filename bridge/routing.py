@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from bridge.config import Config, DeliverySettings, RetrySettings, RouteSettings
 from bridge.errors import ConfigError, ConfigProblem, EventRejected
-from bridge.events import DeliveryPolicy, ThrottleMark
+from bridge.events import DeliveryPolicy, FallbackMode, ThrottleMark
 from bridge.i18n import Locale
 from bridge.templates import CompiledExpression, CompiledTemplate, TemplateEngine
 from bridge.topics import TopicFilter, TopicMatch
@@ -62,6 +62,7 @@ class Route:
     mentions: tuple[str, ...] = ()
     attachment: AttachmentSpec | None = None
     throttle: Throttle | None = None
+    fallback: FallbackMode = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,9 @@ def compile_routes(config: Config, engine: TemplateEngine) -> tuple[Route, ...]:
         if settings.name is not None and names.explicit[settings.name] > 1:
             problems.append(settings.problem(("name",), f"route name {settings.name!r} is used by more than one route"))
         found = _problems(settings, engine)
+        if settings.fallback == "always" and not config.fallback.enabled:
+            found.append(settings.problem(("fallback",), "'always' sends through the fallback, and fallback.urls "
+                                          "is empty: give at least one Apprise URL there"))
         if found:
             problems.extend(found)
             continue
@@ -142,6 +146,7 @@ def _compile(settings: RouteSettings, name: str, engine: TemplateEngine, default
         mentions=tuple(settings.mention),
         attachment=_attachment(settings, engine),
         throttle=Throttle(engine.compile(throttle.key), throttle.period) if throttle is not None else None,
+        fallback=settings.fallback,
     )
 
 
