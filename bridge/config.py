@@ -505,7 +505,7 @@ class RouteSettings(_Strict):
 class FallbackSettings(_Strict):
     """Where the bridge turns when WeChat cannot be reached: Apprise URLs (`bridge.fallback`)."""
 
-    #: Apprise URLs (`ntfy://...`, `wxwork://...`, `mailto://...`); secrets through `${VAR}` or `urls_file`.
+    #: Apprise URLs (`ntfy://...`, `wecombot://...`, `mailto://...`); secrets through `${VAR}` or `urls_file`.
     urls: list[SecretStr] = Field(default_factory=list)
     #: More URLs read from a file, one a line (`#` starts a comment): Docker and Kubernetes secrets.
     urls_file: ConfigPath | None = None

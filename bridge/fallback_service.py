@@ -103,16 +103,17 @@ class FallbackService:
         if self._notifier is None:
             return
         try:
-            await self._start()
+            await self.start()
             while not self._stopping:
                 self._wake.clear()
-                if await self._step(self._notifier):
+                if await self.step(self._notifier):
                     continue
                 await self._clock.wait(self._wake, await self._sleep())
         finally:
             self._stopped.set()
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Resume: the sends under way at the last stop (one doubt more each), the stored outage."""
         now = self._clock.now()
         for send in await self._store.call(Outbox.recover_fallback, now, max_doubts=MAX_DOUBTS,
                                            given_up=IN_DOUBT_TWICE, stopped=STOPPED_DURING_SEND):
@@ -129,7 +130,7 @@ class FallbackService:
         await self._apply(lambda watch, at: watch.login(state, at))
         log.info("fallback: ready, through %s", ", ".join(self._notifier.schemes if self._notifier else ()))
 
-    async def _step(self, notifier: Notifier) -> bool:
+    async def step(self, notifier: Notifier) -> bool:
         """Raise what is due, plan, and send one; True when something was sent (look again at once)."""
         await self._apply(lambda watch, now: watch.due(now))
         settings = self._settings

@@ -15,7 +15,7 @@ from typing import Any
 
 from bridge.attachments import build_attachment
 from bridge.errors import EventRejected, PayloadError
-from bridge.events import Delivery, InboundMessage, Planned, Queued, Rejected, RejectReason, new_event_id
+from bridge.events import Attachment, Delivery, InboundMessage, Planned, Queued, Rejected, RejectReason, new_event_id
 from bridge.payloads import DecodedPayload, decode_payload
 from bridge.routing import Route, RouteMatch
 from bridge.runtime import Runtime
@@ -155,10 +155,11 @@ def _direct_send_message(runtime: Runtime, message: InboundMessage, room_key: st
 
 
 def direct_send(runtime: Runtime, *, topic: str, room_key: str, text: str, event_id: str, received_at: float,
-                mention: Any = ()) -> Planned:
+                mention: Any = (), attachment: Attachment | None = None) -> Planned:
     """A text for one room by key, from `<base>/send/<key>`, the `send` request or the HTTP door.
 
-    `mention` is a list of contact keys, as given by the caller (checked here).
+    `mention` is a list of contact keys, as given by the caller (checked here). With an
+    `attachment` (Apprise's way in, `bridge.apprise_in`) the text may be empty.
     """
     def reject(error: str, reason: RejectReason = "bad_input") -> Rejected:
         return Rejected(event_id, None, topic, room_key, error, reason)
@@ -172,10 +173,12 @@ def direct_send(runtime: Runtime, *, topic: str, room_key: str, text: str, event
         return reject(f"unknown room key {room_key!r} (known: {known})", "unknown_room")
     if not room.allow_direct:
         return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)", "direct_not_allowed")
-    problem = _text_problem(text) or _mention_problem(runtime, mention)
+    problem = (None if attachment is not None and not text else _text_problem(text)) or _mention_problem(
+        runtime, mention)
     if problem:
         return reject(problem)
-    return Queued(Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention)), runtime.direct_policy)
+    return Queued(Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention), attachment),
+                  runtime.direct_policy)
 
 
 def _mention_problem(runtime: Runtime, mention: Any) -> str | None:
