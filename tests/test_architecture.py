@@ -57,7 +57,8 @@ ADAPTERS: dict[str, set[str]] = {
 
 #: Stages that compute and decide: none of them may reach an adapter, directly or through another module.
 PURE = {"bridge.admission", "bridge.endings", "bridge.attachments", "bridge.config", "bridge.config_loader",
-        "bridge.filters", "bridge.incoming", "bridge.pacing", "bridge.payloads", "bridge.pipeline", "bridge.reports", "bridge.rooms",
+        "bridge.filters", "bridge.incoming", "bridge.pacing", "bridge.payloads", "bridge.pipeline", "bridge.reports",
+        "bridge.rooms",
         "bridge.routing", "bridge.runtime", "bridge.status", "bridge.templates", "bridge.topics",
         "bridge.homeassistant", "bridge.i18n", "bridge.links", "bridge.metrics", "bridge.overview", "bridge.render",
         "bridge.fallback", "bridge.apprise_in",
