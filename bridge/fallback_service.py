@@ -94,10 +94,14 @@ class FallbackService:
             await self._stopped.wait()
 
     async def on_login(self, state: LoginState) -> None:
-        """The account's login state, each time it changes."""
+        """The account's login state, each time it changes; never raises into the WeChat side."""
         self._state = state
-        if self._watch is not None:
+        if self._watch is None:
+            return  # `start` applies the latest state once the stored outage is read
+        try:
             await self._apply(lambda watch, now: watch.login(state, now))
+        except Exception:  # a bug here must not stop the WeChat side from resolving rooms
+            log.exception("fallback: the login state %s could not be applied", state.state)
 
     async def run(self) -> None:
         if self._notifier is None:
@@ -106,9 +110,14 @@ class FallbackService:
             await self.start()
             while not self._stopping:
                 self._wake.clear()
-                if await self.step(self._notifier):
-                    continue
-                await self._clock.wait(self._wake, await self._sleep())
+                try:
+                    if await self.step(self._notifier):
+                        continue
+                    timeout = await self._sleep()
+                except Exception:  # one broken extension is logged; it must not stop the bridge
+                    log.exception("fallback: a step failed; trying again in %.0f s", PLAN_SECONDS)
+                    timeout = PLAN_SECONDS
+                await self._clock.wait(self._wake, timeout)
         finally:
             self._stopped.set()
 
