@@ -6,6 +6,7 @@ Data flow: MQTT -> intake -> outbox (commit, then PUBACK) -> delivery worker -> 
 finished rows -> reporter -> <base>/bridge/delivery.
 Broker connect: re-publish every retained status topic (state, login, rooms, info).
 Login: resolve the configured rooms, then let queued deliveries go out (`bridge.wechat_events`).
+WeChat away, a `priority: high` delivery late, one `failed`: the fallback (`bridge.fallback_service`).
 Reload (a request, `bridge.requests`): a new runtime swapped in whole; a bad config leaves the
 running one untouched.
 Shutdown (SIGTERM/SIGINT): close the HTTP door, stop intake (store and acknowledge what was taken,
@@ -30,6 +31,8 @@ from bridge.delivery import DeliveryWorker
 from bridge.download import download
 from bridge.errors import StartupError
 from bridge.events import Acknowledge, DeliveryReport, InboundMessage
+from bridge.fallback_apprise import AppriseNotifier
+from bridge.fallback_service import FallbackService
 from bridge.homeassistant import HomeAssistant
 from bridge.housekeeping import Housekeeping
 from bridge.http import HttpIngress
@@ -61,8 +64,6 @@ SHUTDOWN_PUBLISH_SECONDS = 3.0
 SHUTDOWN_INTAKE_SECONDS = 5.0
 #: How long shutdown waits for finished deliveries' reports; the rest go out at the next start.
 SHUTDOWN_REPORTS_SECONDS = 3.0
-#: `bridge/info` carries the uptime; refreshed this often so a dashboard shows it moving.
-INFO_INTERVAL_SECONDS = 60.0
 
 
 class Bridge:
@@ -71,7 +72,8 @@ class Bridge:
         self.live = LiveRuntime(Runtime.compile(config))
         self.topics = config.topics
         self.store = OutboxRunner(config.outbox.path, idempotency_window=config.outbox.idempotency_window,
-                                  max_pending=config.limits.max_queued)
+                                  max_pending=config.limits.max_queued, fallback_on=config.fallback.enabled,
+                                  forward_failed=config.fallback.also_on_failed)
         self.directory = RoomDirectory()
         self.rooms_ready = asyncio.Event()
         # Prometheus counters only where /metrics can be scraped: the HTTP door serves it.
@@ -100,12 +102,14 @@ class Bridge:
                                      download=download, pacer=Pacer(config.pacing), metrics=self.metrics,
                                      quiet=lambda: self.live.current.quiet)
         self.intake = Intake(live=self.live, store=self.store, on_stored=self._on_stored, metrics=self.metrics)
+        self.fallback = FallbackService(config.fallback, store=self.store, live=self.live, event=self.status.event,
+                                        notifier=AppriseNotifier.of(config.fallback), on_finished=self.reporter.nudge)
         self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
         self.timers = Timers(live=self.live, store=self.store, on_stored=self._on_stored)
         self.wechat_events = WeChatEvents(wechat=self.wechat, live=self.live, directory=self.directory,
                                           status=self.status, homeassistant=self.homeassistant,
                                           incoming=self.incoming, rooms_ready=self.rooms_ready,
-                                          on_rooms=self.worker.nudge)
+                                          on_rooms=self.worker.nudge, on_login=self.fallback.on_login)
         self.requests = Requests(live=self.live, config_path=config_path, info=self.info, wechat=self.wechat,
                                  rooms=self.wechat_events, status=self.status, accept=self.intake.accept_direct,
                                  on_reload=self._reloaded)
@@ -144,7 +148,8 @@ class Bridge:
                         ("reporter", self.reporter.run()),
                         ("outbox-housekeeping", self.housekeeping.run()),
                         ("for-timers", self.timers.run()),
-                        ("info-refresh", self._refresh_info()),
+                        ("fallback", self.fallback.run()),
+                        ("info-refresh", self.status.refresh_info()),
                     )
                 }
                 await stop.wait()
@@ -161,6 +166,7 @@ class Bridge:
             ("store the messages taken in", self.intake.close, SHUTDOWN_INTAKE_SECONDS, ("intake",)),
             ("finish the send in progress", self.worker.stop, self.config.wechaty.send_timeout + 1,
              ("delivery-worker",)),
+            ("finish the fallback send", self.fallback.stop, self.config.fallback.timeout + 3, ("fallback",)),
             ("publish the reports", self._drain_reports, SHUTDOWN_REPORTS_SECONDS, ("reporter",)),
             ("publish offline", self._publish_offline, SHUTDOWN_PUBLISH_SECONDS, ()),
         ]
@@ -187,11 +193,6 @@ class Bridge:
         await self.mqtt.publish(reports.state_publication(self.topics, "offline"))
         await self.mqtt.flush()
 
-    async def _refresh_info(self) -> None:
-        while True:
-            await asyncio.sleep(INFO_INTERVAL_SECONDS)
-            await self.status.publish_info()
-
     # --- MQTT side -------------------------------------------------------------------------
 
     async def _on_mqtt_connect(self) -> None:
@@ -213,6 +214,7 @@ class Bridge:
 
     def _on_stored(self) -> None:
         self.worker.nudge()
+        self.fallback.nudge()  # a `fallback: always` delivery goes out at once
         self.reporter.nudge()  # rejections are stored finished
         self.timers.nudge()  # an event may have armed a `for` timer
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from bridge import __version__
 from bridge.config import Config
 from bridge.config_loader import load_config
-from bridge.errors import ConfigError, OutboxError, StartupError
+from bridge.errors import ConfigError, ConfigProblem, OutboxError, StartupError
+from bridge.fallback import secret_parts
 from bridge.runtime import Runtime
 
 EXIT_OK = 0
@@ -50,6 +51,8 @@ def _setup_logging(config: Config) -> None:
         config.wechaty.token.get_secret_value() if config.wechaty.token else "",
         config.http.token.get_secret_value() if config.http.token else "",
         config.http.metrics_token.get_secret_value() if config.http.metrics_token else "",
+        # Apprise logs the services it talks to: the parts of the fallback URLs that may be secret.
+        *(part for url in config.fallback.urls for part in secret_parts(url.get_secret_value())),
     ]
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
@@ -63,7 +66,22 @@ def _setup_logging(config: Config) -> None:
 def _load(path: str) -> Config:
     config = load_config(path)
     Runtime.compile(config)  # template syntax errors (templates, `when`, throttle keys) are config errors too
+    _check_fallback(config, path)
     return config
+
+
+def _check_fallback(config: Config, path: str) -> None:
+    """Every fallback URL through Apprise's own parser; Apprise itself, when one is configured."""
+    if not config.fallback.enabled:
+        return
+    from bridge.fallback_apprise import missing, url_problems
+
+    problem = missing()
+    if problem is not None:
+        raise ConfigError([ConfigProblem(path, "fallback.urls", problem)])
+    problems = url_problems([url.get_secret_value() for url in config.fallback.urls])
+    if problems:
+        raise ConfigError([ConfigProblem(path, f"fallback.urls[{index}]", text) for index, text in problems])
 
 
 def _print_problems(error: ConfigError) -> None:

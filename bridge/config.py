@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from bridge.errors import ConfigProblem, TopicFilterError
+from bridge.events import FallbackMode
 from bridge.i18n import DEFAULT_LOCALE, Locale, normalize_locale, texts_for
 from bridge.topics import TopicFilter, Topics, check_topic_level
 from bridge.yaml_source import Path_, YamlDocument
@@ -509,6 +510,8 @@ class RouteSettings(_Strict):
     throttle: ThrottleSettings | None = None
     #: `high`: sent before every waiting `normal` delivery.
     priority: Literal["normal", "high"] = "normal"
+    #: `always`: also through the fallback at once; `never`: not escalated nor forwarded when failed.
+    fallback: FallbackMode = "default"
     #: The template to use instead when the config's `locale` is this one (`zh-CN: "💧 漏水：…"`).
     translations: dict[Locale, str] = Field(default_factory=dict)
     #: A template (or `{{ expression }}`): send only when its value for the `key` differs from the last one.
@@ -566,6 +569,46 @@ class RouteSettings(_Strict):
         return doc.problem((*path, *subpath), message)
 
 
+class FallbackSettings(_Strict):
+    """Where the bridge turns when WeChat cannot be reached: Apprise URLs (`bridge.fallback`)."""
+
+    #: Apprise URLs (`ntfy://...`, `wecombot://...`, `mailto://...`); secrets through `${VAR}` or `urls_file`.
+    urls: list[SecretStr] = Field(default_factory=list)
+    #: More URLs read from a file, one a line (`#` starts a comment): Docker and Kubernetes secrets.
+    urls_file: ConfigPath | None = None
+    #: WeChat logged out (or the gateway unreachable) this long: one alert; a reminder every 6 times this.
+    logout_after: PositiveDuration = 300.0
+    #: A `priority: high` delivery not delivered this long after it arrived goes through the fallback too.
+    priority_after: PositiveDuration = 120.0
+    #: A delivery that ends `failed` sends its text through the fallback.
+    also_on_failed: bool = True
+    #: How long one send through one URL may take (Apprise's connect and read time-outs).
+    timeout: Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=120)] = 10.0
+    #: Tries when every URL fails: 3 tries within about 2 minutes by default.
+    retry: RetrySettings = RetrySettings(attempts=3, backoff=20.0, max_backoff=60.0)
+
+    @model_validator(mode="after")
+    def _urls_from_file(self) -> FallbackSettings:
+        if self.urls_file is None:
+            return self
+        try:
+            lines = self.urls_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read urls_file {str(self.urls_file)!r}: {type(exc).__name__}") from None
+        found = [SecretStr(line.strip()) for line in lines if line.strip() and not line.strip().startswith("#")]
+        if not found:
+            raise ValueError(f"urls_file {str(self.urls_file)!r} holds no URL")
+        return self.model_copy(update={"urls": [*self.urls, *found]})
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls)
+
+    @property
+    def remind_every(self) -> float:
+        return self.logout_after * 6
+
+
 class MappingFile(_Strict):
     """What an included mapping file may hold."""
 
@@ -594,6 +637,7 @@ class Config(MappingFile):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     pacing: PacingSettings = Field(default_factory=PacingSettings)
+    fallback: FallbackSettings = Field(default_factory=FallbackSettings)
     include: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: The language of the texts the bridge itself writes (digest header, part marker, `duration`,

@@ -19,6 +19,7 @@
     │   │   └── EventStreamTaken another client holds the gateway's one event stream
     │   └── SendInDoubt      the send timed out or was cut off: it may have reached WeChat
     ├── OutboxError          the outbox database cannot be opened, read or written
+    ├── FallbackError        Apprise is missing, or cannot use a fallback URL (`bridge.fallback_apprise`)
     └── BrokerUnavailable    a one-shot MQTT client (the `health` command) cannot reach the broker
 
 `EventRejected` ends in a `rejected` delivery report whose `error` is `str(exc)`, so the
@@ -133,6 +134,13 @@ class SendInDoubt(SendError):
 
 class OutboxError(BridgeError):
     """The SQLite outbox failed (disk full, file not writable, used by another bridge)."""
+
+
+class FallbackError(BridgeError):
+    """The fallback way out (Apprise) cannot be used: the library is missing or a URL is wrong.
+
+    The message never holds a URL's secrets: only its place in `fallback.urls` and its scheme.
+    """
 
 
 class BrokerUnavailable(BridgeError):

@@ -10,6 +10,7 @@ wants one of these values never pulls in the MQTT client, the WeChat link or the
     StateMark                      what an event says about its route's state per key (`changed`, `for`)
     Queued | Rejected              what the pipeline made of one target (event x room)
     DeliveryReport, RoomRef        the one terminal outcome of a target, as published
+    FallbackOutcome                what the fallback (Apprise) did for it, when it was used
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from typing import Literal
 DeliveryStatus = Literal["delivered", "rejected", "failed", "expired", "dropped"]
 #: Why an event was rejected, for callers that answer in codes (the HTTP door); not published.
 RejectReason = Literal["unknown_room", "direct_not_allowed", "bad_input", "queue_full"]
+#: A route's use of the fallback: `default` (escalate `priority: high` late, forward `failed`),
+#: `always` (through the fallback at once, and to WeChat as usual), `never`.
+FallbackMode = Literal["default", "always", "never"]
 
 
 def new_event_id() -> str:
@@ -92,6 +96,16 @@ class RoomRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FallbackOutcome:
+    """The fallback send of one delivery, as its report shows it: the schemes it went out by
+    (`ntfy`, `mailto`), never a URL, whose path and password are often the secret."""
+
+    status: Literal["sent", "failed"]
+    via: tuple[str, ...]
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """The single terminal outcome of one event for one room, published on <base>/bridge/delivery."""
 
@@ -109,6 +123,8 @@ class DeliveryReport:
     condition_since: float | None = None
     #: Something the reader should know about how the outcome came about (a timer fired late).
     note: str | None = None
+    #: Also sent through the fallback (`status` stays the WeChat outcome).
+    fallback: FallbackOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +212,8 @@ class Queued:
     #: Set on the deliveries of a fired `for` timer: when the condition began.
     condition_since: float | None = None
     note: str | None = None
+    #: The route's `fallback`, stored with the row like the policy.
+    fallback: FallbackMode = "default"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ Entities (each a retained config on `<prefix>/<component>/<node id>/<object id>/
 | sensor "WeChat login"         | `<base>/bridge/login`          | connecting / scan / logged_in / logged_out  |
 | sensor "Queue depth"          | `<base>/bridge/info`           | messages waiting for WeChat                 |
 | sensor "Last delivery"        | `<base>/bridge/delivery`       | every `DeliveryStatus`, with details        |
+|                               |                                | (`fallback`: what the fallback did, if used) |
 | sensor "Last delivery time"   | `<base>/bridge/delivery`       | when that outcome was decided               |
 | image "Login QR code"         | `<base>/bridge/login/qrcode`   | the QR code to scan, rendered as SVG        |
 
@@ -174,7 +175,8 @@ def entities(config: Config) -> list[Entity]:
             "json_attributes_topic": topics.delivery,
             "json_attributes_template": "{{ {'id': value_json.id, 'room': value_json.room.key, "
                                         "'route': value_json.route, 'topic': value_json.topic, "
-                                        "'error': value_json.error, 'ts': value_json.ts} | tojson }}",
+                                        "'error': value_json.error, 'ts': value_json.ts, "
+                                        "'fallback': value_json.get('fallback')} | tojson }}",
             "icon": "mdi:message-check",
         }),
         entity("sensor", "last_delivery_time", "last_delivery_time", {

@@ -5,6 +5,8 @@
 grew from, so its callers keep working; `POST /send/<room key>` takes the same bodies as MQTT
 direct sends. Both feed the same path as MQTT (queue, delivery reports) and answer `202` with
 the event id once the message is accepted; what then happens to it is on `<base>/bridge/delivery`.
+`POST /apprise/<room key>` takes the JSON body of Apprise's `json://` plugin (`bridge.apprise_in`),
+so any tool that speaks Apprise can write into a room, its title kept.
 The status page at `/` and `GET /metrics` (`bridge.web`) are served here too, with their own
 credentials (a session cookie; a bearer token that may be `http.metrics_token`).
 """
@@ -21,6 +23,7 @@ import orjson
 from aiohttp import web
 
 from bridge import pipeline
+from bridge.apprise_in import apprise_send
 from bridge.config import HttpSettings
 from bridge.errors import StartupError
 from bridge.events import DeliveryReport, InboundMessage, Planned, Queued
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 Accept = Callable[[Planned], Awaitable[DeliveryReport | None]]
 Health = Callable[[], Awaitable[dict[str, Any]]]
 
+#: Padded base64 of at least one byte, as Apprise writes attachments.
+_BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
 _STATUS_FOR_REASON = {"unknown_room": 404, "direct_not_allowed": 403, "queue_full": 503, "bad_input": 400}
 
 
@@ -65,6 +70,7 @@ class HttpIngress:
                               middlewares=[self._errors_as_json, self._authorised])
         app.router.add_post("/sendmessage", self._send_message)
         app.router.add_post("/send/{key}", self._send_to_key)
+        app.router.add_post("/apprise/{key}", self._apprise)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/openapi.json", self._openapi)
         if self._page is not None:
@@ -135,6 +141,14 @@ class HttpIngress:
         payload = await request.read()
         message = InboundMessage(request.path, payload, False, time.time())
         return await self._answer(pipeline.direct_send_message(self._live.current, message, request.match_info["key"]))
+
+    async def _apprise(self, request: web.Request) -> web.Response:
+        """Apprise's JSON notification (`json://host:port/apprise/<key>`): title and message, one attachment."""
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        return await self._answer(apprise_send(self._live.current, body, room_key=request.match_info["key"],
+                                               topic=request.path, received_at=time.time()))
 
     async def _answer(self, outcome: Planned) -> web.Response:
         rejection = await self._accept(outcome)
@@ -208,6 +222,20 @@ def openapi_document() -> dict[str, Any]:
                     "text/plain": {"schema": {"type": "string", "pattern": r"\S"}},
                     "application/json": {"schema": {"type": "object", "required": ["text"], "properties": {
                         "text": {"type": "string", "pattern": r"\S"}, "id": {"type": "string"}}}}}},
+                "responses": responses({"403": "the room does not take direct sends", "404": "no such room"}),
+            }},
+            "/apprise/{key}": {"post": {
+                "summary": "An Apprise notification (json:// plugin) into a room by key: title, message, "
+                           "one attachment",
+                "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["message"], "properties": {
+                        "version": {"type": "string"}, "title": {"type": "string"},
+                        "message": {"type": "string", "pattern": r"\S"}, "type": {"type": "string"},
+                        "attachments": {"type": "array", "maxItems": 1, "items": {
+                            "type": "object", "required": ["base64"], "properties": {
+                                "filename": {"type": "string"}, "mimetype": {"type": "string"},
+                                "base64": {"type": "string", "minLength": 4, "pattern": _BASE64}}}}}}}}},
                 "responses": responses({"403": "the room does not take direct sends", "404": "no such room"}),
             }},
             "/healthz": {"get": {

@@ -14,6 +14,7 @@ import time
 from typing import Any, Protocol
 
 from bridge import __version__, reports
+from bridge.fallback import scheme
 from bridge.outbox import Outbox, OutboxRunner
 from bridge.outbox_records import OutboxStats
 from bridge.rooms import RoomDirectory
@@ -68,6 +69,20 @@ class BridgeInfo:
             "finished": {status: n for status, n in stats.by_status.items() if status != "pending"},
         }
 
+    async def fallback(self) -> dict[str, Any] | None:
+        """The `fallback` object of `bridge/info`: the schemes of its URLs (never a URL) and its sends."""
+        settings = self._live.current.config.fallback
+        if not settings.enabled:
+            return None
+        body: dict[str, Any] = {"via": [scheme(url.get_secret_value()) for url in settings.urls]}
+        try:
+            stats = await self._store.run(Outbox.fallback_stats)
+        except Exception as exc:  # the outbox is closed during start-up and shutdown
+            log.debug("fallback statistics unavailable: %s", exc)
+            return body
+        return body | {"pending": stats.pending, "sent": stats.sent, "failed": stats.failed,
+                       "in_doubt": stats.in_doubt}
+
     async def info(self) -> dict[str, Any]:
         """The retained `bridge/info` payload."""
         resolutions = self._directory.resolutions
@@ -85,6 +100,7 @@ class BridgeInfo:
                 "unresolved": unresolved,
             },
             "queue": await self.queue(),
+            "fallback": await self.fallback(),
             "started": reports.iso_time(self.started),
             "uptime": round(time.time() - self.started),
         }

@@ -41,6 +41,9 @@ Every row that is not pending has `reported_at` NULL until its report reached th
 `mark_reported` commits without waiting for the disk, as a mark lost to a power cut only means
 that report is published again.
 
+The fallback's tables (`fallback_sends`, `fallback_never`, `fallback_outage`) and their SQL are
+in `bridge.outbox_fallback`, which `Outbox` inherits: one database, one transaction style.
+
 `Outbox` is synchronous and single-threaded (unit tests use it directly); `OutboxRunner` runs
 it on one thread of its own, so a commit's fsync never stalls the event loop.
 """
@@ -65,6 +68,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 from bridge import admission, endings, outbox_state
 from bridge.errors import OutboxError
 from bridge.events import DeliveryReport, Planned, Queued, Rejected, RoomRef
+from bridge.outbox_fallback import FALLBACK_SCHEMA, FallbackLedger
 from bridge.outbox_records import (
     STATUSES,
     Accepted,
@@ -90,7 +94,8 @@ log = logging.getLogger(__name__)
 #: 2: `extras` (mentions, attachment, what was sent so far) and `priority`; `throttle`.
 #: 3: `doubts`, how many sends of the row ended in doubt.
 #: 4: `route_state` and `timers` (`bridge.outbox_state`): new tables only, created if missing.
-SCHEMA_VERSION = 4
+#: 5: the fallback's tables (`bridge.outbox_fallback`); created in older databases as they open.
+SCHEMA_VERSION = 5
 #: A row whose sends ended in doubt this many times is not sent again: each may have reached
 #: WeChat, and more would be more than one duplicate.
 MAX_DOUBTS = 2
@@ -153,12 +158,17 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Outbox:
+class Outbox(FallbackLedger):
     """The outbox database; see the module docstring. Not thread-safe: use from one thread."""
 
+    _db: sqlite3.Connection
+
     def __init__(self, db: sqlite3.Connection, *, path: str, lock: int | None,
-                 idempotency_window: float, max_pending: int) -> None:
+                 idempotency_window: float, max_pending: int, fallback_on: bool = False,
+                 forward_failed: bool = False) -> None:
         self._db = db
+        self.fallback_on = fallback_on
+        self.forward_failed = fallback_on and forward_failed
         self._path = path
         self._lock = lock
         self._window = idempotency_window
@@ -172,8 +182,12 @@ class Outbox:
         self.unsynced = 0
 
     @classmethod
-    def open(cls, path: str | Path, *, idempotency_window: float = 86400.0, max_pending: int = 10_000) -> Outbox:
-        """Open (creating it and its directory if needed) and lock the outbox for this process."""
+    def open(cls, path: str | Path, *, idempotency_window: float = 86400.0, max_pending: int = 10_000,
+             fallback_on: bool = False, forward_failed: bool = False) -> Outbox:
+        """Open (creating it and its directory if needed) and lock the outbox for this process.
+
+        `fallback_on`: reports wait for the fallback sends of their deliveries; `forward_failed`:
+        a `failed` delivery's report waits for its forward too (`bridge.outbox_fallback`)."""
         where = str(path)
         lock: int | None = None
         try:
@@ -193,6 +207,7 @@ class Outbox:
                                       f"(schema {version}, this one knows {SCHEMA_VERSION})")
                 db.executescript(_SCHEMA)
                 db.executescript(outbox_state.SCHEMA)
+                db.executescript(FALLBACK_SCHEMA)
                 _add_missing_columns(db)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except BaseException:
@@ -206,7 +221,8 @@ class Outbox:
             if lock is not None:
                 os.close(lock)
             raise
-        return cls(db, path=where, lock=lock, idempotency_window=idempotency_window, max_pending=max_pending)
+        return cls(db, path=where, lock=lock, idempotency_window=idempotency_window, max_pending=max_pending,
+                   fallback_on=fallback_on, forward_failed=forward_failed)
 
     def close(self) -> None:
         with self._errors():
@@ -297,6 +313,7 @@ class Outbox:
                 verdict = admission.queue_full(pending, self._max_pending)
             if verdict is None:
                 self._insert_pending(outcome)
+                self._fallback_accepted(outcome)
                 return None, pending + 1
             report = admission.refusal(outcome, verdict, now)
         self._insert_finished(report)
@@ -616,7 +633,8 @@ class Outbox:
     def unreported(self, limit: int = 100) -> list[OutboxRow]:
         """Finished deliveries whose report has not been acknowledged by the broker, oldest first."""
         with self._errors():
-            return self._rows("WHERE reported_at IS NULL AND status != 'pending' ORDER BY seq LIMIT ?", (limit,))
+            return self._rows(f"WHERE reported_at IS NULL AND status != 'pending'{self._fallback_hold()} "
+                              "ORDER BY seq LIMIT ?", (limit,))
 
     def mark_reported(self, seqs: Sequence[int], *, now: float) -> None:
         """Committed without waiting for the disk: after a power cut a mark may be lost, and that
@@ -654,6 +672,7 @@ class Outbox:
                                     (now - keep_finished,)).rowcount
             keys = self._db.execute("DELETE FROM events WHERE accepted_at < ?", (now - self._window,)).rowcount
             self._db.execute("DELETE FROM throttle WHERE until < ?", (now,))
+            self._prune_fallback(now, keep_finished)
         return rows, keys
 
     # ------------------------------------------------------------------ plumbing
@@ -797,10 +816,12 @@ class OutboxRunner:
     event loop, and MQTT messages that arrive during a commit make up the next batch.
     """
 
-    def __init__(self, path: str | Path, *, idempotency_window: float, max_pending: int) -> None:
+    def __init__(self, path: str | Path, *, idempotency_window: float, max_pending: int,
+                 fallback_on: bool = False, forward_failed: bool = False) -> None:
         self.path = str(path)
         self._open = functools.partial(Outbox.open, path, idempotency_window=idempotency_window,
-                                       max_pending=max_pending)
+                                       max_pending=max_pending, fallback_on=fallback_on,
+                                       forward_failed=forward_failed)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._outbox: Outbox | None = None
 

@@ -22,6 +22,7 @@ from typing import Any
 from bridge.attachments import build_attachment
 from bridge.errors import EventRejected, PayloadError
 from bridge.events import (
+    Attachment,
     Delivery,
     HeldMessage,
     InboundMessage,
@@ -171,7 +172,7 @@ def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match:
         return RouteTrace(route, holds, refused.outcomes, _no_timer(state))
     return RouteTrace(route, holds, tuple(
         Queued(Delivery(payload.event_id, route.name, message.topic, key, text, message.received_at,
-                        route.mentions, attachment), route.policy, mark, state)
+                        route.mentions, attachment), route.policy, mark, state, fallback=route.fallback)
         for key in route.rooms), state)
 
 
@@ -230,8 +231,8 @@ def fire(runtime: Runtime, *, route_name: str, event_id: str, message: HeldMessa
     if trace.when is False:
         return rejected(f"route {route_name!r}: its 'when' does not hold for the latest message its 'for' timer "
                         "kept (the route was changed since)")
-    return tuple(Queued(o.delivery, o.policy, o.throttle, None, condition_since, note) if isinstance(o, Queued)
-                 else o for o in trace.outcomes)
+    return tuple(Queued(o.delivery, o.policy, o.throttle, None, condition_since, note, o.fallback)
+                 if isinstance(o, Queued) else o for o in trace.outcomes)
 
 
 def direct_send_message(runtime: Runtime, message: InboundMessage, room_key: str) -> Planned:
@@ -256,10 +257,11 @@ def _direct_send_message(runtime: Runtime, message: InboundMessage, room_key: st
 
 
 def direct_send(runtime: Runtime, *, topic: str, room_key: str, text: str, event_id: str, received_at: float,
-                mention: Any = ()) -> Planned:
+                mention: Any = (), attachment: Attachment | None = None) -> Planned:
     """A text for one room by key, from `<base>/send/<key>`, the `send` request or the HTTP door.
 
-    `mention` is a list of contact keys, as given by the caller (checked here).
+    `mention` is a list of contact keys, as given by the caller (checked here). With an
+    `attachment` (Apprise's way in, `bridge.apprise_in`) the text may be empty.
     """
     def reject(error: str, reason: RejectReason = "bad_input") -> Rejected:
         return Rejected(event_id, None, topic, room_key, error, reason)
@@ -273,10 +275,12 @@ def direct_send(runtime: Runtime, *, topic: str, room_key: str, text: str, event
         return reject(f"unknown room key {room_key!r} (known: {known})", "unknown_room")
     if not room.allow_direct:
         return reject(f"room {room_key!r} does not take direct sends (allow_direct: false)", "direct_not_allowed")
-    problem = _text_problem(text) or _mention_problem(runtime, mention)
+    problem = (None if attachment is not None and not text else _text_problem(text)) or _mention_problem(
+        runtime, mention)
     if problem:
         return reject(problem)
-    return Queued(Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention)), runtime.direct_policy)
+    return Queued(Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention), attachment),
+                  runtime.direct_policy)
 
 
 def _mention_problem(runtime: Runtime, mention: Any) -> str | None:

@@ -5,6 +5,8 @@ crash or a broker outage between the two means the report is published again at 
 start: reports are at least once, and the same report may arrive twice (same id, room, status).
 A publish given up (its future fails) or an outbox that cannot be read or written is retried
 after a pause; the rows not marked yet are published again.
+A delivery also sent through the fallback carries that outcome in its report (`fallback`); the
+outbox holds its row back until both are final (`bridge.outbox_fallback`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from bridge.errors import BridgeError
 from bridge.events import DeliveryReport
@@ -76,9 +79,12 @@ class Reporter:
 
     async def _publish_batch(self) -> int:
         rows = await self._store.run(Outbox.unreported, BATCH)
+        fallback = await self._store.run(Outbox.fallback_outcomes, [row.seq for row in rows]) if rows else {}
         confirmations = []
         for row in rows:
             report = row.report()
+            if row.seq in fallback:
+                report = replace(report, fallback=fallback[row.seq])
             confirmations.append((row, report, await self._publish(report)))
         # Mark as the broker confirms: whatever is confirmed while one commit runs goes into the next.
         index = 0

@@ -30,7 +30,7 @@ def _json(value: Any) -> bytes:
 
 
 def delivery_publication(topics: Topics, report: DeliveryReport) -> Publication:
-    body = {
+    body: dict[str, Any] = {
         "id": report.id,
         "status": report.status,
         "route": report.route,
@@ -45,6 +45,9 @@ def delivery_publication(topics: Topics, report: DeliveryReport) -> Publication:
         body["condition_since"] = iso_time(report.condition_since)
     if report.note is not None:
         body["note"] = report.note
+    if report.fallback is not None:
+        body["fallback"] = {"status": report.fallback.status, "via": list(report.fallback.via),
+                            "ts": iso_time(report.fallback.ts)}
     return Publication(topics.delivery, _json(body), qos=1, retain=False)
 
 

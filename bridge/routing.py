@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from bridge.config import Config, DeliverySettings, RetrySettings, RouteSettings
 from bridge.errors import ConfigError, ConfigProblem, EventRejected
-from bridge.events import DeliveryPolicy, HeldMessage, StateMark, ThrottleMark
+from bridge.events import DeliveryPolicy, FallbackMode, HeldMessage, StateMark, ThrottleMark
 from bridge.i18n import Locale
 from bridge.templates import CompiledExpression, CompiledTemplate, TemplateEngine
 from bridge.topics import TopicFilter, TopicMatch
@@ -126,6 +126,7 @@ class Route:
     attachment: AttachmentSpec | None = None
     throttle: Throttle | None = None
     state: RouteState | None = None
+    fallback: FallbackMode = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,9 @@ def compile_routes(config: Config, engine: TemplateEngine) -> tuple[Route, ...]:
         if settings.name is not None and names.explicit[settings.name] > 1:
             problems.append(settings.problem(("name",), f"route name {settings.name!r} is used by more than one route"))
         found = _problems(settings, engine)
+        if settings.fallback == "always" and not config.fallback.enabled:
+            found.append(settings.problem(("fallback",), "'always' sends through the fallback, and fallback.urls "
+                                          "is empty: give at least one Apprise URL there"))
         if found:
             problems.extend(found)
             continue
@@ -237,6 +241,7 @@ def _compile(settings: RouteSettings, name: str, engine: TemplateEngine, default
         attachment=_attachment(settings, engine),
         throttle=Throttle(engine.compile(throttle.key), throttle.period) if throttle is not None else None,
         state=_state(settings, engine),
+        fallback=settings.fallback,
     )
 
 

@@ -21,7 +21,8 @@ from bridge.templates import TemplateEngine
 from bridge.topics import Topics
 
 #: Sections a reload does not apply: they set up connections, files and tasks opened at start-up.
-RESTART_ONLY = ("mqtt", "wechaty", "limits", "outbox", "http", "attachments", "pacing", "homeassistant")
+RESTART_ONLY = ("mqtt", "wechaty", "limits", "outbox", "http", "attachments", "pacing", "homeassistant",
+                "fallback")
 
 
 @dataclass(frozen=True, slots=True)

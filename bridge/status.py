@@ -7,6 +7,7 @@ published again after every broker (re)connect.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -20,6 +21,9 @@ from bridge.topics import Topics
 from bridge.wechat_types import LoginState
 
 log = logging.getLogger(__name__)
+
+#: `bridge/info` carries the uptime; published again this often so a dashboard shows it moving.
+INFO_INTERVAL_SECONDS = 60.0
 
 Publish = Callable[[Publication], Awaitable[object]]
 InfoSource = Callable[[], Awaitable[dict[str, Any]]]
@@ -78,6 +82,12 @@ class BridgeStatus:
 
     async def publish_info(self) -> None:
         await self._publish(reports.info_publication(self._topics, await self._info()))
+
+    async def refresh_info(self) -> None:
+        """Publish `bridge/info` again every `INFO_INTERVAL_SECONDS`, until cancelled."""
+        while True:
+            await asyncio.sleep(INFO_INTERVAL_SECONDS)
+            await self.publish_info()
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         await self._publish(reports.event_publication(self._topics, kind, data))

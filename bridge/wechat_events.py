@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bridge import reports
@@ -40,7 +40,8 @@ class RoomSource(Protocol):
 class WeChatEvents:
     def __init__(self, *, wechat: RoomSource, live: LiveRuntime, directory: RoomDirectory, status: BridgeStatus,
                  homeassistant: HomeAssistant, incoming: IncomingMessages, rooms_ready: asyncio.Event,
-                 on_rooms: Callable[[], None]) -> None:
+                 on_rooms: Callable[[], None],
+                 on_login: Callable[[LoginState], Awaitable[None]] | None = None) -> None:
         self._wechat = wechat
         self._live = live
         self._directory = directory
@@ -50,6 +51,8 @@ class WeChatEvents:
         self._rooms_ready = rooms_ready
         #: Rooms were resolved: the delivery worker looks again.
         self._on_rooms = on_rooms
+        #: Told of every login state before the rooms are resolved (the fallback counts what waits).
+        self._on_login = on_login
         self._refresh_lock = asyncio.Lock()
 
     async def on_event(self, event: WeChatEvent) -> None:
@@ -63,6 +66,8 @@ class WeChatEvents:
                 log.info("WeChat: %s%s", event.state.replace("_", " "), f" ({event.reason})" if event.reason else "")
             await self._status.set_login(event)
             await self._homeassistant.on_login(event)
+            if self._on_login is not None:
+                await self._on_login(event)
             if event.state == "logged_in":
                 await self.refresh_rooms()
         elif isinstance(event, RoomChange):

@@ -30,11 +30,12 @@ OUTSIDE_SYSTEMS: dict[str, set[str]] = {
     "jinja2": {"bridge.templates", "bridge.web.page"},
     "prometheus_client": {"bridge.prometheus"},
     "yaml": {"bridge.yaml_source"},
-    "apprise": set(),
+    "apprise": {"bridge.fallback_apprise"},
 }
 
 #: Frozen values that cross stages: they import nothing of ours except each other and the errors.
-VALUE_TYPES = {"bridge.events", "bridge.wechat_types", "bridge.outbox_records", "bridge.errors"}
+VALUE_TYPES = {"bridge.events", "bridge.wechat_types", "bridge.outbox_records", "bridge.fallback_records",
+               "bridge.errors"}
 
 #: Adapter -> the modules that may import it directly (they do talk to that system).
 ADAPTERS: dict[str, set[str]] = {
@@ -45,9 +46,13 @@ ADAPTERS: dict[str, set[str]] = {
     "bridge.web": {"bridge.http", "bridge.web.*"},
     "bridge.prometheus": {"bridge.app", "bridge.http", "bridge.web.page"},
     "bridge.download": {"bridge.app"},
+    # The fallback's way out: the app builds it, `check` asks it about every URL.
+    "bridge.fallback_apprise": {"bridge.app", "bridge.cli"},
+    # The fallback's tables are a part of the outbox, which inherits them.
+    "bridge.outbox_fallback": {"bridge.outbox"},
     "bridge.outbox": {"bridge.app", "bridge.intake", "bridge.delivery", "bridge.delivery_claim",
                       "bridge.delivery_record", "bridge.delivery_types", "bridge.reporter", "bridge.housekeeping",
-                      "bridge.info", "bridge.timers"},
+                      "bridge.info", "bridge.timers", "bridge.fallback_service"},
     # The outbox's SQL for routes' state, run on the outbox's connection inside its transactions.
     "bridge.outbox_state": {"bridge.outbox"},
 }
@@ -58,6 +63,7 @@ PURE = {"bridge.admission", "bridge.endings", "bridge.attachments", "bridge.conf
         "bridge.pipeline", "bridge.reports", "bridge.rooms",
         "bridge.routing", "bridge.runtime", "bridge.status", "bridge.templates", "bridge.topics",
         "bridge.homeassistant", "bridge.i18n", "bridge.links", "bridge.metrics", "bridge.overview", "bridge.render",
+        "bridge.fallback", "bridge.apprise_in",
         *VALUE_TYPES}
 
 

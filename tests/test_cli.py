@@ -104,3 +104,46 @@ def test_run_on_a_broken_config_exits_1_with_the_problems_not_a_traceback(tmp_pa
         "configuration has 2 problem(s):\n"
         f"  {path}:1: mqtt.port: Input should be a valid integer, unable to parse string as an integer\n"
         f"  {path}:2: rooms.a: give exactly one of 'topic' (the room name) or 'id'\n")
+
+
+def test_check_names_each_wrong_fallback_url_by_place_and_scheme_only(tmp_path: Path) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("# the family's phones\nntfy://ntfy.example.com/home-topic-x93k\nbogus://SecretBogus1@host\n")
+    path = write_config(tmp_path, "fallback:\n  urls: ['mailto://', 'ntfy://user:TopSecret9@ntfy.example.com/t']\n"
+                                  "  urls_file: urls.txt\n")
+    result = cli("check", "--config", str(path))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "configuration has 2 problem(s):\n"
+        f"  {path}: fallback.urls[0]: mailto://…: Apprise cannot use this URL: a part is missing or malformed "
+        "(see that service's page in Apprise's documentation)\n"
+        f"  {path}: fallback.urls[3]: bogus://…: Apprise has no service for the scheme 'bogus' "
+        "(its list: https://github.com/caronc/apprise/wiki)\n")
+    assert "TopSecret9" not in result.stderr and "SecretBogus1" not in result.stderr
+
+
+def test_check_accepts_good_fallback_urls_and_an_always_route_needs_them(tmp_path: Path) -> None:
+    good = write_config(tmp_path, "fallback:\n  urls: ['ntfy://ntfy.example.com/home', 'wecombot://693a91f6-7a0c-4bc4-97a0-0ec2f1fa5aaa']\n")
+    assert cli("check", "--config", str(good)).returncode == 0
+    route = ("rooms:\n  r: {topic: R}\nroutes:\n  - topic: a/b\n    rooms: [r]\n    template: x\n"
+             "    fallback: always\n")
+    path = tmp_path / "always.yaml"
+    path.write_text(route)
+    result = cli("check", "--config", str(path))
+    assert result.returncode == 1
+    assert "routes[0].fallback: 'always' sends through the fallback, and fallback.urls is empty" in result.stderr
+
+
+def test_check_says_what_to_install_when_apprise_is_missing(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "fallback:\n  urls: ['ntfy://ntfy.example.com/home']\n")
+    # `import apprise` fails as it would where the library is not installed.
+    code = ("import sys; sys.modules['apprise'] = None; from bridge.cli import main; "
+            "raise SystemExit(main(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", code, "check", "--config", str(path)], check=False,
+                            capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env={"PATH": "/usr/bin:/bin", "WECHATY_PUPPET_SERVICE_TOKEN": "t"})
+    assert result.returncode == 1
+    assert result.stderr == (
+        "configuration has 1 problem(s):\n"
+        f"  {path}: fallback.urls: fallback.urls needs the Apprise library, which is not installed: "
+        "pip install 'apprise>=2.2,<3' (the Docker image and scripts/setup.sh install it)\n")

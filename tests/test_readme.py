@@ -55,8 +55,9 @@ def test_each_readme_links_the_other_and_says_which_is_authoritative() -> None:
     assert "(README.md)" in chinese.split("\n## ", 1)[0] and "以英文 README.md 为准" in chinese.split("\n## ", 1)[0]
 
 
-#: The sections issue 19 asks README.zh-CN.md to cover, by the English heading they render.
+#: The sections README.zh-CN.md covers (issue 19, and issue 16's fallback), by the English heading they render.
 SECTIONS = {"Quick start": "快速上手", "Getting your WeChat account online": "让微信号上线",
+            "When WeChat is away": "微信不在线的时候",
             "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它",
             # the status page and /metrics (issue 18), and routes with state (issue 17), in Chinese too (issue 19)
             "Status page": "状态页", "Metrics": "Prometheus 指标", "State, time and quiet hours": "状态、时长与免打扰"}

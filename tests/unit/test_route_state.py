@@ -233,6 +233,6 @@ def test_an_outbox_of_schema_3_gains_the_state_tables_and_keeps_its_rows(tmp_pat
     try:
         assert box.next_timer() is None and box.due_timers(T0) == []
         assert [r.event_id for r in box._rows("")] == ["old"]
-        assert box._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert box._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     finally:
         box.close()
