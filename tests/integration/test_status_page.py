@@ -156,6 +156,7 @@ def test_a_wrong_token_is_refused_and_the_right_one_shows_the_rooms_with_ids(pag
     others = page.locator("#other-rooms tbody tr")
     expect(others.filter(has_text="老家群").locator("code")).to_have_text("room-laojia@chatroom")
     expect(others.filter(has_text="Twins")).to_have_count(2)
+    expect(page.locator("#queue-held")).to_have_text("0")  # no room of this setup has quiet hours
 
 
 def test_a_room_named_with_html_shows_as_text(page: Page, setup: Setup) -> None:
