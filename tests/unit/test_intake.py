@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -51,7 +52,7 @@ class Harness:
     def ack_for(self, message: InboundMessage) -> Callable[[], bool]:
         def ack() -> bool:
             # Read with a connection of our own: what another process would find on disk right now.
-            with sqlite3.connect(self.path) as db:
+            with contextlib.closing(sqlite3.connect(self.path)) as db:
                 rows = db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
             self.happened.append(("ack", message.payload, rows))
             self.acked.set()
@@ -143,6 +144,6 @@ async def test_close_stores_and_acknowledges_what_was_taken_and_nothing_after(ha
     assert [h for h in harness.happened if h[0] == "ack"] == [("ack", m.payload, 3) for m in taken]
     assert [event_id for event_id, _, _ in await harness.rows()] == ["t0", "t1", "t2"]
     # Their acknowledgements are recorded too: a broker redelivery of one is a new message now.
-    with sqlite3.connect(harness.path) as db:
+    with contextlib.closing(sqlite3.connect(harness.path)) as db:
         assert db.execute("SELECT COUNT(*) FROM events WHERE awaiting_ack = 1").fetchone()[0] == 0
 
