@@ -7,6 +7,7 @@ the browser makes is recorded: all of them must go to the bridge itself (the pag
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +67,32 @@ class Setup:
         self.bridge = bridge
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> Iterator[Setup]:
-    tmp = tmp_path_factory.mktemp("status-page")
+@contextlib.contextmanager
+def page_setup(tmp: Path, broker: MosquittoBroker, *, base_topic: str,
+               body: Callable[[int], str]) -> Iterator[Setup]:
+    """The mock gateway serving PAGE_WORLD and a bridge on `broker` with `body(port)` (rooms, routes, http)."""
     gateway = MockGateway().start(PAGE_WORLD)
     port = free_port()
     config = tmp / "config.yaml"
     config.write_text(
-        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, client_id: status-page-{uuid.uuid4().hex[:6]}, "
-        "base_topic: wechat}\n"
+        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, client_id: {base_topic}-page-{uuid.uuid4().hex[:6]}, "
+        f"base_topic: {base_topic}}}\n"
         f"wechaty: {{endpoint: '{gateway.endpoint}'}}\n"
         f"outbox: {{path: '{tmp / 'outbox.sqlite3'}'}}\n"
-        f"pacing: {{{UNPACED}}}\n"
-        "log_level: debug\n" + body(port))
+        f"pacing: {{{UNPACED}}}\n" + body(port))
     bridge = BridgeProcess(config, env={"WECHATY_PUPPET_SERVICE_TOKEN": gateway.token}).start(wait_ready=True)
     try:
         yield Setup(f"http://127.0.0.1:{port}", config, gateway, bridge)
     finally:
         bridge.stop()
         gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> Iterator[Setup]:
+    with page_setup(tmp_path_factory.mktemp("status-page"), broker, base_topic="wechat",
+                    body=lambda port: "log_level: debug\n" + body(port)) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")
@@ -284,24 +292,12 @@ routes:
 
 @pytest.fixture(scope="module")
 def zh_setup(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> Iterator[Setup]:
-    tmp = tmp_path_factory.mktemp("status-page-zh")
-    gateway = MockGateway().start(PAGE_WORLD)
-    port = free_port()
-    config = tmp / "config.yaml"
-    config.write_text(
-        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, client_id: status-page-zh-{uuid.uuid4().hex[:6]}, "
-        "base_topic: wechat-zh}\n"
-        f"wechaty: {{endpoint: '{gateway.endpoint}'}}\n"
-        f"outbox: {{path: '{tmp / 'outbox.sqlite3'}'}}\n"
-        f"pacing: {{{UNPACED}}}\n"
-        "homeassistant: {discovery: false}\n"
-        f"http: {{enabled: true, port: {port}, token: {TOKEN}}}\n" + ZH_BODY)
-    bridge = BridgeProcess(config, env={"WECHATY_PUPPET_SERVICE_TOKEN": gateway.token}).start(wait_ready=True)
-    try:
-        yield Setup(f"http://127.0.0.1:{port}", config, gateway, bridge)
-    finally:
-        bridge.stop()
-        gateway.stop()
+    def zh_body(port: int) -> str:
+        return f"homeassistant: {{discovery: false}}\nhttp: {{enabled: true, port: {port}, token: {TOKEN}}}\n" + ZH_BODY
+
+    with page_setup(tmp_path_factory.mktemp("status-page-zh"), broker, base_topic="wechat-zh",
+                    body=zh_body) as found:
+        yield found
 
 
 @pytest.fixture
