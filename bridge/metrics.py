@@ -36,3 +36,6 @@ class Metrics:
 
     def link(self, name: str, state: LinkState) -> None:
         """The broker's or the gateway's connection came up or went down."""
+
+    def puppet_error(self) -> None:
+        """The puppet behind the gateway reported an error of its own; repeats count too."""

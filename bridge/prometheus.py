@@ -55,6 +55,10 @@ class PrometheusMetrics(Metrics):
         self._reconnects = {name: Counter(f"{PREFIX}_{name}_reconnects", f"Times the {what} connection came "
                                           "back after it was first up", registry=registry)
                             for name, what in (("broker", "MQTT broker"), ("gateway", "WeChat gateway"))}
+        # Repeats count: the log says a reason once per connection, so this is where a puppet that
+        # keeps failing (wechat4u offline: about 160 a minute) shows.
+        self._puppet_errors = Counter(f"{PREFIX}_puppet_errors", "Errors the puppet behind the gateway reported "
+                                      "(its own, not the connection's), repeats included", registry=registry)
         self._depth = Gauge(f"{PREFIX}_queue_depth", "Deliveries not finished yet", registry=registry)
         self._oldest = Gauge(f"{PREFIX}_queue_oldest_age_seconds", "Age of the oldest unfinished delivery "
                              "(0 when none)", registry=registry)
@@ -92,6 +96,9 @@ class PrometheusMetrics(Metrics):
         self._connected[name].set(1 if state.up else 0)
         if state.up and state.reconnects:
             self._reconnects[name].inc()
+
+    def puppet_error(self) -> None:
+        self._puppet_errors.inc()
 
     def render(self, queue: OutboxStats | None) -> bytes:
         """The exposition text; the queue gauges are read at scrape time (None: the outbox is closed)."""

@@ -210,6 +210,7 @@ class WeChatClient:
     async def _handle_error(self, payload: dict[str, Any]) -> None:
         """The puppet behind the gateway reports a problem (its own, not the connection's)."""
         reason = puppet_error_reason(payload)
+        self._metrics.puppet_error()
         if reason == self._puppet_error:
             # wechat4u offline repeats its error a few times a second: one warning, not a flood.
             log.debug("WeChat gateway reports again: %s", reason)

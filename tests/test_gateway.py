@@ -30,6 +30,7 @@ from tests.support.gateway import (
     ensure_installed,
     gateway_env,
 )
+from tests.support.waiting import wait_for
 
 NODE = shutil.which("node") or "node"
 PROBE = ROOT / "tests" / "gateway" / "probe.mjs"
@@ -169,7 +170,7 @@ def test_a_client_stop_call_does_not_stop_a_real_puppet(gateways: Procs, tmp_pat
     """wechat4u's stop() would log the account out and forget the session: a client's Stop is ignored."""
     gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, **NO_TLS, "WECHATY_DATA": str(tmp_path)})
     gateways.append(gw)
-    gw.wait_for(r"^listening on ")
+    gw.wait_listening()
     assert probe_lines(probe(gw.port, tmp_path, PLAIN_CLIENT, wait="stop")) == [{"started": True}, {"stopped": True}]
     assert gw.wait_for(r"^a client asked") == (
         "a client asked to stop the puppet: ignored, the gateway keeps the account online")
@@ -200,7 +201,7 @@ def test_a_wrong_token_is_refused(gateways: Procs, tmp_path: Path) -> None:
     gw = GatewayProcess({"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS,
                   "WECHATY_DATA": str(tmp_path)})
     gateways.append(gw)
-    gw.wait_for(r"^logged in as ")
+    gw.wait_listening()
     wrong = {**PLAIN_CLIENT, "WECHATY_PUPPET_SERVICE_TOKEN": "wrong-token-0123456"}
     lines = probe_lines(probe(gw.port, tmp_path, wrong, timeout_ms=8000))
     assert "started" not in lines[0]
@@ -216,7 +217,6 @@ def test_tls_on_with_the_built_in_certificate(gateways: Procs, tmp_path: Path) -
                          "WECHATY_DATA": str(tmp_path)})
     gateways.append(gw)
     assert gw.wait_for(r"^TLS ").startswith('TLS on, with wechaty\'s built-in certificate (server name "insecure"')
-    gw.wait_for(r"^logged in as ")
     assert probe_lines(probe(gw.port, tmp_path, {"WECHATY_PUPPET_SERVICE_TOKEN": token})) == [
         {"started": True}, DEMO_WORLD]
     refused = probe_lines(probe(gw.port, tmp_path, {**PLAIN_CLIENT, "WECHATY_PUPPET_SERVICE_TOKEN": token},
@@ -240,7 +240,6 @@ def test_tls_on_with_a_given_certificate(form: str, gateways: Procs, tmp_path: P
                   **tls})
     gateways.append(gw)
     assert gw.wait_for(r"^TLS ") == f"TLS on, with the certificate from {source}"
-    gw.wait_for(r"^logged in as ")
     client = {"WECHATY_PUPPET_SERVICE_TLS_CA_CERT": pki.ca_file.read_text(),
               "WECHATY_PUPPET_SERVICE_TLS_SERVER_NAME": "localhost"}
     assert probe_lines(probe(gw.port, tmp_path, client)) == [{"started": True}, DEMO_WORLD]
@@ -288,22 +287,33 @@ def test_a_puppet_error_is_logged_and_reaches_the_client(tmp_path: Path) -> None
 # ---------------------------------------------------------------- the memory card
 
 
+def last_login(card: Path, newer_than: str = "") -> dict[str, Any]:
+    """The login the gateway saved on its memory card, once there is one later than `newer_than`."""
+    def saved() -> dict[str, Any] | None:
+        try:
+            login = json.loads(card.read_text()).get("gateway-last-login")
+        except (OSError, ValueError):  # not there yet, or caught half-written
+            return None
+        return login if login and login["at"] > newer_than else None
+
+    return wait_for(saved, timeout=30, what=f"a login saved on {card} after {newer_than or 'none'}")
+
+
 def test_the_memory_card_is_written_to_wechaty_data_and_read_back(gateways: Procs, tmp_path: Path) -> None:
     env = {"WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", **NO_TLS, "WECHATY_DATA": str(tmp_path)}
     card = tmp_path / "gateway.memory-card.json"
     first = GatewayProcess(env)
     gateways.append(first)
     assert first.wait_for(r"^session: ") == f"session: {card} holds no saved puppet session"
-    first.wait_for(r"^logged in as ")
+    saved = last_login(card)
     assert first.stop() == 0
-    saved = json.loads(card.read_text())["gateway-last-login"]
     assert (saved["id"], saved["name"]) == ("bot", "Bridge Bot")
 
     second = GatewayProcess({**env, "WECHATY_PUPPET_SERVER_PORT": str(first.port)})
     gateways.append(second)
     assert second.wait_for(r"^session: ") == (
         f"session: {card} holds no saved puppet session; last logged in as Bridge Bot (bot) at {saved['at']}")
-    second.wait_for(r"^logged in as ")
+    last_login(card, newer_than=saved["at"])
     assert not [m for m in second.messages() if m.startswith("scan")]
     assert second.stop() == 0
 

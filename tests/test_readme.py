@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge.prometheus import PrometheusMetrics
+
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "<!-- checked by tests/test_readme.py: `wechat-mqtt-bridge check` must accept this config -->"
 READMES = ["README.md", "README.zh-CN.md"]
@@ -86,6 +88,8 @@ def test_the_chinese_status_page_and_metrics_sections_carry_what_the_english_one
     assert all(word in page for word in ("host: 0.0.0.0", '"8780:8780"', "HTTP_TOKEN", "HttpOnly", "log_level: debug"))
     # Every metric, the scrape config and the three alerts of the English section.
     names = set(re.findall(r"`(wechat_bridge_\w+)`", section(english, "Metrics")))
-    assert len(names) == 17 and sorted(name for name in names if f"`{name}`" not in metrics) == []
+    exported = {f"{family.name}_total" if family.type == "counter" else family.name
+                for family in PrometheusMetrics().registry.collect()}
+    assert names == exported and sorted(name for name in names if f"`{name}`" not in metrics) == []
     for needed in ["http.metrics_token", "scrape_configs:", *re.findall(r"alert: (\w+)", section(english, "Metrics"))]:
         assert needed in metrics, needed

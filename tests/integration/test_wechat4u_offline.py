@@ -12,7 +12,6 @@ not flood: that log line is a requirement here, so it is asserted.
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import json
 import os
@@ -20,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,16 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import BridgeFactory
 from tests.support.bridge_process import BridgeProcess
-from tests.support.broker import MosquittoBroker
+from tests.support.broker import MosquittoBroker, free_port
 from tests.support.gateway import GatewayProcess
 from tests.support.mqtt_client import TestClient
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "wechat4u-offline-token-0123"
+HTTP_TOKEN = "wechat4u-offline-http-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
 #: What the bridge says, on bridge/login and in health_check, when the puppet cannot reach WeChat
 #: (ENOTFOUND without DNS, EAI_AGAIN where a resolver is configured but unreachable).
@@ -66,31 +69,38 @@ def wechat4u_gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
     gw.close()
 
 
-def log_time(line: str) -> datetime.datetime:
-    return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-
-
 def warning_line(reason: str) -> str:
     return f"WARNING bridge.wechat: WeChat gateway reports: {reason}"
 
 
-def repeat_line(reason: str) -> str:
-    return f"DEBUG   bridge.wechat: WeChat gateway reports again: {reason}"
+def scrape(port: int) -> dict[str, float]:
+    """`GET /metrics`, as Prometheus would read it: sample name to value (these have no labels)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Authorization": f"Bearer {HTTP_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
+            if not s.labels}
 
 
-def wait_for_repeat_after(bridge: BridgeProcess, reason: str, seconds: float, timeout: float) -> None:
-    """Block until the bridge has got the puppet's error again `seconds` after it first logged it:
-    the puppet has gone on retrying, and the bridge stayed on the same connection."""
-    warning, repeat = warning_line(reason), repeat_line(reason)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lines = bridge.log().splitlines()
-        first = next(log_time(line) for line in lines if line.endswith(warning))
-        if any(line.endswith(repeat) and (log_time(line) - first).total_seconds() >= seconds for line in lines):
-            return
+def wait_for_puppet_errors_after(bridge: BridgeProcess, port: int, seconds: float, timeout: float) -> dict[str, float]:
+    """Block until the puppet has reported its error again after a window of `seconds`: it went on
+    retrying, and the bridge, still on its one connection, went on hearing it. The metrics then."""
+    window_ends = time.monotonic() + seconds
+    at_window_end: list[float] = []
+
+    def again() -> dict[str, float] | None:
         assert bridge.running, bridge.log()[-3000:]
-        time.sleep(0.2)
-    raise AssertionError(f"the puppet's error did not come again {seconds} s after the first:\n{bridge.log()[-3000:]}")
+        got = scrape(port)
+        if time.monotonic() < window_ends:
+            return None
+        if not at_window_end:
+            at_window_end.append(got["wechat_bridge_puppet_errors_total"])
+            return None
+        return got if got["wechat_bridge_puppet_errors_total"] > at_window_end[0] else None
+
+    return wait_for(again, timeout=timeout, interval=0.2, what=f"the puppet's error again after {seconds} s",
+                    detail=lambda: bridge.log()[-3000:])
 
 
 def health(config: Path) -> subprocess.CompletedProcess[str]:
@@ -112,8 +122,10 @@ def test_wechat4u_without_internet_is_a_reason_on_bridge_login_not_a_crash_or_a_
     base = f"w4u-{run}"
     observer = TestClient(broker.host, broker.port, [f"{base}/bridge/#"])
     try:
-        gw.wait_for(r"^listening on ")
+        gw.wait_listening()
+        http_port = free_port()
         bridge = start_bridge(
+            f"http: {{enabled: true, port: {http_port}, token: {HTTP_TOKEN}}}\n"
             f'rooms:\n  family: {{topic: "Happy Family"}}\nroutes:\n  - {{name: door, topic: "w4u/{run}/door", '
             f'rooms: [family], template: "Door {{{{ payload.state }}}}"}}\n',
             base_topic=base, wait_ready=False, gateway_=Endpoint(f"127.0.0.1:{gw.port}", TOKEN))
@@ -145,7 +157,9 @@ def test_wechat4u_without_internet_is_a_reason_on_bridge_login_not_a_crash_or_a_
             1, f"unhealthy: WeChat connecting ({reason}), broker connected, 1 queued\n")
 
         # The puppet goes on retrying; the bridge stays on its one connection, saying it once.
-        wait_for_repeat_after(bridge, reason, WINDOW_SECONDS, timeout=30)
+        metrics = wait_for_puppet_errors_after(bridge, http_port, WINDOW_SECONDS, timeout=30)
+        assert (metrics["wechat_bridge_gateway_connected"], metrics["wechat_bridge_gateway_reconnects_total"]) == (
+            1, 0), "reconnected"
         log = bridge.log()
         assert log.count("bridge.wechat: WeChat: connecting to the gateway at ") == 1, "reconnected"
         assert "reconnecting in" not in log and "Traceback" not in log

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from tests.support.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 GATEWAY_DIR = ROOT / "gateway"
 GATEWAY_SCRIPT = GATEWAY_DIR / "gateway.mjs"
@@ -598,7 +600,23 @@ class GatewayProcess:
         """Our own lines without their time stamp ("gateway: ..."), the libraries' lines left out."""
         return [line.split(" gateway: ", 1)[1] for line in list(self.lines) if " gateway: " in line]
 
+    def wait_listening(self, timeout: float = 30.0) -> None:
+        """Block until its port takes a TCP connection: the state a client needs, not a log line."""
+        def listening() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gateway exited ({self.proc.poll()}) before listening:\n" + "\n".join(self.lines))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        wait_for(listening, timeout=timeout, what=f"the gateway listening on {self.port}",
+                 detail=lambda: "\n".join(self.lines), interval=0.05)
+
     def wait_for(self, pattern: str | re.Pattern[str], timeout: float = 30.0) -> str:
+        """The first of its lines matching `pattern`, for tests where that line is the requirement
+        (its stderr is what a gateway's user reads); to wait until it serves, `wait_listening`."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._changed:

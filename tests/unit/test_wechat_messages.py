@@ -9,6 +9,7 @@ import pytest
 
 from bridge.config import GatewayTlsSettings
 from bridge.errors import GatewayUnavailable, SendInDoubt
+from bridge.prometheus import PrometheusMetrics
 from bridge.wechat import WeChatClient, _private, link_tls, puppet_error_reason
 from bridge.wechat_types import IncomingMessage, LoginState, WeChatUser
 from bridge.wechaty import ContactPayload, LinkTls, MessagePayload, PuppetEvent
@@ -95,6 +96,20 @@ async def test_an_error_event_while_connecting_gives_the_login_state_its_reason(
     [state] = events
     assert isinstance(state, LoginState) and state.state == "connecting"
     assert state.reason is not None and state.reason.startswith("the gateway cannot reach WeChat's servers")
+
+
+async def test_a_repeated_puppet_error_counts_every_time_but_changes_the_login_state_once() -> None:
+    events: list[object] = []
+
+    async def on_event(event: object) -> None:
+        events.append(event)
+
+    metrics = PrometheusMetrics()
+    client = WeChatClient(endpoint="127.0.0.1:1", token="t", send_timeout=1.0, on_event=on_event, metrics=metrics)
+    for _ in range(3):
+        await client._dispatch(PuppetEvent("error", {"gerror": "getaddrinfo ENOTFOUND login.wx.qq.com"}))
+    assert metrics.registry.get_sample_value("wechat_bridge_puppet_errors_total") == 3
+    assert len(events) == 1, events  # wechat4u offline repeats its error; the state says it once
 
 
 @pytest.mark.parametrize(("endpoint", "private"), [
