@@ -35,7 +35,7 @@ from bridge.fallback_apprise import AppriseNotifier
 from bridge.fallback_service import FallbackService
 from bridge.homeassistant import HomeAssistant
 from bridge.housekeeping import Housekeeping
-from bridge.http import HttpIngress
+from bridge.http.door import HttpIngress
 from bridge.incoming import IncomingMessages
 from bridge.info import BridgeInfo
 from bridge.intake import Intake

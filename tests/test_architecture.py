@@ -25,9 +25,9 @@ OUTSIDE_SYSTEMS: dict[str, set[str]] = {
     "paho": {"bridge.mqtt"},
     "grpc": {"bridge.wechaty.*"},
     "sqlite3": {"bridge.outbox"},
-    "aiohttp": {"bridge.http", "bridge.web.*", "bridge.download"},  # the HTTP door (server and page), the downloader
+    "aiohttp": {"bridge.http.*", "bridge.download"},  # the HTTP door (server and page), the downloader
     # The sandboxed environment for users' templates; the status page's HTML has its own autoescaping one.
-    "jinja2": {"bridge.templates", "bridge.web.page"},
+    "jinja2": {"bridge.templates", "bridge.http.page"},
     "prometheus_client": {"bridge.prometheus"},
     "yaml": {"bridge.yaml_source"},
     "apprise": {"bridge.fallback_apprise"},
@@ -42,9 +42,8 @@ ADAPTERS: dict[str, set[str]] = {
     "bridge.mqtt": {"bridge.app", "bridge.health", "bridge.doctor"},
     "bridge.wechat": {"bridge.app", "bridge.doctor"},
     "bridge.wechaty": {"bridge.wechat", "bridge.doctor", "bridge.wechaty.*"},
-    "bridge.http": {"bridge.app"},
-    "bridge.web": {"bridge.http", "bridge.web.*"},
-    "bridge.prometheus": {"bridge.app", "bridge.http", "bridge.web.page"},
+    "bridge.http": {"bridge.app", "bridge.http.*"},
+    "bridge.prometheus": {"bridge.app", "bridge.http.door", "bridge.http.page"},
     "bridge.download": {"bridge.app"},
     # The fallback's way out: the app builds it, `check` asks it about every URL.
     "bridge.fallback_apprise": {"bridge.app", "bridge.cli"},

@@ -16,8 +16,8 @@ BRIDGE = Path(__file__).resolve().parents[2] / "bridge"
 TRANSLATED = [locale for locale in LOCALES if locale != "en"]
 
 
-#: The status page's templates, read by Jinja's own extractor (its i18n extension, as bridge/web/page.py loads it).
-TEMPLATES = "web/templates/**.html"
+#: The status page's templates, read by Jinja's own extractor (its i18n extension, as bridge/http/page.py loads it).
+TEMPLATES = "http/templates/**.html"
 
 
 def extracted() -> list[tuple[str, str | None, str]]:
@@ -47,8 +47,8 @@ def test_the_code_asks_for_the_texts_it_composes() -> None:
 
 def test_the_status_page_asks_for_its_words_in_every_template_and_its_own_errors() -> None:
     files = {file for file, _context, _message in extracted()}
-    assert {"web/templates/login.html", "web/templates/page.html", "web/templates/sections.html",
-            "web/page.py"} <= files
+    assert {"http/templates/login.html", "http/templates/page.html", "http/templates/sections.html",
+            "http/page.py"} <= files
     used = used_in_code()
     assert {(None, "Log in"), (None, "Recent deliveries"), ("login state", "scan the QR code"),
             ("delivery status", "delivered"), (None, "queued as {id}: its report appears under Recent deliveries"),
@@ -92,8 +92,8 @@ def test_locale_spellings() -> None:
 
 
 def test_the_page_script_writes_only_words_the_page_hands_it() -> None:
-    script = (BRIDGE / "web" / "static" / "page.js").read_text()
-    page = (BRIDGE / "web" / "templates" / "page.html").read_text()
+    script = (BRIDGE / "http" / "static" / "page.js").read_text()
+    page = (BRIDGE / "http" / "templates" / "page.html").read_text()
     block = page.split('<script type="application/json" id="page-texts">', 1)[1].split("</script>", 1)[0]
     handed = set(re.findall(r'^\s*"(\w+)": _\(', block, re.MULTILINE))
     asked = set(re.findall(r"\bt\('(\w+)'", script))

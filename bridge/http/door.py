@@ -1,5 +1,5 @@
-"""The HTTP door, for services that cannot speak MQTT: the aiohttp server, with the status page in
-`bridge/web/` (the URL download client is `bridge.download`).
+"""The HTTP door's server, for services that cannot speak MQTT (the status page beside it is
+`bridge.http.page`; the URL download client is `bridge.download`).
 
 `POST /sendmessage` keeps the request format of the Flask notification service this project
 grew from, so its callers keep working; `POST /send/<room key>` takes the same bodies as MQTT
@@ -7,7 +7,7 @@ direct sends. Both feed the same path as MQTT (queue, delivery reports) and answ
 the event id once the message is accepted; what then happens to it is on `<base>/bridge/delivery`.
 `POST /apprise/<room key>` takes the JSON body of Apprise's `json://` plugin (`bridge.apprise_in`),
 so any tool that speaks Apprise can write into a room, its title kept.
-The status page at `/` and `GET /metrics` (`bridge.web`) are served here too, with their own
+The status page at `/` and `GET /metrics` (`bridge.http.page`) are served here too, with their own
 credentials (a session cookie; a bearer token that may be `http.metrics_token`).
 """
 
@@ -27,11 +27,11 @@ from bridge.apprise_in import apprise_send
 from bridge.config import HttpSettings
 from bridge.errors import StartupError
 from bridge.events import DeliveryReport, InboundMessage, Planned, Queued
+from bridge.http import page
 from bridge.overview import Overview
 from bridge.pipeline import event_id_from
 from bridge.prometheus import PrometheusMetrics
 from bridge.runtime import LiveRuntime
-from bridge.web import page
 
 log = logging.getLogger(__name__)
 

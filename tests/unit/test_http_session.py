@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.web.session import SESSION_SECONDS, Sessions
+from bridge.http.session import SESSION_SECONDS, Sessions
 
 TOKEN = b"the-http-token-0123456789"
 

@@ -41,6 +41,8 @@ from bridge.config import HttpSettings
 from bridge.events import DeliveryReport, Planned, Queued
 from bridge.filters import duration
 from bridge.homeassistant import qr_svg
+from bridge.http.events import EventStreams
+from bridge.http.session import COOKIE, SESSION_SECONDS, Sessions
 from bridge.i18n import N_, Texts, texts_for
 from bridge.overview import Overview, Snapshot
 from bridge.pipeline import event_id_from
@@ -48,8 +50,6 @@ from bridge.prometheus import CONTENT_TYPE, PrometheusMetrics
 from bridge.render import render_lines
 from bridge.reports import iso_time
 from bridge.runtime import LiveRuntime
-from bridge.web.events import EventStreams
-from bridge.web.session import COOKIE, SESSION_SECONDS, Sessions
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class StatusPage:
         self._accept = accept
         self._metrics = metrics
         self._version = __version__
-        self._env = jinja2.Environment(loader=jinja2.PackageLoader("bridge.web", "templates"), autoescape=True,
+        self._env = jinja2.Environment(loader=jinja2.PackageLoader("bridge.http", "templates"), autoescape=True,
                                        undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.i18n"])
         self._locale = CurrentLocale(live)
         self._env.install_gettext_translations(self._locale, newstyle=True)  # type: ignore[attr-defined]  # i18n ext
@@ -258,7 +258,7 @@ class StatusPage:
         name = request.match_info["name"]
         if name not in STATIC:
             raise web.HTTPNotFound()
-        data = importlib.resources.files("bridge.web").joinpath("static", name).read_bytes()
+        data = importlib.resources.files("bridge.http").joinpath("static", name).read_bytes()
         return web.Response(body=data, content_type=STATIC[name],
                             headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
