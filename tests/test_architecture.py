@@ -49,6 +49,8 @@ ADAPTERS: dict[str, set[str]] = {
     "bridge.fallback_apprise": {"bridge.app", "bridge.cli"},
     # The fallback's tables are a part of the outbox, which inherits them.
     "bridge.outbox_fallback": {"bridge.outbox"},
+    # The worker's half of the outbox: claims and the outcomes of sends, inherited the same way.
+    "bridge.outbox_sending": {"bridge.outbox"},
     "bridge.outbox": {"bridge.app", "bridge.intake", "bridge.delivery", "bridge.delivery_claim",
                       "bridge.delivery_record", "bridge.delivery_types", "bridge.reporter", "bridge.housekeeping",
                       "bridge.info", "bridge.timers", "bridge.fallback_service"},
