@@ -145,9 +145,7 @@ class Bench:
             "limits: {max_queued: 1000000}\n"
             "homeassistant: {discovery: false}\n"
             "log_level: info\n" + ROUTES)
-        bridge = BridgeProcess(config).start()
-        bridge.wait_for_log("configured rooms resolved", timeout=60)
-        return bridge, outbox
+        return BridgeProcess(config).start(wait_ready=True, timeout=60), outbox
 
     @staticmethod
     def pid(bridge: BridgeProcess) -> int:
@@ -206,8 +204,14 @@ def ingest(bench: Bench, n: int, figures: dict[str, str]) -> None:
     bridge, outbox = bench.start_bridge()
     try:
         pid = bench.pid(bridge)
-        bench.gateway.logout()
-        bridge.wait_for_log("logged out", timeout=30)
+        login = f"{bridge.base_topic}/bridge/login"
+        watcher = bridge.watcher([login])
+        try:
+            bench.gateway.logout()
+            watcher.wait_for(lambda m: not m.retain and m.json()["state"] == "logged_out", timeout=30,
+                             what="the bridge logged out")
+        finally:
+            watcher.close()
         lines = [event(i, "ingest") for i in range(n)]
         started, cpu_started = time.monotonic(), cpu_seconds(pid)
         publisher = mosquitto_pub(bench.broker, topic, lines)
