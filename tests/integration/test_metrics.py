@@ -12,11 +12,11 @@ from http.cookiejar import CookieJar
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import DELIVERY, WORLD, BridgeFactory, publish, reports
 from tests.support.broker import free_port
 from tests.support.gateway import MockGateway
+from tests.support.metrics import get, samples
 from tests.support.mqtt_client import TestClient
 
 pytestmark = pytest.mark.integration
@@ -44,22 +44,6 @@ def own_gateway() -> Iterator[MockGateway]:
     gw = MockGateway().start(WORLD)
     yield gw
     gw.stop()
-
-
-def get(port: int, path: str, token: str | None = None, headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode(), response.headers
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(), error.headers
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_metrics_count_deliveries_rejections_and_logouts(

@@ -19,7 +19,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import BridgeFactory
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker, free_port
 from tests.support.gateway import GatewayProcess
+from tests.support.metrics import get, samples
 from tests.support.mqtt_client import TestClient
 from tests.support.waiting import wait_for
 
@@ -74,13 +73,10 @@ def warning_line(reason: str) -> str:
 
 
 def scrape(port: int) -> dict[str, float]:
-    """`GET /metrics`, as Prometheus would read it: sample name to value (these have no labels)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
-                                     headers={"Authorization": f"Bearer {HTTP_TOKEN}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        text = response.read().decode()
-    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
-            if not s.labels}
+    """`GET /metrics`: the value of each sample without labels, by name."""
+    status, text, _ = get(port, "/metrics", HTTP_TOKEN)
+    assert status == 200, text
+    return {name: value for (name, labels), value in samples(text).items() if not labels}
 
 
 def wait_for_puppet_errors_after(bridge: BridgeProcess, port: int, seconds: float, timeout: float) -> dict[str, float]:
