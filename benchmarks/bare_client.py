@@ -24,7 +24,7 @@ from typing import Any
 def client_class() -> Any:
     """`bridge.wechat.WeChatClient`, or whichever class the app itself builds if it moved."""
     try:
-        from bridge.wechat import WeChatClient
+        from bridge.wechat.client import WeChatClient
     except ImportError:
         from bridge.app import WeChatClient  # type: ignore[attr-defined, no-redef, unused-ignore]
     return WeChatClient

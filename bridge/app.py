@@ -25,36 +25,37 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bridge import homeassistant, reports
-from bridge.config import Config
-from bridge.delivery import DeliveryWorker
-from bridge.download import download
+from bridge import homeassistant
+from bridge.chat import WeChatEvent
+from bridge.config.models import Config
+from bridge.delivery.pacing import Pacer
+from bridge.delivery.worker import DeliveryWorker
 from bridge.errors import StartupError
 from bridge.events import Acknowledge, DeliveryReport, InboundMessage
-from bridge.fallback_apprise import AppriseNotifier
-from bridge.fallback_service import FallbackService
+from bridge.fallback.apprise import AppriseNotifier
+from bridge.fallback.service import FallbackService
 from bridge.homeassistant import HomeAssistant
-from bridge.housekeeping import Housekeeping
 from bridge.http.door import HttpIngress
-from bridge.incoming import IncomingMessages
-from bridge.info import BridgeInfo
-from bridge.intake import Intake
+from bridge.http.download import download
+from bridge.http.overview import Overview
+from bridge.http.prometheus import PrometheusMetrics
+from bridge.inbound.intake import Intake
+from bridge.inbound.requests import Requests
+from bridge.inbound.timers import Timers
 from bridge.links import Link, LinkState
 from bridge.metrics import Metrics
-from bridge.mqtt import MqttSession
-from bridge.outbox import OutboxRunner
-from bridge.overview import Overview
-from bridge.pacing import Pacer
-from bridge.prometheus import PrometheusMetrics
-from bridge.reporter import Reporter
-from bridge.requests import Requests
-from bridge.rooms import RoomDirectory
-from bridge.runtime import LiveRuntime, Runtime
-from bridge.status import BridgeStatus
-from bridge.timers import Timers
-from bridge.wechat import WeChatClient, link_tls
-from bridge.wechat_events import WeChatEvents
-from bridge.wechat_types import WeChatEvent
+from bridge.mqtt.session import MqttSession
+from bridge.outbox.housekeeping import Housekeeping
+from bridge.outbox.runner import OutboxRunner
+from bridge.pipeline.runtime import LiveRuntime, Runtime
+from bridge.reactions.incoming import IncomingMessages
+from bridge.reactions.wechat import WeChatEvents
+from bridge.reporting import payloads as reports
+from bridge.reporting.info import BridgeInfo
+from bridge.reporting.reporter import Reporter
+from bridge.reporting.status import BridgeStatus
+from bridge.wechat.client import WeChatClient, link_tls
+from bridge.wechat.rooms import RoomDirectory
 
 log = logging.getLogger(__name__)
 

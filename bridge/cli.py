@@ -10,11 +10,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from bridge import __version__
-from bridge.config import Config
-from bridge.config_loader import load_config
+from bridge.config.loader import load_config
+from bridge.config.models import Config
 from bridge.errors import ConfigError, ConfigProblem, OutboxError, StartupError
-from bridge.fallback import secret_parts
-from bridge.runtime import Runtime
+from bridge.fallback.rules import secret_parts
+from bridge.pipeline.runtime import Runtime
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -74,7 +74,7 @@ def _check_fallback(config: Config, path: str) -> None:
     """Every fallback URL through Apprise's own parser; Apprise itself, when one is configured."""
     if not config.fallback.enabled:
         return
-    from bridge.fallback_apprise import missing, url_problems
+    from bridge.fallback.apprise import missing, url_problems
 
     problem = missing()
     if problem is not None:
@@ -92,7 +92,7 @@ def _print_problems(error: ConfigError) -> None:
 
 def _render(config: Config, topic: str, payload: str, retained: bool, last: str | None) -> int:
     """Show what the bridge would send for one message, without a broker or WeChat."""
-    from bridge.render import render_lines
+    from bridge.commands.render import render_lines
 
     for line in render_lines(Runtime.compile(config), topic=topic, payload=payload, retained=retained, last=last):
         print(line)
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _health(config: Config, timeout: float) -> int:
-    from bridge.health import check_health
+    from bridge.commands.health import check_health
 
     healthy, line = asyncio.run(check_health(config, wait_seconds=timeout))
     print(line)
@@ -166,7 +166,7 @@ def _run(config: Config, path: Path) -> int:
 
 
 def _doctor(path: str) -> int:
-    from bridge.doctor import diagnose
+    from bridge.commands.doctor import diagnose
 
     try:
         config = _load(path)

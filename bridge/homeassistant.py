@@ -43,11 +43,11 @@ import orjson
 import qrcode
 
 from bridge import __version__
-from bridge.config import Config
+from bridge.chat import LoginState
+from bridge.config.models import Config
 from bridge.events import DeliveryStatus, InboundMessage, Publication
 from bridge.i18n import ENGLISH, Texts, texts_for
 from bridge.topics import DiscoveryTopics, Topics
-from bridge.wechat_types import LoginState
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ implementation that records, for `GET /metrics`.
 
 from __future__ import annotations
 
+from bridge.chat import LoginStateName
 from bridge.events import DeliveryReport
 from bridge.links import LinkState
-from bridge.wechat_types import LoginStateName
 
 
 class Metrics:

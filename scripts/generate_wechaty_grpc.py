@@ -1,4 +1,4 @@
-"""Regenerate bridge/wechaty/proto/ from the puppet-service protocol's .proto files.
+"""Regenerate bridge/wechat/puppet/proto/ from the puppet-service protocol's .proto files.
 
     .venv/bin/pip install "grpcio-tools==1.74.0"     # once; not a dependency of the bridge
     .venv/bin/python scripts/generate_wechaty_grpc.py
@@ -12,8 +12,8 @@ needs neither npm nor grpcio-tools.
 What changes on the way, and why:
 - the google.api HTTP and openapiv2 annotations are stripped: they only serve wechaty's REST
   gateway, never the wire, and would drag in googleapis protos we do not ship;
-- the files are compiled under the path `bridge/wechaty/proto/`, so the generated modules import
-  each other as `bridge.wechaty.proto.wechaty...` and never as a top-level `wechaty` package. The
+- the files are compiled under the path `bridge/wechat/puppet/proto/`, so the generated modules import
+  each other as `bridge.wechat.puppet.proto.wechaty...` and never as a top-level `wechaty` package. The
   proto package names (`wechaty`, `wechaty.puppet`), and so every method name on the wire, are
   unchanged.
 
@@ -36,8 +36,8 @@ WECHATY_GRPC_VERSION = "1.5.2"
 GRPCIO_TOOLS_VERSION = "1.74.0"
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTALLED = ROOT / "tests" / "gateway" / "node_modules" / "wechaty-grpc"
-PREFIX = Path("bridge") / "wechaty" / "proto"
+INSTALLED = ROOT / "gateway" / "node_modules" / "wechaty-grpc"
+PREFIX = Path("bridge") / "wechat" / "puppet" / "proto"
 OUT = ROOT / PREFIX
 
 _ANNOTATION_IMPORTS = re.compile(r'^import "(google/api/|protoc-gen-openapiv2/)[^"]*";\n', re.MULTILINE)

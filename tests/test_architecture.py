@@ -1,9 +1,13 @@
 """The shape of `bridge/`, read from its imports with `ast`, so that it cannot rot unnoticed.
 
-- Each outside system is imported by exactly the module (or package) that speaks to it.
+- `bridge/` is a few core modules at the top (values, the error tree, the topic contract) and one
+  package per stage. Each package may import the core and the packages its row of `PACKAGES` names,
+  nothing else; no two packages import each other, directly or through a circle.
+- Each outside system is imported by exactly the package (or module) that speaks to it.
 - The value types that cross stages import nothing of ours but each other and the error tree.
-- Only the modules that really talk to an adapter import it, and the pure stages reach none,
-  not even through another module: a stage that wants a dataclass never loads aiomqtt.
+- The pure stages reach no adapter, not even through another module.
+- Every package's `__init__` says what it owns and what it may import; no module is over 500 lines;
+  no top-level module carries a family prefix (`delivery_*`): a family is a package.
 
 Every import counts, at module level, inside functions and under `TYPE_CHECKING` alike.
 """
@@ -19,53 +23,63 @@ import pytest
 BRIDGE = Path(__file__).resolve().parent.parent / "bridge"
 _SOURCES = {str(p.relative_to(BRIDGE.parent)) for p in BRIDGE.rglob("*.py")}
 
+#: Top-level modules every stage may import: values, the error tree, the topic contract, the
+#: texts, the link states and the metrics interface. They import only each other.
+CORE = {"errors", "events", "chat", "topics", "links", "i18n", "metrics"}
+
+#: Package (or top-level module above the core) -> what of ours it may import besides the core.
+#: Read top to bottom, it is the data flow: nothing imports a row below its own.
+PACKAGES: dict[str, set[str]] = {
+    "config": set(),
+    "pipeline": {"config"},
+    "outbox": {"config"},
+    "mqtt": {"config"},
+    "wechat": {"config"},
+    "homeassistant": {"config"},
+    "delivery": {"config", "pipeline", "outbox"},
+    "fallback": {"config", "pipeline", "outbox", "delivery"},
+    "reporting": {"config", "pipeline", "outbox", "wechat", "fallback"},
+    "inbound": {"config", "pipeline", "outbox", "reporting", "homeassistant"},
+    "reactions": {"config", "pipeline", "wechat", "reporting", "homeassistant"},
+    "commands": {"config", "pipeline", "outbox", "mqtt", "wechat", "reporting"},
+    "http": {"config", "pipeline", "outbox", "wechat", "reporting", "homeassistant", "commands"},
+    "cli": {"app", "commands", "config", "pipeline", "fallback"},
+    "app": {"config", "pipeline", "outbox", "mqtt", "wechat", "homeassistant", "delivery", "fallback",
+            "reporting", "inbound", "reactions", "http"},
+    "__main__": {"cli"},
+}
+
 #: Outside system (top-level import name) -> the only modules allowed to import it.
 OUTSIDE_SYSTEMS: dict[str, set[str]] = {
-    "aiomqtt": {"bridge.mqtt"},
-    "paho": {"bridge.mqtt"},
-    "grpc": {"bridge.wechaty.*"},
-    "sqlite3": {"bridge.outbox"},
-    "aiohttp": {"bridge.http.*", "bridge.download"},  # the HTTP door (server and page), the downloader
+    "aiomqtt": {"bridge.mqtt.*"},
+    "paho": {"bridge.mqtt.*"},
+    "grpc": {"bridge.wechat.puppet.*"},
+    # The outbox opens the database (store) and migrates it (schema); its other modules run their SQL on
+    # the connection they are handed, and import no driver.
+    "sqlite3": {"bridge.outbox.store", "bridge.outbox.schema"},
+    "aiohttp": {"bridge.http.*"},  # the HTTP door (server and page), the downloader
     # The sandboxed environment for users' templates; the status page's HTML has its own autoescaping one.
-    "jinja2": {"bridge.templates", "bridge.http.page"},
-    "prometheus_client": {"bridge.prometheus"},
-    "yaml": {"bridge.yaml_source"},
-    "apprise": {"bridge.fallback_apprise"},
+    "jinja2": {"bridge.pipeline.templates", "bridge.http.page"},
+    "prometheus_client": {"bridge.http.prometheus"},
+    "yaml": {"bridge.config.yaml_source"},
+    "apprise": {"bridge.fallback.apprise"},
 }
 
 #: Frozen values that cross stages: they import nothing of ours except each other and the errors.
-VALUE_TYPES = {"bridge.events", "bridge.wechat_types", "bridge.outbox_records", "bridge.fallback_records",
+VALUE_TYPES = {"bridge.events", "bridge.chat", "bridge.outbox.records", "bridge.outbox.fallback_records",
                "bridge.errors"}
 
-#: Adapter -> the modules that may import it directly (they do talk to that system).
-ADAPTERS: dict[str, set[str]] = {
-    "bridge.mqtt": {"bridge.app", "bridge.health", "bridge.doctor"},
-    "bridge.wechat": {"bridge.app", "bridge.doctor"},
-    "bridge.wechaty": {"bridge.wechat", "bridge.doctor", "bridge.wechaty.*"},
-    "bridge.http": {"bridge.app", "bridge.http.*"},
-    "bridge.prometheus": {"bridge.app", "bridge.http.door", "bridge.http.page"},
-    "bridge.download": {"bridge.app"},
-    # The fallback's way out: the app builds it, `check` asks it about every URL.
-    "bridge.fallback_apprise": {"bridge.app", "bridge.cli"},
-    # The fallback's tables are a part of the outbox, which inherits them.
-    "bridge.outbox_fallback": {"bridge.outbox"},
-    # The worker's half of the outbox: claims and the outcomes of sends, inherited the same way.
-    "bridge.outbox_sending": {"bridge.outbox"},
-    "bridge.outbox": {"bridge.app", "bridge.intake", "bridge.delivery", "bridge.delivery_claim",
-                      "bridge.delivery_record", "bridge.delivery_types", "bridge.reporter", "bridge.housekeeping",
-                      "bridge.info", "bridge.timers", "bridge.fallback_service"},
-    # The outbox's SQL for routes' state, run on the outbox's connection inside its transactions.
-    "bridge.outbox_state": {"bridge.outbox"},
-}
+#: The modules that talk to an outside system.
+ADAPTERS = {"bridge.mqtt.session", "bridge.wechat.client", "bridge.wechat.puppet", "bridge.outbox.store",
+            "bridge.http.door", "bridge.http.download", "bridge.http.prometheus", "bridge.fallback.apprise"}
 
 #: Stages that compute and decide: none of them may reach an adapter, directly or through another module.
-PURE = {"bridge.admission", "bridge.endings", "bridge.attachments", "bridge.config", "bridge.config_loader",
-        "bridge.filters", "bridge.quiet_hours", "bridge.incoming", "bridge.pacing", "bridge.payloads",
-        "bridge.pipeline", "bridge.reports", "bridge.rooms",
-        "bridge.routing", "bridge.runtime", "bridge.status", "bridge.templates", "bridge.topics",
-        "bridge.homeassistant", "bridge.i18n", "bridge.links", "bridge.metrics", "bridge.overview", "bridge.render",
-        "bridge.fallback", "bridge.apprise_in",
-        *VALUE_TYPES}
+PURE_PACKAGES = {"config", "pipeline"}
+PURE_MODULES = {"bridge.outbox.admission", "bridge.outbox.endings", "bridge.delivery.pacing",
+                "bridge.fallback.rules", "bridge.reporting.payloads", "bridge.wechat.rooms",
+                "bridge.http.overview", "bridge.http.apprise_in", "bridge.commands.render", "bridge.homeassistant"}
+
+MAX_LINES = 500
 
 
 def _module_name(path: Path) -> str:
@@ -73,12 +87,16 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _generated(path: Path) -> bool:
+    return "proto" in path.relative_to(BRIDGE).parts
+
+
 @cache
 def _modules() -> dict[str, set[str]]:
     """Every module of `bridge` (generated protobuf stubs aside) -> the names it imports."""
     found: dict[str, set[str]] = {}
     for path in sorted(BRIDGE.rglob("*.py")):
-        if "proto" in path.relative_to(BRIDGE).parts:
+        if _generated(path):
             continue
         name = _module_name(path)
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -91,7 +109,7 @@ def _modules() -> dict[str, set[str]]:
                 if node.level:
                     base = ".".join([*package.split(".")[:len(package.split(".")) - node.level + 1], base]).strip(".")
                 imported.add(base)
-                # `from bridge import reports` imports the module bridge.reports
+                # `from bridge.reporting import payloads` imports the module bridge.reporting.payloads
                 imported.update(f"{base}.{alias.name}" for alias in node.names
                                 if f"{base}.{alias.name}".replace(".", "/") + ".py" in _SOURCES)
         found[name] = imported
@@ -106,6 +124,12 @@ def _ours(name: str) -> str | None:
             return name
         name = name.rpartition(".")[0]
     return None
+
+
+def _unit(module: str) -> str:
+    """The package (or top-level module) a module belongs to: `bridge.outbox.store` -> `outbox`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "bridge"
 
 
 def _allowed(module: str, patterns: set[str]) -> bool:
@@ -128,12 +152,75 @@ def _reach(module: str) -> set[str]:
     return seen
 
 
+def _unit_edges() -> dict[str, set[str]]:
+    """Package (or top-level module) -> the others it imports."""
+    edges: dict[str, set[str]] = {}
+    for module in _modules():
+        edges.setdefault(_unit(module), set()).update(
+            _unit(found) for found in _imports_of_ours(module) if _unit(found) not in (_unit(module), "bridge"))
+    return edges
+
+
+def _units() -> set[str]:
+    return {_unit(m) for m in _modules()} - {"bridge"}
+
+
 def test_the_parser_sees_the_modules_and_their_imports() -> None:
     modules = _modules()
-    assert {"bridge.app", "bridge.mqtt", "bridge.events", "bridge.wechaty.link"} <= set(modules)
-    assert "aiomqtt" in modules["bridge.mqtt"]
-    assert "bridge.mqtt" in _imports_of_ours("bridge.app")
-    assert "bridge.reports" in _imports_of_ours("bridge.status")  # `from bridge import reports`
+    assert {"bridge.app", "bridge.mqtt.session", "bridge.events", "bridge.wechat.puppet.link"} <= set(modules)
+    assert "aiomqtt" in modules["bridge.mqtt.session"]
+    assert "bridge.mqtt.session" in _imports_of_ours("bridge.app")
+    # `from bridge.reporting import payloads as reports`
+    assert "bridge.reporting.payloads" in _imports_of_ours("bridge.reporting.status")
+
+
+def test_every_package_and_top_level_module_has_a_row() -> None:
+    assert _units() == CORE | set(PACKAGES), "a package or top-level module is missing from CORE/PACKAGES, or gone"
+
+
+@pytest.mark.parametrize("unit", sorted(PACKAGES))
+def test_each_package_imports_only_the_core_and_its_row(unit: str) -> None:
+    wrong = sorted(_unit_edges().get(unit, set()) - CORE - PACKAGES[unit])
+    assert not wrong, f"bridge.{unit} imports {wrong}; its row allows {sorted(PACKAGES[unit])} and the core"
+
+
+@pytest.mark.parametrize("unit", sorted(CORE))
+def test_the_core_imports_only_the_core(unit: str) -> None:
+    wrong = sorted(_unit_edges().get(unit, set()) - CORE)
+    assert not wrong, f"bridge.{unit} is core and imports {wrong}"
+
+
+def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """A circle of imports between packages, if there is one (depth-first search)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)) is not None:
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)) is not None:
+            return found
+    return None
+
+
+def test_no_two_packages_import_each_other_directly_or_through_a_circle() -> None:
+    circle = _cycle(_unit_edges())
+    assert circle is None, "packages import each other: " + " -> ".join(circle or [])
+
+
+def test_the_circle_finder_finds_circles() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
 @pytest.mark.parametrize("system", sorted(OUTSIDE_SYSTEMS))
@@ -150,15 +237,31 @@ def test_value_types_import_nothing_of_ours_but_each_other(module: str) -> None:
     assert not wrong, f"{module} imports {wrong}"
 
 
-@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
-def test_only_the_modules_that_talk_to_an_adapter_import_it(adapter: str) -> None:
-    importers = {m for m in _modules() if adapter in _imports_of_ours(m) and not _allowed(m, {adapter + ".*"})}
-    wrong = sorted(m for m in importers if not _allowed(m, ADAPTERS[adapter]))
-    assert not wrong, f"{adapter} is imported by {wrong}"
+def _pure_modules() -> list[str]:
+    return sorted(PURE_MODULES | {m for m in _modules() if _unit(m) in PURE_PACKAGES})
 
 
-@pytest.mark.parametrize("module", sorted(PURE))
+@pytest.mark.parametrize("module", _pure_modules())
 def test_pure_stages_reach_no_adapter_even_through_other_modules(module: str) -> None:
-    assert module in _modules(), f"{module} is gone: update PURE"
+    assert module in _modules(), f"{module} is gone: update PURE_MODULES"
     reached = sorted(m for m in _reach(module) if _allowed(m, {*ADAPTERS, *(a + ".*" for a in ADAPTERS)}))
     assert not reached, f"{module} loads {reached}"
+
+
+@pytest.mark.parametrize("package", sorted(u for u in PACKAGES if (BRIDGE / u).is_dir()))
+def test_every_package_says_what_it_owns_and_may_import(package: str) -> None:
+    init = BRIDGE / package / "__init__.py"
+    doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+    assert doc, f"bridge/{package}/__init__.py has no docstring"
+    assert "import" in doc.lower(), f"bridge/{package}/__init__.py does not say what it may import"
+
+
+def test_no_module_is_over_500_lines() -> None:
+    long = sorted(f"{p.relative_to(BRIDGE.parent)}: {n}" for p in BRIDGE.rglob("*.py")
+                  if not _generated(p) and (n := len(p.read_text().splitlines())) > MAX_LINES)
+    assert not long, f"split these modules: {long}"
+
+
+def test_no_top_level_module_carries_a_family_prefix() -> None:
+    prefixed = sorted(p.name for p in BRIDGE.glob("*.py") if "_" in p.stem.strip("_"))
+    assert not prefixed, f"a family of modules is a package: {prefixed}"

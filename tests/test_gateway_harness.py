@@ -93,7 +93,7 @@ def test_kill_makes_commands_fail_fast() -> None:
 async def test_link_round_trip(gateway: MockGateway) -> None:
     """The bridge's own client (bridge.wechaty) connects, sends text/mention/file, and receives a contact's message."""
     from bridge.errors import SendError
-    from bridge.wechaty import PuppetEvent, PuppetLink
+    from bridge.wechat.puppet import PuppetEvent, PuppetLink
 
     gateway.clear()
     received: list[PuppetEvent] = []

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge import pipeline as pipelines
-from bridge.config_loader import load_config
+from bridge.config.loader import load_config
 from bridge.events import InboundMessage, Queued, Rejected
-from bridge.intake import idempotency_key
-from bridge.outbox import Outbox
-from bridge.outbox_records import Accepted, Arrival
-from bridge.runtime import Runtime
+from bridge.inbound.intake import idempotency_key
+from bridge.outbox.records import Accepted, Arrival
+from bridge.outbox.store import Outbox
+from bridge.pipeline import plan as pipelines
+from bridge.pipeline.runtime import Runtime
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 READY_MADE = ["home-assistant.yaml", "tasmota.yaml", "esphome.yaml", "zigbee2mqtt.yaml", "scripts.yaml"]

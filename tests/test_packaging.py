@@ -75,7 +75,7 @@ def test_the_wheel_carries_the_catalog_and_speaks_chinese_installed(tmp_path: Pa
 
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=120)
-    probe = ("import bridge, bridge.i18n as i; from bridge.filters import duration; t = i.texts_for('zh-CN'); "
+    probe = ("import bridge, bridge.i18n as i; from bridge.pipeline.filters import duration; t = i.texts_for('zh-CN'); "
              "print(bridge.__file__); print(t.gettext('{count} notifications:').format(count=7), duration(3725, t))")
     result = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=60,
                             cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)})

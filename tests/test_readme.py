@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.prometheus import PrometheusMetrics
+from bridge.http.prometheus import PrometheusMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "<!-- checked by tests/test_readme.py: `wechat-mqtt-bridge check` must accept this config -->"
@@ -93,3 +93,39 @@ def test_the_chinese_status_page_and_metrics_sections_carry_what_the_english_one
     assert names == exported and sorted(name for name in names if f"`{name}`" not in metrics) == []
     for needed in ["http.metrics_token", "scrape_configs:", *re.findall(r"alert: (\w+)", section(english, "Metrics"))]:
         assert needed in metrics, needed
+
+
+def readme_map() -> dict[str, str]:
+    """The names in README's "How it works" map of `bridge/` -> their line: `config/`, `app.py`."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## How it works"):]
+    block = re.search(r"```\nbridge/\n(.*?)\n```", section, re.DOTALL)
+    assert block, "README's How it works has no map of bridge/"
+    return {m.group(1): line for line in block.group(1).splitlines()
+            if (m := re.match(r"^  (\S+(?:/|\.py))\s", line))}
+
+
+def bridge_layout() -> set[str]:
+    """What the map must name: every package (`config/`) and top-level module (`app.py`) of bridge/."""
+    bridge = ROOT / "bridge"
+    packages = {f"{p.name}/" for p in bridge.iterdir() if (p / "__init__.py").is_file()}
+    modules = {p.name for p in bridge.glob("*.py") if p.name != "__init__.py"}
+    return packages | modules
+
+
+def test_the_map_in_how_it_works_names_every_package_and_module_and_nothing_else() -> None:
+    mapped, there = set(readme_map()), bridge_layout()
+    assert not there - mapped, f"README's map of bridge/ misses {sorted(there - mapped)}"
+    assert not mapped - there, f"README's map of bridge/ names what does not exist: {sorted(mapped - there)}"
+
+
+def test_the_map_check_sees_a_missing_and_a_made_up_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = readme_map()
+    assert "outbox/" in real and "app.py" in real
+    monkeypatch.setattr(sys.modules[__name__], "readme_map",
+                        lambda: {**{k: v for k, v in real.items() if k != "outbox/"}, "made_up.py": ""})
+    with pytest.raises(AssertionError, match=r"misses \['outbox/'\]"):
+        test_the_map_in_how_it_works_names_every_package_and_module_and_nothing_else()
+    monkeypatch.setattr(sys.modules[__name__], "readme_map", lambda: {**real, "made_up.py": ""})
+    with pytest.raises(AssertionError, match="made_up.py"):
+        test_the_map_in_how_it_works_names_every_package_and_module_and_nothing_else()

@@ -22,16 +22,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from bridge import pipeline
-from bridge.apprise_in import apprise_send
-from bridge.config import HttpSettings
+from bridge.config.models import HttpSettings
 from bridge.errors import StartupError
 from bridge.events import DeliveryReport, InboundMessage, Planned, Queued
 from bridge.http import page
-from bridge.overview import Overview
-from bridge.pipeline import event_id_from
-from bridge.prometheus import PrometheusMetrics
-from bridge.runtime import LiveRuntime
+from bridge.http.apprise_in import apprise_send
+from bridge.http.overview import Overview
+from bridge.http.prometheus import PrometheusMetrics
+from bridge.pipeline import plan as pipeline
+from bridge.pipeline.plan import event_id_from
+from bridge.pipeline.runtime import LiveRuntime
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from bridge.overview import Overview
+from bridge.http.overview import Overview
 
 #: How stale the queue figures on an open page may get.
 REFRESH_SECONDS = 2.0

@@ -36,20 +36,21 @@ import orjson
 from aiohttp import web
 from markupsafe import Markup
 
-from bridge import __version__, pipeline
-from bridge.config import HttpSettings
+from bridge import __version__
+from bridge.commands.render import render_lines
+from bridge.config.models import HttpSettings
 from bridge.events import DeliveryReport, Planned, Queued
-from bridge.filters import duration
 from bridge.homeassistant import qr_svg
 from bridge.http.events import EventStreams
+from bridge.http.overview import Overview, Snapshot
+from bridge.http.prometheus import CONTENT_TYPE, PrometheusMetrics
 from bridge.http.session import COOKIE, SESSION_SECONDS, Sessions
 from bridge.i18n import N_, Texts, texts_for
-from bridge.overview import Overview, Snapshot
-from bridge.pipeline import event_id_from
-from bridge.prometheus import CONTENT_TYPE, PrometheusMetrics
-from bridge.render import render_lines
-from bridge.reports import iso_time
-from bridge.runtime import LiveRuntime
+from bridge.pipeline import plan as pipeline
+from bridge.pipeline.filters import duration
+from bridge.pipeline.plan import event_id_from
+from bridge.pipeline.runtime import LiveRuntime
+from bridge.reporting.payloads import iso_time
 
 log = logging.getLogger(__name__)
 

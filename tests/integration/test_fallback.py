@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bridge.fallback import qr_png
+from bridge.fallback.rules import qr_png
 from tests.integration.conftest import DELIVERY, FAMILY, OPS, BridgeFactory, publish
 from tests.support.broker import free_port
 from tests.support.gateway import MockGateway

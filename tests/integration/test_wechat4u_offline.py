@@ -157,7 +157,7 @@ def test_wechat4u_without_internet_is_a_reason_on_bridge_login_not_a_crash_or_a_
         assert (metrics["wechat_bridge_gateway_connected"], metrics["wechat_bridge_gateway_reconnects_total"]) == (
             1, 0), "reconnected"
         log = bridge.log()
-        assert log.count("bridge.wechat: WeChat: connecting to the gateway at ") == 1, "reconnected"
+        assert log.count("bridge.wechat.client: WeChat: connecting to the gateway at ") == 1, "reconnected"
         assert "reconnecting in" not in log and "Traceback" not in log
         assert log.count(warning_line(reason)) == 1, "the puppet's error must be logged once, not once per event"
         assert collapsed([m.json() for m in observer.messages(login)]) == [

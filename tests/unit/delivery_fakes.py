@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from bridge.chat import LoginState, WeChatContact, WeChatUser
 from bridge.events import Attachment, Delivery, DeliveryPolicy, Queued, Rejected
-from bridge.outbox import Outbox, OutboxRunner
-from bridge.outbox_records import Arrival, IdempotencyKey, OutboxRow
-from bridge.wechat_types import LoginState, WeChatContact, WeChatUser
+from bridge.outbox.records import Arrival, IdempotencyKey, OutboxRow
+from bridge.outbox.runner import OutboxRunner
+from bridge.outbox.store import Outbox
 
 P = ParamSpec("P")
 T = TypeVar("T")

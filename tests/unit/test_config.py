@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ENV_TOKEN
-from bridge.config_loader import load_config
+from bridge.config.loader import load_config
+from bridge.config.models import ENV_TOKEN
 from bridge.errors import ConfigError
 from bridge.events import DeliveryPolicy
-from bridge.runtime import Runtime
+from bridge.pipeline.runtime import Runtime
 
 GOOD = """\
 mqtt:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import EXIT_CONFIG, main
-from bridge.config import ENV_TOKEN
+from bridge.config.models import ENV_TOKEN
 
 ROOMS = "rooms: {ops: {id: ops@chatroom}}\n"
 NOT_A_DURATION = "is not a duration: write a number of seconds or e.g. '500ms', '2s', '10m', '1h', '7d'"

@@ -9,18 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import DigestSettings, PacingSettings, RoomSettings
-from bridge.delivery_claim import DigestPlan, take
-from bridge.delivery_record import Record
-from bridge.delivery_send import Send
-from bridge.delivery_types import Batch, InDoubt, Outcome, Refused, Rejected, Sent, Store, Waiting
+from bridge.chat import WeChatRoom
+from bridge.config.models import DigestSettings, PacingSettings
+from bridge.config.rooms import RoomSettings
+from bridge.delivery.claim import DigestPlan, take
+from bridge.delivery.pacing import Pace, Pacer
+from bridge.delivery.ports import Batch, InDoubt, Outcome, Refused, Rejected, Sent, Store, Waiting
+from bridge.delivery.record import Record
+from bridge.delivery.send import Send
 from bridge.errors import EventRejected, GatewayUnavailable, SendError, SendInDoubt
 from bridge.events import Attachment, Delivery, DeliveryPolicy, Queued, RoomRef
-from bridge.outbox import Outbox, OutboxRunner
-from bridge.outbox_records import Arrival, Finish, IdempotencyKey
-from bridge.pacing import Pace, Pacer
-from bridge.rooms import RoomDirectory
-from bridge.wechat_types import WeChatRoom
+from bridge.outbox.records import Arrival, Finish, IdempotencyKey
+from bridge.outbox.runner import OutboxRunner
+from bridge.outbox.store import Outbox
+from bridge.wechat.rooms import RoomDirectory
 from tests.unit.delivery_fakes import POLICY, T0, FakeClock, FakeWeChat, enqueue, open_outbox, rows
 
 OPS = RoomRef("ops", "ops@chatroom", "Ops")

@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ContactSettings, DigestSettings, PacingSettings, RoomSettings
-from bridge.delivery import DeliveryWorker
-from bridge.delivery_types import Store
+from bridge.chat import WeChatContact, WeChatRoom
+from bridge.config.models import DigestSettings, PacingSettings
+from bridge.config.rooms import ContactSettings, RoomSettings
+from bridge.delivery.pacing import Pacer
+from bridge.delivery.ports import Store
+from bridge.delivery.worker import DeliveryWorker
 from bridge.errors import GatewayUnavailable, SendError, SendInDoubt
 from bridge.events import DeliveryPolicy, DeliveryReport, RoomRef
-from bridge.outbox import Outbox, OutboxRunner
-from bridge.pacing import Pacer
-from bridge.rooms import RoomDirectory
-from bridge.wechat_types import WeChatContact, WeChatRoom
+from bridge.outbox.runner import OutboxRunner
+from bridge.outbox.store import Outbox
+from bridge.wechat.rooms import RoomDirectory
 from tests.unit.delivery_fakes import T0, FakeClock, FakeWeChat, GatedRunner, enqueue, open_outbox, rows, statuses
 
 OPS = RoomRef("ops", "ops@chatroom", "Ops")
@@ -274,7 +276,7 @@ async def test_rows_wait_while_wechat_is_not_ready_and_say_so_once(outbox: Outbo
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     r = rig(outbox, ready=False)
     await enqueue(outbox, "Water leak")
-    with caplog.at_level(logging.INFO, logger="bridge.delivery"):
+    with caplog.at_level(logging.INFO, logger="bridge.delivery.worker"):
         assert await r.worker.step() is None
         assert await r.worker.step() is None
     assert len([m for m in caplog.messages if m.startswith("deliveries wait")]) == 1
@@ -372,7 +374,7 @@ async def test_stop_lets_the_send_in_progress_finish_and_commits_it(outbox: Outb
 
 async def test_the_store_retries_an_outbox_call_that_failed(outbox: OutboxRunner,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from bridge import delivery_types
+    from bridge.delivery import ports as delivery_types
     from bridge.errors import OutboxError
     monkeypatch.setattr(delivery_types, "OUTBOX_RETRY_SECONDS", 0.0)
     calls: list[int] = []

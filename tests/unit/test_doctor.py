@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bridge.doctor import BridgeSeen, _login_finding, _login_from_bridge
-from bridge.wechat_types import LoginState
+from bridge.chat import LoginState
+from bridge.commands.doctor import BridgeSeen, _login_finding, _login_from_bridge
 
 
 def test_a_scan_prints_the_qr_code_and_its_url() -> None:

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import qrcode
 
-from bridge.config import Config, FallbackSettings, RetrySettings
+from bridge.chat import LoginState, WeChatUser
+from bridge.config.models import Config, FallbackSettings
+from bridge.config.routes import RetrySettings
 from bridge.events import DeliveryPolicy
-from bridge.fallback import (
+from bridge.fallback.rules import (
     OutageChange,
     OutageWatch,
     alert,
@@ -24,12 +26,11 @@ from bridge.fallback import (
     scheme,
     secret_parts,
 )
-from bridge.fallback_records import FallbackSend, Notified, OutageRecord
-from bridge.fallback_service import FallbackService
+from bridge.fallback.service import FallbackService
 from bridge.i18n import texts_for
-from bridge.outbox import Outbox
-from bridge.runtime import LiveRuntime, Runtime
-from bridge.wechat_types import LoginState, WeChatUser
+from bridge.outbox.fallback_records import FallbackSend, Notified, OutageRecord
+from bridge.outbox.store import Outbox
+from bridge.pipeline.runtime import LiveRuntime, Runtime
 from tests.unit.delivery_fakes import T0, FakeClock, enqueue, open_outbox
 
 OUT = LoginState("logged_out", reason="logout by the phone")

@@ -11,7 +11,7 @@ import pytest
 
 from bridge.errors import TemplateError
 from bridge.i18n import texts_for
-from bridge.templates import TemplateEngine
+from bridge.pipeline.templates import TemplateEngine
 
 ENGINE = TemplateEngine()
 CHINESE = TemplateEngine(texts_for("zh-CN"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bridge.events import Delivery, DeliveryPolicy, Queued, RoomRef, ThrottleMark
-from bridge.outbox import Outbox
-from bridge.outbox_records import Arrival, IdempotencyKey
+from bridge.outbox.records import Arrival, IdempotencyKey
+from bridge.outbox.store import Outbox
 
 T0 = 1_700_000_000.0
 NORMAL = DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.health import describe
+from bridge.commands.health import describe
 
 
 def test_healthy() -> None:

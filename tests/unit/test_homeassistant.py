@@ -9,13 +9,13 @@ from typing import get_args
 import orjson
 import pytest
 
-from bridge.config import Config
-from bridge.config_loader import load_config
+from bridge.chat import LoginState, WeChatUser
+from bridge.config.loader import load_config
+from bridge.config.models import Config
 from bridge.errors import ConfigError
 from bridge.events import DeliveryStatus, InboundMessage, Publication
 from bridge.homeassistant import HomeAssistant, discovery_publications, login_image, node_id, slug, subscriptions
 from bridge.i18n import texts_for
-from bridge.wechat_types import LoginState, WeChatUser
 
 CONFIG = """\
 mqtt: {client_id: "bridge.home 1", base_topic: wechat}

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ENV_TOKEN
-from bridge.config_loader import load_config
+from bridge.config.loader import load_config
+from bridge.config.models import ENV_TOKEN
 from bridge.events import InboundMessage
-from bridge.intake import Intake, idempotency_key
-from bridge.outbox import Outbox, OutboxRunner
-from bridge.runtime import LiveRuntime, Runtime
+from bridge.inbound.intake import Intake, idempotency_key
+from bridge.outbox.runner import OutboxRunner
+from bridge.outbox.store import Outbox
+from bridge.pipeline.runtime import LiveRuntime, Runtime
 
 T0 = 1_700_000_000.0
 CONFIG = """\

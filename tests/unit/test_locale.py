@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge import pipeline
-from bridge.config import Config
-from bridge.config_loader import load_config
+from bridge.config.loader import load_config
+from bridge.config.models import Config
+from bridge.delivery.pacing import format_digest, split_text
 from bridge.errors import ConfigError
 from bridge.events import InboundMessage, Queued
-from bridge.pacing import format_digest, split_text
-from bridge.runtime import Runtime
+from bridge.pipeline import plan as pipeline
+from bridge.pipeline.runtime import Runtime
 
 BASE = """\
 wechaty: {token: t}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.events import DeliveryReport, RoomRef
+from bridge.http.prometheus import PrometheusMetrics
 from bridge.links import Link
-from bridge.outbox_records import OutboxStats
-from bridge.prometheus import PrometheusMetrics
+from bridge.outbox.records import OutboxStats
 
 
 def values(metrics: PrometheusMetrics, queue: OutboxStats | None = None) -> dict[tuple[str, frozenset[tuple[str, str]]],

@@ -9,7 +9,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from bridge.events import InboundMessage
-from bridge.mqtt import _Receiver
+from bridge.mqtt.session import _Receiver
 
 
 def paho_message(mid: int, topic: bytes, payload: bytes, *, qos: int = 1, retain: bool = False,
@@ -34,7 +34,7 @@ async def test_messages_keep_their_order_flags_and_ids() -> None:
 
 async def test_a_topic_that_is_not_utf8_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     receiver = _Receiver(aiomqtt.Client("127.0.0.1", 1))
-    with caplog.at_level(logging.WARNING, logger="bridge.mqtt"):
+    with caplog.at_level(logging.WARNING, logger="bridge.mqtt.session"):
         receiver._on_message(None, None, paho_message(9, b"home/\xff", b"x"))  # type: ignore[arg-type]
 
     assert not receiver.inbox and not receiver.arrived.is_set()

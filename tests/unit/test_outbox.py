@@ -10,8 +10,8 @@ import pytest
 
 from bridge.errors import OutboxError
 from bridge.events import Delivery, DeliveryPolicy, Queued, Rejected, RoomRef
-from bridge.outbox import Outbox
-from bridge.outbox_records import Accepted, Arrival, Duplicate, Finish, IdempotencyKey
+from bridge.outbox.records import Accepted, Arrival, Duplicate, Finish, IdempotencyKey
+from bridge.outbox.store import Outbox
 
 T0 = 1_700_000_000.0
 WINDOW = 3600.0

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge import outbox as outbox_module
 from bridge.events import Delivery, DeliveryPolicy, Queued, RoomRef
-from bridge.outbox import SYNC_EVERY_SENDS, Outbox
-from bridge.outbox_records import Arrival, Finish, IdempotencyKey, OutboxRow
+from bridge.outbox import store as outbox_module
+from bridge.outbox.records import Arrival, Finish, IdempotencyKey, OutboxRow
+from bridge.outbox.store import SYNC_EVERY_SENDS, Outbox
 
 T0 = 1_700_000_000.0
 POLICY = DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0)

@@ -5,8 +5,8 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from bridge.config import DigestSettings, PacingSettings
-from bridge.pacing import Pacer, TokenBucket, digest_fit, format_digest, split_text, wechat_len
+from bridge.config.models import DigestSettings, PacingSettings
+from bridge.delivery.pacing import Pacer, TokenBucket, digest_fit, format_digest, split_text, wechat_len
 
 
 def pacer(**settings: object) -> Pacer:

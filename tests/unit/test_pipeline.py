@@ -5,11 +5,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bridge import pipeline as pipelines
-from bridge.config import ENV_TOKEN
-from bridge.config_loader import load_config
+from bridge.config.loader import load_config
+from bridge.config.models import ENV_TOKEN
 from bridge.events import Delivery, DeliveryPolicy, DeliveryReport, InboundMessage, Planned, Queued, ThrottleMark
-from bridge.runtime import Runtime
+from bridge.pipeline import plan as pipelines
+from bridge.pipeline.runtime import Runtime
 
 CONFIG = """\
 rooms:

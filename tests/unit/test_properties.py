@@ -13,14 +13,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import pipeline as pipelines
-from bridge.config import ENV_TOKEN
-from bridge.config_loader import load_config
+from bridge.config.loader import load_config
+from bridge.config.models import ENV_TOKEN
 from bridge.errors import BridgeError, ConfigError, EventRejected, TopicFilterError
 from bridge.events import InboundMessage, Queued, Rejected
-from bridge.payloads import decode_payload
-from bridge.runtime import Runtime
-from bridge.templates import TemplateEngine
+from bridge.pipeline import plan as pipelines
+from bridge.pipeline.payloads import decode_payload
+from bridge.pipeline.runtime import Runtime
+from bridge.pipeline.templates import TemplateEngine
 from bridge.topics import TopicFilter
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -135,8 +135,8 @@ def test_the_payload_path_never_raises_and_answers_every_target(tmp_path_factory
 def test_the_outbox_round_trips_arbitrary_text_and_attachments(
         text: str, mentions: list[str], data: bytes | None, name: str) -> None:
     from bridge.events import Attachment, Delivery, DeliveryPolicy
-    from bridge.outbox import Outbox
-    from bridge.outbox_records import Arrival, IdempotencyKey
+    from bridge.outbox.records import Arrival, IdempotencyKey
+    from bridge.outbox.store import Outbox
 
     attachment = Attachment("file", name, data=data) if data is not None else None
     delivery = Delivery("e", "r", "t/\u2603", "room", text, 1.0, tuple(mentions), attachment)

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import DigestSettings, PacingSettings, QuietHoursSettings, RoomSettings
-from bridge.delivery_claim import DigestPlan, take
+from bridge.config.models import DigestSettings, PacingSettings
+from bridge.config.rooms import QuietHoursSettings, RoomSettings
+from bridge.delivery.claim import DigestPlan, take
+from bridge.delivery.pacing import Pace
 from bridge.events import Delivery, DeliveryPolicy, Queued, RoomRef
-from bridge.outbox import Outbox
-from bridge.outbox_records import Arrival, IdempotencyKey
-from bridge.pacing import Pace
-from bridge.quiet_hours import QuietHours, inside, last_end, next_change
+from bridge.outbox.records import Arrival, IdempotencyKey
+from bridge.outbox.store import Outbox
+from bridge.pipeline.quiet_hours import QuietHours, inside, last_end, next_change
 
 POLICY = DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0)
 PLAN = DigestPlan(DigestSettings(), max_chars=4000)

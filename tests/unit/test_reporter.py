@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bridge import reporter as reporter_module
 from bridge.errors import BridgeError
 from bridge.events import DeliveryReport, Rejected, RoomRef
-from bridge.outbox import Outbox, OutboxRunner
-from bridge.reporter import Reporter
+from bridge.outbox.runner import OutboxRunner
+from bridge.outbox.store import Outbox
+from bridge.reporting import reporter as reporter_module
+from bridge.reporting.reporter import Reporter
 from tests.unit.delivery_fakes import T0, open_outbox, store_reports
 
 

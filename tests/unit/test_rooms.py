@@ -1,9 +1,9 @@
 import pytest
 
-from bridge.config import RoomSettings
+from bridge.chat import WeChatRoom
+from bridge.config.rooms import RoomSettings
 from bridge.errors import RoomNotAvailable
-from bridge.rooms import RoomDirectory
-from bridge.wechat_types import WeChatRoom
+from bridge.wechat.rooms import RoomDirectory
 
 ROOMS = [
     WeChatRoom("r1", "老家群", 5),

@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from bridge import pipeline
-from bridge.config import ENV_TOKEN
-from bridge.config_loader import load_config
+from bridge.commands.render import render_lines
+from bridge.config.loader import load_config
+from bridge.config.models import ENV_TOKEN
 from bridge.errors import ConfigError
 from bridge.events import DeliveryReport, InboundMessage
-from bridge.intake import idempotency_key
-from bridge.outbox import SCHEMA_VERSION, Outbox
-from bridge.outbox_records import Arrival, Timer
-from bridge.render import render_lines
-from bridge.runtime import Runtime
+from bridge.inbound.intake import idempotency_key
+from bridge.outbox.records import Arrival, RowExtras, Timer
+from bridge.outbox.schema import SCHEMA_VERSION
+from bridge.outbox.store import Outbox
+from bridge.pipeline import plan as pipeline
+from bridge.pipeline.runtime import Runtime
 
 CONFIG = """\
 rooms:
@@ -151,7 +152,7 @@ def test_a_timer_fires_once_from_the_latest_payload_with_condition_since(feed: F
     [timer] = feed.fire(T0 + 900)
     assert feed.pending() == ["freezer at -3"]
     [row] = feed.box._rows("WHERE status = 'pending'")
-    assert (row.event_id, row.details) == (timer.event_id, {"condition_since": T0})
+    assert (row.event_id, row.extras) == (timer.event_id, RowExtras(condition_since=T0))
     assert feed.fire(T0 + 2000) == []  # once
     later = feed("freezer/temp", {"t": -2}, T0 + 2100)
     assert errors(later, "hot") == ["the condition holds since 35 min and was sent for already (for: 15m)"]

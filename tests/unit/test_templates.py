@@ -3,7 +3,7 @@
 import pytest
 
 from bridge.errors import TemplateError
-from bridge.templates import TemplateEngine
+from bridge.pipeline.templates import TemplateEngine
 
 engine = TemplateEngine()
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from bridge.config import GatewayTlsSettings
+from bridge.chat import IncomingMessage, LoginState, WeChatUser
+from bridge.config.models import GatewayTlsSettings
 from bridge.errors import GatewayUnavailable, SendInDoubt
-from bridge.prometheus import PrometheusMetrics
-from bridge.wechat import WeChatClient, _private, link_tls, puppet_error_reason
-from bridge.wechat_types import IncomingMessage, LoginState, WeChatUser
-from bridge.wechaty import ContactPayload, LinkTls, MessagePayload, PuppetEvent
+from bridge.http.prometheus import PrometheusMetrics
+from bridge.wechat.client import WeChatClient, _private, link_tls, puppet_error_reason
+from bridge.wechat.puppet import ContactPayload, LinkTls, MessagePayload, PuppetEvent
 
 
 class Link:

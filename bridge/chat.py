@@ -1,0 +1,87 @@
+"""What the bridge knows of WeChat: the account's state, its rooms and people, and what happens there.
+
+Plain frozen values that cross stages (the WeChat client makes them; the app, the status topics,
+the room directory and the reports read them), kept apart from the adapter that speaks the
+gateway's protocol (`bridge.wechat`, over `bridge.wechaty`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+LoginStateName = Literal["connecting", "scan", "logged_in", "logged_out"]
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatUser:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatContact:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatRoom:
+    id: str
+    topic: str
+    member_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginState:
+    """Where the account stands; `reason` says why it is not logged in, in plain words."""
+
+    state: LoginStateName
+    user: WeChatUser | None = None
+    reason: str | None = None
+    qrcode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomChange:
+    """A room the account is in was joined, left or renamed."""
+
+    kind: Literal["room_join", "room_leave", "room_topic"]
+    room_id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionProblem:
+    """The gateway cannot be reached or dropped us; reported once per outage, not per retry."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """Something a person wrote in a room the account is in (never the account's own messages)."""
+
+    id: str
+    room_id: str
+    from_id: str
+    from_name: str
+    text: str
+    type: str
+    mentioned_me: bool
+    ts: float
+
+
+WeChatEvent = LoginState | RoomChange | ConnectionProblem | IncomingMessage
+EventHandler = Callable[[WeChatEvent], Awaitable[None]]
+
+
+#: A page that draws a QR code from its URL, the one wechaty's own tools print.
+QR_RENDER_URL = "https://wechaty.js.org/qrcode/"
+
+
+def qr_url(qrcode: str) -> str:
+    """A link that shows the login QR code as a picture, for a person reading text (a log, a topic)."""
+    return QR_RENDER_URL + quote(qrcode, safe="")

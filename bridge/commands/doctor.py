@@ -1,0 +1,250 @@
+"""`doctor`: the chain from the config file to each WeChat room, checked link by link.
+
+A newcomer's bridge that "does nothing" has one broken link: a typo in the config, the broker
+refusing the password, the gateway on another port, a token that differs, an account waiting
+for a scan, a room name with a different dash. Each check here names its link, says what it
+found, and on failure the one thing to change.
+
+It must not disturb a running bridge. The broker takes any number of clients (doctor uses its
+own client id). The puppet-service gateway takes one event stream at a time, and that stream is
+the only way to learn the login state: when a bridge holds it, doctor does not take it over
+(that would end the bridge's stream) and reports what the running bridge publishes on
+`<base>/bridge/login` instead. Its unary calls (version, room list) are safe beside a bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import qrcode
+
+from bridge.chat import LoginState, WeChatRoom, WeChatUser, qr_url
+from bridge.config.models import Config
+from bridge.errors import BrokerUnavailable, EventStreamTaken, GatewayUnavailable, SendError, TokenRefused
+from bridge.mqtt.session import read_retained
+from bridge.wechat.rooms import resolve_rooms
+
+if TYPE_CHECKING:
+    from bridge.wechat.puppet import PuppetLink
+
+#: How long each network check may take: a gateway or broker that answers at all answers in
+#: well under a second; a firewall that drops packets would otherwise hang doctor.
+CHECK_SECONDS = 5.0
+#: How long to wait on the event stream for the login state after its first heartbeat: the
+#: gateway sends `login` (or the pending `scan`) right away when it has one.
+LOGIN_WAIT_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One link of the chain: whether it holds, what was found, and what to change if not."""
+
+    link: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+    #: Printed after the line: the login QR code while a scan is needed.
+    extra: str | None = None
+
+    def line(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        fix = f" Fix: {self.fix}" if self.fix and not self.ok else ""
+        return f"{mark} {self.link}: {self.detail}{fix}"
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSeen:
+    """What a running bridge last published (retained), if any."""
+
+    online: bool
+    login: dict[str, Any] | None
+
+
+async def diagnose(config: Config, source: str) -> list[Finding]:
+    """Every finding, in the order of the chain. A broken link skips only the links that cannot be
+    checked without it: the token, login and rooms need the gateway, and the rooms a login."""
+    findings = [Finding("config", True, f"{source} is valid ({len(config.routes)} routes, {len(config.rooms)} rooms)")]
+    broker, seen = await _check_broker(config)
+    findings.append(broker)
+    findings.extend(await _check_gateway(config, seen))
+    return findings
+
+
+async def _check_broker(config: Config) -> tuple[Finding, BridgeSeen | None]:
+    settings = config.mqtt
+    where = f"{settings.host}:{settings.port}"
+    who = f" as {settings.username!r}" if settings.username else " (anonymous)"
+    topics = config.topics
+    try:
+        retained = await read_retained(
+            settings, client_id=f"{settings.client_id}-doctor-{uuid.uuid4().hex[:8]}",
+            topics=[topics.state, topics.login], wait_seconds=CHECK_SECONDS)
+    except BrokerUnavailable as exc:
+        return Finding("broker", False, f"cannot connect to {where}{who}: {exc}", _broker_fix(str(exc))), None
+    state = _json_object(retained.get(topics.state)) or {}
+    seen = BridgeSeen(online=state.get("state") == "online", login=_json_object(retained.get(topics.login)))
+    bridge = "a bridge is online on it" if seen.online else "no bridge is online on it"
+    return Finding("broker", True, f"connected to {where}{who}; {bridge} ({topics.state})"), seen
+
+
+def _broker_fix(reason: str) -> str:
+    lowered = reason.lower()
+    if "refused the login" in lowered:
+        return "set mqtt.username and mqtt.password (or password_file) to a user the broker knows."
+    if "certificate" in lowered:
+        return "set mqtt.tls.ca_file to the CA that signed the broker's certificate."
+    return "start the broker, or point mqtt.host and mqtt.port at the one that is running."
+
+
+async def _check_gateway(config: Config, seen: BridgeSeen | None) -> list[Finding]:
+    from bridge.wechat.client import link_tls
+    from bridge.wechat.puppet import PuppetLink
+
+    settings = config.wechaty
+    where = settings.endpoint
+    token = settings.token.get_secret_value() if settings.token else ""
+    link = PuppetLink(where, token, tls=link_tls(settings.tls), timeout=CHECK_SECONDS)
+    try:
+        try:
+            version = await link.version()
+        except TokenRefused as exc:
+            return [Finding("gateway", True, f"{where} answers"),
+                    Finding("token", False, f"the gateway refused the token ({exc})",
+                            "WECHATY_PUPPET_SERVICE_TOKEN (or wechaty.token) must equal the gateway's WECHATY_TOKEN.")]
+        except GatewayUnavailable as exc:
+            return [Finding("gateway", False, f"cannot reach {where}: {exc}", _gateway_fix(config))]
+        findings = [Finding("gateway", True, f"{where} answers (puppet version {version})"),
+                    Finding("token", True, "the gateway accepts it")]
+        try:
+            login = _login_finding(await _peek_login(link))
+        except EventStreamTaken:
+            login = _login_from_bridge(seen)
+        except GatewayUnavailable as exc:
+            login = Finding("login", False, f"cannot read the login state: {exc}",
+                            "look at the gateway's log for why it ends the event stream.")
+        findings.append(login)
+        if not login.ok:
+            return findings
+        try:
+            rooms = await _rooms(link)
+        except GatewayUnavailable as exc:
+            findings.append(Finding("rooms", False, f"cannot list the account's rooms: {exc}",
+                                    "look at the gateway's log for why it cannot read the room list."))
+            return findings
+    finally:
+        await link.close()
+    findings.extend(_room_findings(config, rooms))
+    return findings
+
+
+def _gateway_fix(config: Config) -> str:
+    tls = "on" if config.wechaty.tls is not None else "off"
+    return (f"start the gateway, or point wechaty.endpoint at it (its WECHATY_PUPPET_SERVER_HOST and _PORT); "
+            f"wechaty.tls is {tls}, and must match whether the gateway serves TLS.")
+
+
+async def _peek_login(link: PuppetLink) -> LoginState | None:
+    """The login state the gateway replays to a new event stream, without calling `Start`.
+
+    After its first heartbeat the server sends `login` (or the pending `scan`) at once when it has
+    one; silence for `LOGIN_WAIT_SECONDS` means it has neither. Raises `EventStreamTaken` when
+    another client holds the stream.
+    """
+    events = link.events()
+    try:
+        async with asyncio.timeout(CHECK_SECONDS + LOGIN_WAIT_SECONDS):
+            async for event in events:
+                if event.type == "heartbeat":
+                    break
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LOGIN_WAIT_SECONDS):
+                async for event in events:
+                    if event.type == "login":
+                        user_id = str(event.payload.get("contactId") or "")
+                        name = user_id
+                        with contextlib.suppress(GatewayUnavailable, SendError):
+                            name = (await link.contact_payload(user_id)).name or user_id
+                        return LoginState("logged_in", user=WeChatUser(user_id, name))
+                    if event.type == "scan" and event.payload.get("qrcode"):
+                        return LoginState("scan", qrcode=str(event.payload["qrcode"]))
+    except TimeoutError:
+        raise GatewayUnavailable("the event stream sent no heartbeat") from None
+    finally:
+        await events.aclose()
+    return None
+
+
+async def _rooms(link: PuppetLink) -> list[WeChatRoom]:
+    rooms = []
+    for room_id in await link.room_list():
+        payload = await link.room_payload(room_id)
+        rooms.append(WeChatRoom(payload.id, payload.topic, len(payload.member_ids)))
+    return rooms
+
+
+def _login_finding(state: LoginState | None) -> Finding:
+    if state is None:
+        return Finding("login", False, "the gateway's puppet is neither logged in nor showing a QR code",
+                       "look at the gateway's log: the puppet is still starting or cannot reach WeChat.")
+    if state.state == "logged_in" and state.user is not None:
+        return Finding("login", True, f"logged in as {state.user.name} ({state.user.id})")
+    if state.state == "scan" and state.qrcode:
+        return Finding("login", False, "a QR scan is needed", "scan this code with the WeChat app of the account "
+                       f"(or open {qr_url(state.qrcode)}).", extra=_qr_text(state.qrcode))
+    return Finding("login", False, f"not logged in ({state.reason or state.state})",
+                   "look at the gateway's log for why; restart it to get a new QR code.")
+
+
+def _login_from_bridge(seen: BridgeSeen | None) -> Finding:
+    busy = "the gateway serves one client at a time and another one (the running bridge?) holds it"
+    login = seen.login if seen is not None else None
+    if login is None:
+        return Finding("login", False, f"not checked: {busy}, and no bridge reports a login on MQTT",
+                       "stop the other client (doctor will not take its place), then run doctor again.")
+    if login.get("state") == "logged_in":
+        user = login.get("user") or {}
+        return Finding("login", True, f"logged in as {user.get('name')} ({user.get('id')}), as the running bridge "
+                       f"reports ({busy}; doctor did not take its place)")
+    reason = f" ({login['reason']})" if login.get("reason") else ""
+    return Finding("login", False, f"the running bridge reports {login.get('state')}{reason} ({busy})",
+                   "scan the QR code the bridge shows (its log, bridge/login/qrcode or Home Assistant).")
+
+
+def _room_findings(config: Config, rooms: list[WeChatRoom]) -> list[Finding]:
+    findings = []
+    for key, resolution in resolve_rooms(config.rooms, rooms).items():
+        room = resolution.room
+        if room is not None:
+            findings.append(Finding(f"room {key}", True, f"{room.topic!r} ({room.id}, {room.member_count} members)"))
+            continue
+        wanted = config.rooms[key]
+        fix = ("the account must be a member of that room; ids change at every login with some puppets, "
+               "so prefer `topic:`." if wanted.id is not None else
+               "the name must match the group's name exactly (case, spaces, emoji); or configure it by `id:`.")
+        problem = (resolution.problem or "not found").removeprefix(f"room {key!r}: ")
+        findings.append(Finding(f"room {key}", False, problem, fix))
+    return findings
+
+
+def _json_object(payload: bytes | None) -> dict[str, Any] | None:
+    if not payload:
+        return None
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _qr_text(data: str) -> str:
+    code = qrcode.QRCode(border=1)
+    code.add_data(data)
+    out = io.StringIO()
+    code.print_ascii(out=out)
+    return out.getvalue()

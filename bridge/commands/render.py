@@ -1,0 +1,95 @@
+"""What the `render` command prints for one message: matching routes, `when`, the text per room, rejections.
+
+A route with state says what it would do with the event: whether its `changed` value is a change
+against the value it is told was last seen (`last`, the `--last TEXT` of `render`) or against
+nothing (the first event for its key), and whether `for` would arm a timer rather than send now.
+
+The status page's route tester shows the same lines, from the same running runtime: one wording,
+so what a user tries on the page and at the command line can never disagree.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+from bridge.config.fields import format_duration
+from bridge.events import InboundMessage, Planned, Queued, StateMark
+from bridge.outbox import admission
+from bridge.outbox.records import LastValue
+from bridge.pipeline import plan as pipeline
+from bridge.pipeline.plan import RouteTrace
+from bridge.pipeline.runtime import Runtime
+
+
+def render_lines(runtime: Runtime, *, topic: str, payload: str, retained: bool = False,
+                 last: str | None = None) -> list[str]:
+    """The lines `render` prints for `payload` on `topic`, without a broker or WeChat.
+
+    `last`: the `changed` value as last seen for the event's key (None: none seen yet)."""
+    message = InboundMessage(topic, payload.encode(), retained, time.time())
+
+    def show(outcome: Planned) -> str:
+        room_key = outcome.delivery.room_key if isinstance(outcome, Queued) else outcome.room_key
+        room = runtime.rooms.get(room_key)
+        where = f" (room {room.describe()})" if room else ""
+        if isinstance(outcome, Queued):
+            return f"  -> {room_key}{where}:\n{textwrap.indent(outcome.delivery.text, '       ')}"
+        return f"  -> {room_key}{where}: rejected: {outcome.error}"
+
+    key = runtime.topics.direct_send_key(topic)
+    if key is not None:
+        return [f"direct send to room key {key!r}",
+                *(show(outcome) for outcome in pipeline.plan(runtime, message).outcomes)]
+    traces = pipeline.trace(runtime, message)
+    if not traces:
+        hint = " (retained: only routes with `retained: true` act on it)" if retained else ""
+        return [f"no route matches topic {topic!r}{hint}"]
+    lines = []
+    for trace in traces:
+        route = trace.route
+        lines.append(f"route {route.name!r} ({route.filter.text}) matches")
+        if route.when is not None:
+            verdict = {True: "true", False: "false: nothing is sent", None: "could not be evaluated"}[trace.when]
+            lines.append(f"  when {route.when.source!r}: {verdict}")
+        state = _state_lines(trace, last)
+        lines.extend(state)
+        if not state or not state[-1].endswith("nothing is sent"):
+            lines.extend(show(outcome) for outcome in trace.outcomes)
+    return lines
+
+
+def _state_lines(trace: RouteTrace, last: str | None) -> list[str]:
+    """What the route's `changed` and `for` make of the event; the last line ends "nothing is sent"
+    when they hold it back."""
+    mark, spec = trace.state, trace.route.state
+    if spec is None or mark is None:
+        return []
+    lines = [f"  key: {mark.key!r}"]
+    held_back = False
+    if spec.changed is not None:
+        lines.append(f"  changed {spec.changed.source!r}: {mark.value!r}" if mark.value is not None
+                     else f"  changed {spec.changed.source!r}: cannot be rendered: nothing is remembered")
+        if mark.value is not None:
+            lines.append(_change_line(mark, last))
+            held_back = admission.unchanged(mark, LastValue(last, 0.0) if last is not None else None) is not None
+    if spec.hold is not None and trace.when is not None:
+        hold = format_duration(spec.hold)
+        if not trace.when:
+            lines.append(f"  for {hold}: 'when' is false: a timer armed for key {mark.key!r} would be cancelled")
+        elif not held_back:
+            lines.append(f"  for {hold}: a timer would be armed for key {mark.key!r} (unless one is already): "
+                         f"sent only if 'when' still holds {hold} later, rendered from the latest payload then")
+    if held_back and trace.when is not False:
+        lines[-1] += ": nothing is sent"
+    return lines
+
+
+def _change_line(mark: StateMark, last: str | None) -> str:
+    verdict = admission.unchanged(mark, LastValue(last, 0.0) if last is not None else None)
+    if last is None:
+        against = "against nothing (no value seen yet for this key)"
+        return f"    {against}: not a change (changed_initial: false)" if verdict else f"    {against}: a change"
+    if verdict is not None:
+        return f"    against the last value {last!r}: unchanged ({mark.label} is still {mark.value})"
+    return f"    against the last value {last!r}: a change"

@@ -1,0 +1,130 @@
+"""The only module that imports Apprise: the fallback's URLs checked and sent to, errors made ours.
+
+Each URL is its own Apprise object, so one that fails does not hide one that worked: a send
+counts as sent when any URL took it (`Notified.via`), and is tried again only when all failed.
+Apprise runs its services off the event loop (`async_notify`); the connect and read time-outs of
+every service are set from `fallback.timeout`, and the whole call is bounded again here, so no
+send waits longer than that. A try that ran into a time-out may have reached the service: it is
+reported `in_doubt`, and the caller sends it again at most once (`bridge.fallback.MAX_DOUBTS`).
+
+Apprise is imported when first used, so that `check` can say what to install when it is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from bridge.config.models import FallbackSettings
+from bridge.errors import FallbackError
+from bridge.fallback.rules import scheme
+from bridge.outbox.fallback_records import Notified
+
+if TYPE_CHECKING:
+    from apprise import NotifyBase
+
+log = logging.getLogger(__name__)
+
+INSTALL = "pip install 'apprise>=2.2,<3' (the Docker image and scripts/setup.sh install it)"
+#: On top of the services' own time-outs: Apprise's bookkeeping around a send that timed out.
+SLACK_SECONDS = 2.0
+#: A failed try that took this share of the time-out ran into it: the service may have the message.
+TIMED_OUT_SHARE = 0.9
+#: The login QR code's file name, as a notification shows it.
+QR_FILE_NAME = "wechat-login-qr.png"
+
+
+def missing() -> str | None:
+    """What to install when the Apprise library cannot be imported, else None."""
+    try:
+        import apprise  # noqa: F401 - only whether it imports
+    except ImportError:
+        return f"fallback.urls needs the Apprise library, which is not installed: {INSTALL}"
+    return None
+
+
+def url_problems(urls: Sequence[str]) -> list[tuple[int, str]]:
+    """(index, sentence) for each URL Apprise's own parser refuses; the sentence shows the scheme only."""
+    import apprise
+
+    known = apprise.NotificationManager()  # type: ignore[no-untyped-call]  # untyped in Apprise 2.x
+    problems = []
+    for index, url in enumerate(urls):
+        shown = f"{scheme(url)}://…"
+        if "://" not in url:
+            problems.append((index, "not a URL: an Apprise URL looks like ntfy://host/topic or mailto://user:pw@host"))
+        elif scheme(url) not in known:
+            problems.append((index, f"{shown}: Apprise has no service for the scheme {scheme(url)!r} "
+                                    "(its list: https://github.com/caronc/apprise/wiki)"))
+        elif apprise.Apprise.instantiate(url) is None:
+            problems.append((index, f"{shown}: Apprise cannot use this URL: a part is missing or malformed "
+                                    "(see that service's page in Apprise's documentation)"))
+    return problems
+
+
+class AppriseNotifier:
+    """Sends one notification through every configured URL; built once at start-up."""
+
+    @classmethod
+    def of(cls, settings: FallbackSettings) -> AppriseNotifier | None:
+        """The notifier of the `fallback` section; None when it names no URL."""
+        if not settings.enabled:
+            return None
+        return cls([url.get_secret_value() for url in settings.urls], timeout=settings.timeout)
+
+    def __init__(self, urls: Sequence[str], *, timeout: float) -> None:
+        missing_library = missing()
+        if missing_library:
+            raise FallbackError(missing_library)
+        problems = url_problems(urls)
+        if problems:
+            raise FallbackError("; ".join(f"fallback.urls[{index}]: {problem}" for index, problem in problems))
+        import apprise
+
+        self._timeout = timeout
+        self._services: list[tuple[str, NotifyBase]] = []
+        for url in urls:
+            service = apprise.Apprise.instantiate(url)
+            assert service is not None  # checked just above
+            # Each half of the time-out to connecting and to reading the answer: a send is over within it.
+            service.socket_connect_timeout = timeout / 2
+            service.socket_read_timeout = timeout / 2
+            self._services.append((scheme(url), service))
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self._services)
+
+    async def send(self, title: str, body: str, *, picture: bytes | None = None) -> Notified:
+        """Send through every URL at once; never raises for a service that fails."""
+        outcomes = await asyncio.gather(*(self._one(service, title, body, picture) for _, service in self._services))
+        via = tuple(name for (name, _), outcome in zip(self._services, outcomes, strict=True) if outcome == "sent")
+        failed = tuple(name for (name, _), outcome in zip(self._services, outcomes, strict=True) if outcome != "sent")
+        return Notified(via, failed, in_doubt="in_doubt" in outcomes)
+
+    async def _one(self, service: NotifyBase, title: str, body: str, picture: bytes | None) -> str:
+        import apprise
+        from apprise.attachment.memory import AttachMemory
+
+        notifier = apprise.Apprise()
+        notifier.add(service)
+        attach: Any = None
+        if picture is not None:
+            memory = AttachMemory(  # type: ignore[no-untyped-call]  # untyped in Apprise 2.x
+                content=picture, name=QR_FILE_NAME, mimetype="image/png")
+            attach = apprise.AppriseAttachment(memory)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._timeout + SLACK_SECONDS):
+                result = await notifier.async_notify(body=body, title=title, attach=attach)
+        except TimeoutError:
+            return "in_doubt"
+        except Exception as exc:  # a service's bug must not stop the fallback: it failed, said how
+            log.warning("fallback: the %s service raised %s", service.service_name, type(exc).__name__)
+            return "failed"
+        if result:
+            return "sent"
+        return "in_doubt" if time.monotonic() - started >= self._timeout / 2 * TIMED_OUT_SHARE else "failed"
