@@ -12,7 +12,8 @@ running one untouched.
 Shutdown (SIGTERM/SIGINT): close the HTTP door, stop intake (store and acknowledge what was taken,
 leave the rest to the broker), let the send in progress finish, publish the reports that are
 ready, publish `offline`, close both connections, close the database.
-Only this module starts tasks, and every task it starts is named.
+This module builds, starts and stops; what happens on an event is the stages' and `bridge.reactions`'.
+Every long-running task is started here and named; a stage may run short-lived tasks of its own.
 """
 
 from __future__ import annotations
@@ -25,34 +26,33 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bridge import homeassistant
-from bridge.chat import WeChatEvent
 from bridge.config.models import Config
 from bridge.delivery.pacing import Pacer
 from bridge.delivery.worker import DeliveryWorker
 from bridge.errors import StartupError
-from bridge.events import Acknowledge, DeliveryReport, InboundMessage
 from bridge.fallback.apprise import AppriseNotifier
 from bridge.fallback.service import FallbackService
 from bridge.homeassistant import HomeAssistant
 from bridge.http.door import HttpIngress
 from bridge.http.download import download
-from bridge.http.overview import Overview
+from bridge.http.overview import Changes, Overview, RecentReports
 from bridge.http.prometheus import PrometheusMetrics
+from bridge.inbound.dispatch import Dispatch, subscriptions
 from bridge.inbound.intake import Intake
 from bridge.inbound.requests import Requests
 from bridge.inbound.timers import Timers
-from bridge.links import Link, LinkState
+from bridge.links import Link
 from bridge.metrics import Metrics
 from bridge.mqtt.session import MqttSession
 from bridge.outbox.housekeeping import Housekeeping
 from bridge.outbox.runner import OutboxRunner
 from bridge.pipeline.runtime import LiveRuntime, Runtime
+from bridge.reactions.bridge import BrokerConnected, LinkChanged, Nudges, Reloaded
 from bridge.reactions.incoming import IncomingMessages
 from bridge.reactions.wechat import WeChatEvents
 from bridge.reporting import payloads as reports
 from bridge.reporting.info import BridgeInfo
-from bridge.reporting.reporter import Reporter
+from bridge.reporting.reporter import DeliveryPublisher, Reporter
 from bridge.reporting.status import BridgeStatus
 from bridge.wechat.client import WeChatClient, link_tls
 from bridge.wechat.rooms import RoomDirectory
@@ -68,66 +68,79 @@ SHUTDOWN_REPORTS_SECONDS = 3.0
 
 
 class Bridge:
+    """Every stage built from the config, in the order data flows; `run` starts and stops them."""
+
     def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
         self.config = config  # the restart-only sections in force; the rest is read from `live`
-        self.live = LiveRuntime(Runtime.compile(config))
-        self.topics = config.topics
-        self.store = OutboxRunner(config.outbox.path, idempotency_window=config.outbox.idempotency_window,
-                                  max_pending=config.limits.max_queued, fallback_on=config.fallback.enabled,
-                                  forward_failed=config.fallback.also_on_failed)
-        self.directory = RoomDirectory()
-        self.rooms_ready = asyncio.Event()
+        self.live = live = LiveRuntime(Runtime.compile(config))
+        topics = config.topics
+        store = OutboxRunner(config.outbox.path, idempotency_window=config.outbox.idempotency_window,
+                             max_pending=config.limits.max_queued, fallback_on=config.fallback.enabled,
+                             forward_failed=config.fallback.also_on_failed)
+        self.store = store
+        directory = RoomDirectory()
+        rooms_ready = asyncio.Event()
         # Prometheus counters only where /metrics can be scraped: the HTTP door serves it.
         self.prometheus = PrometheusMetrics() if config.http.enabled else None
-        self.metrics = self.prometheus or Metrics()
-        links = {name: Link(name, on_change=self._link_changed) for name in ("broker", "gateway")}
-        self.mqtt = MqttSession(config.mqtt, subscriptions=self._subscriptions(), on_message=self._on_message,
-                                on_connect=self._on_mqtt_connect,
-                                will=reports.state_publication(self.topics, "offline"), connection=links["broker"])
-        self.incoming = IncomingMessages(live=self.live, directory=self.directory, publish=self.mqtt.publish)
+        metrics = self.prometheus or Metrics()
+        # What the status page shows changed: the page's signal and recent reports come first, so
+        # the stages that change them are handed their methods.
+        changes = Changes()
+        recent = RecentReports(changes=changes, debug=lambda: config.log_level == "debug")
+        on_link = LinkChanged(metrics=metrics, notify=changes.notify)
+        links = {name: Link(name, on_change=on_link) for name in ("broker", "gateway")}
+
+        # The two outside connections, and the stages that only need them.
+        self.mqtt = MqttSession(config.mqtt, subscriptions=subscriptions(live.current),
+                                will=reports.state_publication(topics, "offline"), connection=links["broker"])
+        incoming = IncomingMessages(live=live, directory=directory, publish=self.mqtt.publish)
         token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
         self.wechat = WeChatClient(endpoint=config.wechaty.endpoint, token=token,
-                                   send_timeout=config.wechaty.send_timeout, on_event=self._on_wechat_event,
-                                   listening=self.incoming.listening, tls=link_tls(config.wechaty.tls),
-                                   connection=links["gateway"], metrics=self.metrics)
-        self.info = BridgeInfo(store=self.store, broker=self.mqtt, wechat=self.wechat, directory=self.directory,
-                               live=self.live, started=time.time())
-        self.status = BridgeStatus(self.topics, self.mqtt.publish, self.info.info, metrics=self.metrics,
-                                   on_change=lambda: self.overview.notify())  # noqa: PLW0108 - built below
+                                   send_timeout=config.wechaty.send_timeout, listening=incoming.listening,
+                                   tls=link_tls(config.wechaty.tls), connection=links["gateway"], metrics=metrics)
+        self.info = BridgeInfo(store=store, broker=self.mqtt, wechat=self.wechat, directory=directory, live=live,
+                               started=time.time())
+        self.status = BridgeStatus(topics, self.mqtt.publish, self.info.info, metrics=metrics,
+                                   on_change=changes.notify)
         self.homeassistant = HomeAssistant(config, self.mqtt.publish)
-        self.reporter = Reporter(store=self.store, publish=self._publish_report, metrics=self.metrics,
-                                 observe=lambda r, t: self.overview.report(r, t))  # noqa: PLW0108 - built below
-        self.worker = DeliveryWorker(store=self.store, wechat=self.wechat, directory=self.directory,
-                                     rooms_ready=self.rooms_ready, on_finished=self.reporter.nudge,
-                                     contacts=self.live.contacts, attachments=config.attachments,
-                                     download=download, pacer=Pacer(config.pacing), metrics=self.metrics,
-                                     quiet=lambda: self.live.current.quiet)
-        self.intake = Intake(live=self.live, store=self.store, on_stored=self._on_stored, metrics=self.metrics)
-        self.fallback = FallbackService(config.fallback, store=self.store, live=self.live, event=self.status.event,
+
+        # Outbox -> WeChat -> reports, and the fallback beside them.
+        self.reporter = Reporter(store=store, publish=DeliveryPublisher(topics, self.mqtt.publish), metrics=metrics,
+                                 observe=recent.add)
+        self.worker = DeliveryWorker(store=store, wechat=self.wechat, directory=directory, rooms_ready=rooms_ready,
+                                     on_finished=self.reporter.nudge, contacts=live.contacts,
+                                     attachments=config.attachments, download=download, pacer=Pacer(config.pacing),
+                                     metrics=metrics, quiet=live.quiet)
+        self.fallback = FallbackService(config.fallback, store=store, live=live, event=self.status.event,
                                         notifier=AppriseNotifier.of(config.fallback), on_finished=self.reporter.nudge)
-        self.housekeeping = Housekeeping(store=self.store, keep_finished=config.outbox.keep_finished)
-        self.timers = Timers(live=self.live, store=self.store, on_stored=self._on_stored)
-        self.wechat_events = WeChatEvents(wechat=self.wechat, live=self.live, directory=self.directory,
-                                          status=self.status, homeassistant=self.homeassistant,
-                                          incoming=self.incoming, rooms_ready=self.rooms_ready,
-                                          on_rooms=self.worker.nudge, on_login=self.fallback.on_login)
-        self.requests = Requests(live=self.live, config_path=config_path, info=self.info, wechat=self.wechat,
-                                 rooms=self.wechat_events, status=self.status, accept=self.intake.accept_direct,
-                                 on_reload=self._reloaded)
-        self.overview = Overview(status=self.status, links=links, directory=self.directory, live=self.live,
-                                 queue=self.info.outbox_stats, debug=lambda: config.log_level == "debug")
-        self.http = HttpIngress(config.http, live=self.live, accept=self.intake.accept_direct,
-                                health=self.info.health, overview=self.overview,
-                                metrics=self.prometheus) if config.http.enabled else None
+        # A stored event may be due at once, be finished already (a rejection), go out through the
+        # fallback at once (`fallback: always`) or arm a `for` timer.
+        self.timers = Timers(live=live, store=store,
+                             on_stored=Nudges(self.worker.nudge, self.fallback.nudge, self.reporter.nudge))
+        self.intake = Intake(live=live, store=store, metrics=metrics,
+                             on_stored=Nudges(self.worker.nudge, self.fallback.nudge, self.reporter.nudge,
+                                              self.timers.nudge))
+        self.housekeeping = Housekeeping(store=store, keep_finished=config.outbox.keep_finished)
 
-    def _link_changed(self, name: str, state: LinkState) -> None:
-        self.metrics.link(name, state)
-        self.overview.notify()
+        # What WeChat reports, and what arrives on MQTT.
+        self.wechat_events = WeChatEvents(wechat=self.wechat, live=live, directory=directory, status=self.status,
+                                          homeassistant=self.homeassistant, incoming=incoming,
+                                          rooms_ready=rooms_ready, on_rooms=self.worker.nudge,
+                                          on_login=self.fallback.on_login)
+        reloaded = Reloaded(subscribe=self.mqtt.set_subscriptions, subscriptions=subscriptions,
+                            homeassistant=self.homeassistant, wechat_events=self.wechat_events, status=self.status)
+        requests = Requests(live=live, config_path=config_path, info=self.info, wechat=self.wechat,
+                            rooms=self.wechat_events, status=self.status, accept=self.intake.accept_direct,
+                            on_reload=reloaded)
+        self.dispatch = Dispatch(topics=topics, homeassistant=self.homeassistant, requests=requests,
+                                 intake=self.intake, publish=self.mqtt.publish)
+        self.on_broker_connect = BrokerConnected(status=self.status, homeassistant=self.homeassistant)
 
-    def _subscriptions(self) -> list[str]:
-        runtime = self.live.current
-        return [*runtime.route_subscriptions, self.topics.send_filter, self.topics.request_filter,
-                *homeassistant.subscriptions(runtime.config)]
+        overview = Overview(status=self.status, links=links, directory=directory, live=live,
+                            queue=self.info.outbox_stats, debug=lambda: config.log_level == "debug",
+                            changes=changes, recent=recent)
+        self.http = HttpIngress(config.http, live=live, accept=self.intake.accept_direct, health=self.info.health,
+                                overview=overview, metrics=self.prometheus) if config.http.enabled else None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -142,8 +155,8 @@ class Bridge:
             async with asyncio.TaskGroup() as group:
                 tasks = {
                     name: group.create_task(coro, name=name) for name, coro in (
-                        ("mqtt-session", self.mqtt.run()),
-                        ("wechat-session", self.wechat.run()),
+                        ("mqtt-session", self.mqtt.run(on_message=self.dispatch, on_connect=self.on_broker_connect)),
+                        ("wechat-session", self.wechat.run(on_event=self.wechat_events.on_event)),
                         ("intake", self.intake.run()),
                         ("delivery-worker", self.worker.run()),
                         ("reporter", self.reporter.run()),
@@ -191,46 +204,8 @@ class Bridge:
     async def _publish_offline(self) -> None:
         if not self.mqtt.connected.is_set():
             return
-        await self.mqtt.publish(reports.state_publication(self.topics, "offline"))
+        await self.mqtt.publish(reports.state_publication(self.config.topics, "offline"))
         await self.mqtt.flush()
-
-    # --- MQTT side -------------------------------------------------------------------------
-
-    async def _on_mqtt_connect(self) -> None:
-        await self.status.replay()
-        await self.homeassistant.on_connect()
-
-    async def _on_message(self, message: InboundMessage, ack: Acknowledge) -> None:
-        if await self.homeassistant.on_message(message):
-            ack()
-            return
-        name = self.topics.request_name(message.topic)
-        if name is None:
-            await self.intake.submit(message, ack)
-            return
-        # Requests are answered, not stored: a redelivered request is simply answered again.
-        response = await self.requests.answer(name, message.payload)
-        await self.mqtt.publish(reports.response_publication(self.topics, name, response))
-        ack()
-
-    def _on_stored(self) -> None:
-        self.worker.nudge()
-        self.fallback.nudge()  # a `fallback: always` delivery goes out at once
-        self.reporter.nudge()  # rejections are stored finished
-        self.timers.nudge()  # an event may have armed a `for` timer
-
-    async def _publish_report(self, report: DeliveryReport) -> asyncio.Future[None]:
-        return await self.mqtt.publish(reports.delivery_publication(self.topics, report))
-
-    async def _on_wechat_event(self, event: WeChatEvent) -> None:
-        await self.wechat_events.on_event(event)
-
-    async def _reloaded(self, runtime: Runtime) -> None:
-        """A new runtime is in force: tell the broker, Home Assistant and the room resolution."""
-        await self.mqtt.set_subscriptions(self._subscriptions())
-        await self.homeassistant.reload(runtime.config)
-        await self.wechat_events.reresolve()
-        await self.status.publish_info()
 
 
 async def run_until_signalled(config: Config, config_path: Path | None = None) -> None:

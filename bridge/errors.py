@@ -96,11 +96,16 @@ class RoomNotAvailable(EventRejected):
 
 
 class SendError(BridgeError):
-    """WeChat (through the gateway) did not accept a message."""
+    """WeChat (through the gateway) did not accept a message.
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    `transient`: whether trying again may help. `cause`: why, without what was being done (the
+    message says both), for a caller that words its own "cannot ...".
+    """
+
+    def __init__(self, message: str, *, transient: bool, cause: str | None = None) -> None:
         super().__init__(message)
         self.transient = transient
+        self.cause = cause if cause is not None else message
 
 
 class GatewayUnavailable(SendError):
@@ -109,8 +114,8 @@ class GatewayUnavailable(SendError):
     Raised only when the request never left: a send that was under way is `SendInDoubt`.
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, transient=True)
+    def __init__(self, message: str, *, cause: str | None = None) -> None:
+        super().__init__(message, transient=True, cause=cause)
 
 
 class TokenRefused(GatewayUnavailable):

@@ -215,6 +215,14 @@ class Queued:
     #: The route's `fallback`, stored with the row like the policy.
     fallback: FallbackMode = "default"
 
+    @property
+    def event_id(self) -> str:
+        return self.delivery.event_id
+
+    @property
+    def topic(self) -> str:
+        return self.delivery.source_topic
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:

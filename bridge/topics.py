@@ -9,11 +9,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
 
 from bridge.errors import TopicFilterError
 
 _NAMED_LEVEL = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicKind:
+    """What an inbound topic is to the bridge, decided once (`Topics.classify`) and carried on.
+
+    `request`: `<base>/bridge/request/<name>` (`name` set); `direct`: `<base>/send/<room key>`
+    (`room_key` set, possibly empty or with `/`, for a rejection to name); `own`: anything else
+    under the base topic, which routes never see; `event`: everything else, for the routes.
+    """
+
+    kind: Literal["request", "direct", "own", "event"]
+    name: str | None = None
+    room_key: str | None = None
+
+
+EVENT = TopicKind("event")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +227,18 @@ class Topics:
         if topic == self._join("send"):
             return ""
         return topic[len(prefix):] if topic.startswith(prefix) else None
+
+    def classify(self, topic: str) -> TopicKind:
+        """The one place an inbound topic is classified (see `TopicKind`)."""
+        if not self.is_own(topic):
+            return EVENT
+        name = self.request_name(topic)
+        if name is not None:
+            return TopicKind("request", name=name)
+        room_key = self.direct_send_key(topic)
+        if room_key is not None:
+            return TopicKind("direct", room_key=room_key)
+        return TopicKind("own")
 
     def is_own(self, topic: str) -> bool:
         """Whether a topic is under the base topic, which routes never see."""

@@ -25,7 +25,7 @@ _SOURCES = {str(p.relative_to(BRIDGE.parent)) for p in BRIDGE.rglob("*.py")}
 
 #: Top-level modules every stage may import: values, the error tree, the topic contract, the
 #: texts, the link states and the metrics interface. They import only each other.
-CORE = {"errors", "events", "chat", "topics", "links", "i18n", "metrics"}
+CORE = {"errors", "events", "chat", "topics", "links", "i18n", "metrics", "tasks"}
 
 #: Package (or top-level module above the core) -> what of ours it may import besides the core.
 #: Read top to bottom, it is the data flow: nothing imports a row below its own.

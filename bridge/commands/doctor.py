@@ -27,7 +27,7 @@ import qrcode
 from bridge.chat import LoginState, WeChatRoom, WeChatUser, qr_url
 from bridge.config.models import Config
 from bridge.errors import BrokerUnavailable, EventStreamTaken, GatewayUnavailable, SendError, TokenRefused
-from bridge.mqtt.session import read_retained
+from bridge.mqtt.oneshot import read_retained
 from bridge.wechat.rooms import resolve_rooms
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import orjson
 from bridge.config.models import Config
 from bridge.errors import BrokerUnavailable
 from bridge.events import Publication
-from bridge.mqtt.session import request_once
+from bridge.mqtt.oneshot import request_once
 
 REQUEST = "health_check"
 

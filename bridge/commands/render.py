@@ -37,10 +37,10 @@ def render_lines(runtime: Runtime, *, topic: str, payload: str, retained: bool =
             return f"  -> {room_key}{where}:\n{textwrap.indent(outcome.delivery.text, '       ')}"
         return f"  -> {room_key}{where}: rejected: {outcome.error}"
 
-    key = runtime.topics.direct_send_key(topic)
-    if key is not None:
-        return [f"direct send to room key {key!r}",
-                *(show(outcome) for outcome in pipeline.plan(runtime, message).outcomes)]
+    kind = runtime.topics.classify(topic)
+    if kind.room_key is not None:
+        return [f"direct send to room key {kind.room_key!r}",
+                *(show(outcome) for outcome in pipeline.plan(runtime, message, kind).outcomes)]
     traces = pipeline.trace(runtime, message)
     if not traces:
         hint = " (retained: only routes with `retained: true` act on it)" if retained else ""

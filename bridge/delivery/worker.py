@@ -52,6 +52,7 @@ from bridge.delivery.send import Send
 from bridge.metrics import Metrics
 from bridge.outbox.store import Outbox
 from bridge.pipeline.quiet_hours import QuietHours, QuietNow
+from bridge.tasks import wake_loop
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +102,8 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         try:
-            while not self._stopping:
-                self._wake.clear()
-                timeout = await self.step()
-                if timeout is None or timeout > 0:
-                    await self._clock.wait(self._wake, timeout)
+            await wake_loop(self.step, wake=self._wake, what="delivery", log=log, wait=self._clock.wait,
+                            running=lambda: not self._stopping)
         finally:
             try:
                 await self._commit_delivered()  # also when cancelled: see the module docstring

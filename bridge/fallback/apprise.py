@@ -5,7 +5,7 @@ counts as sent when any URL took it (`Notified.via`), and is tried again only wh
 Apprise runs its services off the event loop (`async_notify`); the connect and read time-outs of
 every service are set from `fallback.timeout`, and the whole call is bounded again here, so no
 send waits longer than that. A try that ran into a time-out may have reached the service: it is
-reported `in_doubt`, and the caller sends it again at most once (`bridge.fallback.MAX_DOUBTS`).
+reported `in_doubt`, and the caller sends it again at most once (`bridge.outbox.sending.MAX_DOUBTS`).
 
 Apprise is imported when first used, so that `check` can say what to install when it is missing.
 """

@@ -35,10 +35,11 @@ from bridge.chat import LoginState, qr_url
 from bridge.config.routes import RetrySettings
 from bridge.i18n import ENGLISH, Texts
 from bridge.outbox.fallback_records import Alert, FallbackSend, OutageRecord
+
+# A send that may have reached the service this many times is not tried again, as for WeChat.
+from bridge.outbox.sending import MAX_DOUBTS
 from bridge.pipeline.filters import duration, localtime
 
-#: A send that may have reached the service this many times is not tried again (as for WeChat).
-MAX_DOUBTS = 2
 #: Pixels per QR module in the PNG: a 33-module code becomes about 330 px, easy for a phone camera.
 QR_MODULE_PIXELS = 8
 QR_BORDER_MODULES = 4

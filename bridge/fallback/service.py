@@ -25,7 +25,6 @@ from bridge.config.models import FallbackSettings
 from bridge.delivery.ports import Clock, OutboxThread, Store, SystemClock
 from bridge.fallback.rules import (
     IN_DOUBT_TWICE,
-    MAX_DOUBTS,
     STOPPED_DURING_SEND,
     OutageChange,
     OutageWatch,
@@ -36,8 +35,10 @@ from bridge.fallback.rules import (
 )
 from bridge.i18n import Texts, texts_for
 from bridge.outbox.fallback_records import FallbackSend, Notified
+from bridge.outbox.sending import MAX_DOUBTS
 from bridge.outbox.store import Outbox
 from bridge.pipeline.runtime import LiveRuntime
+from bridge.tasks import wake_loop
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +109,14 @@ class FallbackService:
             return
         try:
             await self.start()
-            while not self._stopping:
-                self._wake.clear()
-                try:
-                    if await self.step(self._notifier):
-                        continue
-                    timeout = await self._sleep()
-                except Exception:  # one broken extension is logged; it must not stop the bridge
-                    log.exception("fallback: a step failed; trying again in %.0f s", PLAN_SECONDS)
-                    timeout = PLAN_SECONDS
-                await self._clock.wait(self._wake, timeout)
+            notifier = self._notifier
+
+            async def step() -> float | None:
+                return 0 if await self.step(notifier) else await self._sleep()
+
+            # One broken extension is logged (`unexpected`); it must not stop the bridge.
+            await wake_loop(step, wake=self._wake, what="fallback", log=log, retry_after=PLAN_SECONDS,
+                            unexpected=True, wait=self._clock.wait, running=lambda: not self._stopping)
         finally:
             self._stopped.set()
 

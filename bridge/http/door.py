@@ -24,7 +24,7 @@ from aiohttp import web
 
 from bridge.config.models import HttpSettings
 from bridge.errors import StartupError
-from bridge.events import DeliveryReport, InboundMessage, Planned, Queued
+from bridge.events import DeliveryReport, InboundMessage, Planned
 from bridge.http import page
 from bridge.http.apprise_in import apprise_send
 from bridge.http.overview import Overview
@@ -155,7 +155,7 @@ class HttpIngress:
         if rejection is not None:
             return _json(_STATUS_FOR_REASON.get(rejection.reason or "bad_input", 400),
                          {"error": rejection.error, "id": rejection.id})
-        return _json(202, {"id": outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.event_id,
+        return _json(202, {"id": outcome.event_id,
                            "status": "queued"})
 
     async def _healthz(self, request: web.Request) -> web.Response:

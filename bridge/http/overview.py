@@ -2,9 +2,10 @@
 
 The root builds one `Overview` over the stages it already has (login status, the two links, the
 room directory, the outbox's figures) and hands it to the page: the page reads nothing else. The
-last `RECENT_REPORTS` delivery reports are kept here as the reporter publishes them; their
-rendered texts only when `log_level` is debug, as the log would show them, since payloads are the
-household's business otherwise.
+signal (`Changes`) and the last `RECENT_REPORTS` delivery reports (`RecentReports`) are built
+first, so the status topics and the reporter are handed their methods, not a promise of an
+overview built later. A report's rendered text is kept only when `log_level` is debug, as the log
+would show it, since payloads are the household's business otherwise.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from bridge.config.rooms import ListenSettings
+from bridge.errors import OutboxError
 from bridge.events import DeliveryReport
 from bridge.links import Link, LinkState
 from bridge.outbox.records import OutboxStats
 from bridge.pipeline.runtime import LiveRuntime
 from bridge.reporting.status import BridgeStatus
 from bridge.wechat.rooms import RoomDirectory
+
+log = logging.getLogger(__name__)
 
 #: The recent deliveries list: enough to see a morning's events, small enough to send whole.
 RECENT_REPORTS = 100
@@ -78,21 +83,15 @@ class Snapshot:
     debug: bool
 
 
-class Overview:
-    def __init__(self, *, status: BridgeStatus, links: Mapping[str, Link], directory: RoomDirectory,
-                 live: LiveRuntime, queue: Callable[[], Awaitable[OutboxStats]], debug: Callable[[], bool]) -> None:
-        self._status = status
-        self._links = links
-        self._directory = directory
-        self._live = live
-        self._queue = queue
-        self._debug = debug
-        self._recent: collections.deque[RecentReport] = collections.deque(maxlen=RECENT_REPORTS)
+class Changes:
+    """Something the page shows changed: a version number, and the live pages waiting on it."""
+
+    def __init__(self) -> None:
         self.version = 0
         self._changed = asyncio.Event()
 
     def notify(self, *_: object) -> None:
-        """Something shown changed: wake the live pages (takes and ignores any arguments, to be a callback)."""
+        """Wake the live pages (takes and ignores any arguments, to be a callback)."""
         self.version += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
@@ -105,17 +104,55 @@ class Overview:
             async with asyncio.timeout(within):
                 await self._changed.wait()
 
-    def report(self, report: DeliveryReport, text: str | None) -> None:
-        """A report as the reporter publishes it."""
+
+class RecentReports:
+    """The last `RECENT_REPORTS` delivery reports, as the reporter publishes them (`add`)."""
+
+    def __init__(self, *, changes: Changes, debug: Callable[[], bool]) -> None:
+        self._changes = changes
+        self._debug = debug
+        self._recent: collections.deque[RecentReport] = collections.deque(maxlen=RECENT_REPORTS)
+
+    def add(self, report: DeliveryReport, text: str | None) -> None:
         self._recent.appendleft(RecentReport(report, text if self._debug() else None))
-        self.notify()
+        self._changes.notify()
+
+    def __iter__(self) -> Iterator[RecentReport]:
+        return iter(self._recent)
+
+
+class Overview:
+    def __init__(self, *, status: BridgeStatus, links: Mapping[str, Link], directory: RoomDirectory,
+                 live: LiveRuntime, queue: Callable[[], Awaitable[OutboxStats]], debug: Callable[[], bool],
+                 changes: Changes, recent: RecentReports) -> None:
+        self._status = status
+        self._links = links
+        self._directory = directory
+        self._live = live
+        self._queue = queue
+        self._debug = debug
+        self._changes = changes
+        self._recent = recent
+
+    @property
+    def version(self) -> int:
+        return self._changes.version
+
+    def notify(self) -> None:
+        self._changes.notify()
+
+    async def wait(self, seen: int, within: float) -> None:
+        await self._changes.wait(seen, within)
 
     async def queue_stats(self) -> OutboxStats | None:
-        """The outbox's figures; None while it is closed (start-up, shutdown)."""
+        """The outbox's figures; None while it is closed (start-up, shutdown) or cannot be read."""
         try:
             return await self._queue()
+        except OutboxError as exc:
+            log.debug("status page: no queue figures: %s", exc)  # closed at start-up and shutdown: expected
         except Exception:
-            return None
+            log.exception("status page: reading the queue figures failed")
+        return None
 
     async def snapshot(self) -> Snapshot:
         status = self._status

@@ -28,6 +28,7 @@ from bridge.outbox.store import Outbox
 from bridge.pipeline import plan as pipeline
 from bridge.pipeline.plan import Plan
 from bridge.pipeline.runtime import LiveRuntime
+from bridge.topics import EVENT, TopicKind
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Intake:
         self._store = store
         self._on_stored = on_stored
         self._clock = clock
-        self._waiting: list[tuple[InboundMessage, Acknowledge]] = []
+        self._waiting: list[tuple[InboundMessage, Acknowledge, TopicKind]] = []
         #: Set while `_waiting` holds messages: what `run` waits for.
         self._arrived = asyncio.Event()
         #: For the slow paths: room in `_waiting`, and `close` waiting for the last batch.
@@ -78,8 +79,7 @@ class Intake:
         refusal is the report the target ended with: rejected by the pipeline or, when the
         queue is full, by the outbox (`queue_full`).
         """
-        event_id = outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.event_id
-        topic = outcome.delivery.source_topic if isinstance(outcome, Queued) else outcome.topic
+        event_id, topic = outcome.event_id, outcome.topic
         now = self._clock()
         arrival = Arrival(key=IdempotencyKey("direct:" + _digest(topic, event_id.encode()), by_content=False),
                           dup=False, needs_ack=False, outcomes=(outcome,), received_at=now)
@@ -93,8 +93,9 @@ class Intake:
             return result.refused[0]
         return outcome.report(now) if isinstance(outcome, Rejected) else None  # a duplicate is refused again
 
-    async def submit(self, message: InboundMessage, ack: Acknowledge) -> None:
-        """Take one message; `ack` is called once it is stored. Not acknowledged after `close()`."""
+    async def submit(self, message: InboundMessage, ack: Acknowledge, kind: TopicKind = EVENT) -> None:
+        """Take one message (`kind`: its topic as the dispatcher classified it); `ack` is called once
+        it is stored. Not acknowledged after `close()`."""
         if len(self._waiting) >= MAX_WAITING and not self._closing:
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self._waiting) < MAX_WAITING or self._closing)
@@ -102,7 +103,7 @@ class Intake:
             log.debug("shutting down: %s left to the broker to deliver again", message.topic)
             return
         # Called for every message of a burst: no lock to take, so no await.
-        self._waiting.append((message, ack))
+        self._waiting.append((message, ack, kind))
         self._arrived.set()
 
     async def run(self) -> None:
@@ -131,8 +132,8 @@ class Intake:
         acknowledged, self._acknowledged = self._acknowledged, []
         await self._store.run(Outbox.record_acks, acknowledged)
 
-    async def _store_batch(self, batch: list[tuple[InboundMessage, Acknowledge]]) -> None:
-        arrivals = [self._arrival(message) for message, _ in batch]
+    async def _store_batch(self, batch: list[tuple[InboundMessage, Acknowledge, TopicKind]]) -> None:
+        arrivals = [self._arrival(message, kind) for message, _, kind in batch]
         while True:
             try:
                 now = self._clock()
@@ -145,7 +146,7 @@ class Intake:
         self._acknowledged = []
         log.debug("stored %d messages in one commit", len(batch))
         stored = False
-        for (message, ack), arrival, result in zip(batch, arrivals, results, strict=True):
+        for (message, ack, _), arrival, result in zip(batch, arrivals, results, strict=True):
             if isinstance(result, Duplicate):
                 log.info("Notification suppressed. Reason: %s on %s is a duplicate of event %s: %s",
                          "message" if arrival.key.by_content else "event", message.topic, result.event_id,
@@ -159,9 +160,9 @@ class Intake:
         if stored:
             self._on_stored()
 
-    def _arrival(self, message: InboundMessage) -> Arrival:
+    def _arrival(self, message: InboundMessage, kind: TopicKind) -> Arrival:
         try:
-            planned = pipeline.plan(self._live.current, message)
+            planned = pipeline.plan(self._live.current, message, kind)
         except Exception:  # a bug must not stop the intake; logged and acknowledged, as a redelivery would fail too
             log.exception("planning the message on %s failed", message.topic)
             planned = Plan(())

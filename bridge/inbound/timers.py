@@ -12,7 +12,6 @@ running fires at start-up, and its reports say so (`note`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from bridge.outbox.runner import OutboxRunner
 from bridge.outbox.store import Outbox
 from bridge.pipeline import plan as pipeline
 from bridge.pipeline.runtime import LiveRuntime
+from bridge.tasks import wake_loop
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,8 @@ class Timers:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                delay = await self.step()
-            except OutboxError as exc:
-                log.error("for timers: %s; retrying in %.0f s", exc, RETRY_SECONDS)
-                delay = RETRY_SECONDS
-            if delay is None or delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._wake.wait()
+        await wake_loop(self.step, wake=self._wake, what="for timers", log=log, retry_after=RETRY_SECONDS,
+                        errors=(OutboxError,))
 
     async def step(self) -> float | None:
         """Fire what has run out; returns how long until the next one (None: none is armed)."""

@@ -1,4 +1,4 @@
-"""The broker connection: the only module that imports aiomqtt.
+"""The bridge's own broker session.
 
 `MqttSession.run()` connects, subscribes, hands each message to the intake callback and
 reconnects with capped, jittered backoff for as long as it lives; it never exits on a broker
@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import logging
 import random
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
-import paho.mqtt.client as paho
 
-from bridge.config.models import MqttSettings, TlsSettings
-from bridge.errors import BrokerUnavailable
+from bridge.config.models import MqttSettings
 from bridge.events import Acknowledge, InboundMessage, Publication
 from bridge.links import Link
+from bridge.mqtt.client import build_client, describe_error
+from bridge.mqtt.receiver import Receiver
 
 log = logging.getLogger(__name__)
 
@@ -38,40 +36,19 @@ RECONNECT_MAX_SECONDS = 30.0
 MAX_PENDING_PUBLISHES = 10_000
 
 
-def tls_context(settings: TlsSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    if settings.cert_file is not None and settings.key_file is not None:
-        context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
-    return context
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line a user can act on, for the errors a broker connection really meets."""
-    text = str(exc)
-    lowered = text.lower()
-    if "certificate verify failed" in lowered:
-        return f"the broker's TLS certificate is not trusted ({text}); check mqtt.tls.ca_file"
-    if "bad user name or password" in lowered or "not authorized" in lowered:
-        return f"the broker refused the login ({text}); check mqtt.username and mqtt.password"
-    if isinstance(exc, ConnectionRefusedError) or "connection refused" in lowered:
-        return "connection refused: is the broker running and listening on that port?"
-    return text or type(exc).__name__
-
-
 MessageHandler = Callable[[InboundMessage, Acknowledge], Awaitable[None]]
 ConnectHandler = Callable[[], Awaitable[None]]
 
 
 class MqttSession:
-    def __init__(self, settings: MqttSettings, *, subscriptions: list[str], on_message: MessageHandler,
-                 on_connect: ConnectHandler | None = None, will: Publication | None = None,
+    def __init__(self, settings: MqttSettings, *, subscriptions: list[str], will: Publication | None = None,
                  connection: Link | None = None) -> None:
         self._settings = settings
         #: Up while connected to the broker, with the last error: for the status page and metrics.
         self.connection = connection or Link("broker")
         self._subscriptions = subscriptions
-        self._on_message = on_message
-        self._on_connect = on_connect
+        self._on_message: MessageHandler | None = None
+        self._on_connect: ConnectHandler | None = None
         self._will = will
         self._pending: collections.deque[tuple[Publication, asyncio.Future[None]]] = collections.deque()
         self._pending_changed = asyncio.Condition()
@@ -110,7 +87,11 @@ class MqttSession:
         async with self._pending_changed:
             await self._pending_changed.wait_for(lambda: not self._pending)
 
-    async def run(self) -> None:
+    async def run(self, *, on_message: MessageHandler, on_connect: ConnectHandler | None = None) -> None:
+        """Connect and stay connected; each message goes to `on_message` with its `Acknowledge`,
+        each (re)connect first to `on_connect`. The handlers are given at start, not at build, so
+        the stages they reach may be built after the session that feeds them."""
+        self._on_message, self._on_connect = on_message, on_connect
         delay = RECONNECT_MIN_SECONDS
         settings = self._settings
         while True:
@@ -130,30 +111,9 @@ class MqttSession:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
-    def _new_client(self) -> aiomqtt.Client:
-        s = self._settings
-        will = None
-        if self._will is not None:
-            w = self._will
-            will = aiomqtt.Will(w.topic, w.payload, qos=w.qos, retain=w.retain)
-        return aiomqtt.Client(
-            s.host, s.port,
-            username=s.username,
-            password=s.password.get_secret_value() if s.password else None,
-            identifier=s.client_id,
-            keepalive=s.keepalive,
-            will=will,
-            timeout=10,
-            tls_context=tls_context(s.tls) if s.tls is not None else None,
-            tls_insecure=s.tls.insecure if s.tls is not None else None,
-            # Persistent session: while we are away the broker queues our QoS 1 messages, and it
-            # redelivers the ones we received but had not acknowledged.
-            clean_session=False,
-        )
-
     async def _session(self) -> None:
-        client = self._new_client()
-        receiver = _Receiver(client)
+        client = build_client(self._settings, client_id=self._settings.client_id, will=self._will, persistent=True)
+        receiver = Receiver(client)
         self._generation += 1
         generation = self._generation
         async with client:
@@ -174,16 +134,17 @@ class MqttSession:
                     pass
                 raise aiomqtt.MqttError("the broker closed the connection")
 
-    async def _dispatch(self, receiver: _Receiver, generation: int) -> None:
+    async def _dispatch(self, receiver: Receiver, generation: int) -> None:
         """Hand each received message to `on_message`, one at a time, in arrival order."""
         while True:
             await receiver.arrived.wait()
             receiver.arrived.clear()
             while receiver.inbox:
                 message, mid = receiver.inbox.popleft()
+                assert self._on_message is not None  # set by run()
                 await self._on_message(message, functools.partial(self._ack, receiver, generation, mid, message.qos))
 
-    def _ack(self, receiver: _Receiver, generation: int, mid: int, qos: int) -> bool:
+    def _ack(self, receiver: Receiver, generation: int, mid: int, qos: int) -> bool:
         if qos == 0:
             return True
         if generation != self._generation or not self.connected.is_set():
@@ -205,127 +166,3 @@ class MqttSession:
                 if not done.done():
                     done.set_result(None)
                 self._pending_changed.notify_all()
-
-
-class _Receiver:
-    """Takes messages straight from paho: the one place that reaches into aiomqtt's paho client.
-
-    Acknowledge-after-commit: aiomqtt 2.5 lets paho send each QoS 1 PUBACK as soon as the message
-    arrives and has no switch for it (aiomqtt issue #345). paho 2.x underneath has one:
-    `manual_ack_set(True)`, then `ack(mid, qos)` per message. It must be switched on before
-    connecting: a resumed session's queued messages arrive right after CONNACK, and paho decides
-    on arrival.
-
-    The messages themselves bypass aiomqtt's queue and iterator, which cost a task and an
-    `asyncio.wait` per message, about a fifth of the bridge's CPU in an ingest burst (py-spy); and
-    aiomqtt's `Message` drops the DUP flag and the message id we need. paho calls `on_message`
-    from aiomqtt's socket reader, on the event loop's thread.
-    """
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self._paho: paho.Client = client._client  # private in aiomqtt 2.5, pinned in pyproject
-        self._paho.manual_ack_set(True)
-        self._paho.on_message = self._on_message
-        #: Received and not yet handed on: (message, paho's message id for its PUBACK).
-        self.inbox: collections.deque[tuple[InboundMessage, int]] = collections.deque()
-        self.arrived = asyncio.Event()
-
-    def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:  # a broker must refuse such topics; acknowledged, or it comes back forever
-            log.warning("MQTT: dropped a message whose topic is not UTF-8: %r", message._topic)
-            self.ack(message.mid, message.qos)
-            return
-        payload = message.payload if isinstance(message.payload, bytes) else bytes(message.payload)
-        self.inbox.append((InboundMessage(topic=topic, payload=payload, retain=bool(message.retain),
-                                          received_at=time.time(), qos=message.qos, dup=bool(message.dup)),
-                           message.mid))
-        self.arrived.set()
-
-    def ack(self, mid: int, qos: int) -> bool:
-        if qos == 0:
-            return True
-        return self._paho.ack(mid, qos) == paho.MQTT_ERR_SUCCESS
-
-
-def _one_shot_client(settings: MqttSettings, client_id: str, wait_seconds: float) -> aiomqtt.Client:
-    """A short-lived client with the bridge's credentials and TLS, for the one-shot commands."""
-    return aiomqtt.Client(
-        settings.host, settings.port,
-        username=settings.username,
-        password=settings.password.get_secret_value() if settings.password else None,
-        identifier=client_id,
-        keepalive=settings.keepalive,
-        timeout=wait_seconds,
-        tls_context=tls_context(settings.tls) if settings.tls is not None else None,
-        tls_insecure=settings.tls.insecure if settings.tls is not None else None,
-    )
-
-
-async def request_once(settings: MqttSettings, *, client_id: str, request: Publication, response_topic: str,
-                       accept: Callable[[bytes], bool], wait_seconds: float) -> bytes | None:
-    """Publish `request` and return the first payload on `response_topic` that `accept` takes.
-
-    For short-lived clients such as the `health` command: `client_id` must differ from the
-    bridge's own, or the broker would disconnect the bridge. Returns None when no accepted
-    answer came within `wait_seconds`; raises `BrokerUnavailable` when the broker cannot be
-    reached (or does not answer the connect) in that time.
-    """
-    client = _one_shot_client(settings, client_id, wait_seconds)
-    where = f"the MQTT broker at {settings.host}:{settings.port}"
-    connected = False
-    try:
-        async with asyncio.timeout(wait_seconds), client:
-            connected = True
-            await client.subscribe(response_topic, qos=1)
-            await client.publish(request.topic, request.payload, qos=request.qos, retain=request.retain)
-            async for message in client.messages:
-                payload = message.payload
-                data = payload if isinstance(payload, bytes) else str(payload or "").encode()
-                if accept(data):
-                    return data
-    except TimeoutError:
-        if not connected:
-            raise BrokerUnavailable(f"{where} did not accept a connection within {wait_seconds:g} s") from None
-        return None
-    except aiomqtt.MqttError as exc:
-        raise BrokerUnavailable(f"cannot reach {where}: {exc}") from None
-    return None
-
-
-async def read_retained(settings: MqttSettings, *, client_id: str, topics: list[str],
-                        wait_seconds: float, settle_seconds: float = 0.5) -> dict[str, bytes]:
-    """Connect with the bridge's credentials and collect the retained messages of `topics`.
-
-    For the `doctor` command: the connection itself proves the broker is reachable and takes our
-    login; the retained topics say whether a bridge is running and what it last reported. A broker
-    sends retained messages right after the subscription, so `settle_seconds` of silence ends the
-    wait. Raises `BrokerUnavailable` with a sentence from `describe_error`.
-    """
-    client = _one_shot_client(settings, client_id, wait_seconds)
-    found: dict[str, bytes] = {}
-    connected = False
-    try:
-        async with asyncio.timeout(wait_seconds), client:
-            connected = True
-            for topic in topics:
-                await client.subscribe(topic, qos=1)
-            with contextlib.suppress(TimeoutError):
-                while True:
-                    async with asyncio.timeout(settle_seconds):
-                        message = await anext(aiter(client.messages))
-                    if message.retain:
-                        payload = message.payload
-                        found[message.topic.value] = payload if isinstance(payload, bytes) else str(payload).encode()
-    except TimeoutError:
-        if connected:  # retained messages kept coming until the deadline: what arrived is enough
-            return found
-        raise BrokerUnavailable(
-            f"the MQTT broker at {settings.host}:{settings.port} did not accept a connection within "
-            f"{wait_seconds:g} s") from None
-    except aiomqtt.MqttError as exc:
-        raise BrokerUnavailable(describe_error(exc)) from None
-    except OSError as exc:
-        raise BrokerUnavailable(describe_error(exc)) from None
-    return found

@@ -12,6 +12,7 @@ from bridge.errors import OutboxError
 from bridge.outbox.records import OutboxStats
 from bridge.outbox.runner import OutboxRunner
 from bridge.outbox.store import Outbox
+from bridge.tasks import wake_loop
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ class Housekeeping:
         self._store = store
         self._keep_finished = keep_finished
         self._clock = clock
+        #: The last queue figures logged: the periodic line is written when they change (or a queue waits).
+        self._last_logged: tuple[int, int, dict[str, int]] | None = None
+        self._next_prune = 0.0
 
     async def recover(self) -> None:
         """At start-up: the rows that were being sent when the bridge stopped are in doubt (`Outbox.recover`)."""
@@ -44,20 +48,18 @@ class Housekeeping:
         return stats
 
     async def run(self) -> None:
-        last_logged: tuple[int, int, dict[str, int]] | None = None
-        next_prune = 0.0
-        while True:
-            try:
-                if time.monotonic() >= next_prune:
-                    rows, keys = await self._store.run(Outbox.prune, self._clock(), keep_finished=self._keep_finished)
-                    if rows or keys:
-                        log.info("outbox: deleted %d finished deliveries and %d expired idempotency keys", rows, keys)
-                    next_prune = time.monotonic() + PRUNE_SECONDS
-                stats = await self._store.run(Outbox.stats, self._clock())
-                summary = (stats.depth, stats.unreported, dict(stats.by_status))
-                if stats.depth or stats.unreported or summary != last_logged:
-                    log.info("outbox: %s", stats)
-                last_logged = summary
-            except OutboxError as exc:
-                log.error("outbox upkeep: %s", exc)
-            await asyncio.sleep(STATS_SECONDS)
+        await wake_loop(self._upkeep, wake=asyncio.Event(), what="outbox upkeep", log=log, retry_after=STATS_SECONDS,
+                        errors=(OutboxError,))
+
+    async def _upkeep(self) -> float:
+        if time.monotonic() >= self._next_prune:
+            rows, keys = await self._store.run(Outbox.prune, self._clock(), keep_finished=self._keep_finished)
+            if rows or keys:
+                log.info("outbox: deleted %d finished deliveries and %d expired idempotency keys", rows, keys)
+            self._next_prune = time.monotonic() + PRUNE_SECONDS
+        stats = await self._store.run(Outbox.stats, self._clock())
+        summary = (stats.depth, stats.unreported, dict(stats.by_status))
+        if stats.depth or stats.unreported or summary != self._last_logged:
+            log.info("outbox: %s", stats)
+        self._last_logged = summary
+        return STATS_SECONDS

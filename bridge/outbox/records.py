@@ -53,6 +53,11 @@ class Arrival:
     #: What the message says about routes' state per key with no target to carry it (`Plan.observations`).
     observations: tuple[StateMark, ...] = ()
 
+    @property
+    def event_id(self) -> str | None:
+        """The id the pipeline gave the event, carried by each of its outcomes; None without any."""
+        return self.outcomes[0].event_id if self.outcomes else None
+
 
 @dataclass(frozen=True, slots=True)
 class Accepted:

@@ -192,7 +192,7 @@ class Outbox(SendingLedger, FallbackLedger):
                 if duplicate is not None:
                     results.append(duplicate)
                     continue
-                event_id = _event_id(arrival.outcomes[0])
+                event_id = arrival.outcomes[0].event_id
                 cursor = self._db.execute(
                     "INSERT INTO events (key, by_content, event_id, accepted_at, awaiting_ack) VALUES (?, ?, ?, ?, ?)",
                     (arrival.key.value, arrival.key.by_content, event_id, now, arrival.needs_ack),
@@ -468,10 +468,6 @@ class Outbox(SendingLedger, FallbackLedger):
 
 
 _COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
-
-
-def _event_id(outcome: Planned) -> str:
-    return outcome.delivery.event_id if isinstance(outcome, Queued) else outcome.event_id
 
 
 def _lock_file(path: str) -> int:

@@ -37,6 +37,7 @@ from bridge.pipeline.payloads import DecodedPayload, decode_payload
 from bridge.pipeline.routing import Route, RouteMatch
 from bridge.pipeline.runtime import Runtime
 from bridge.pipeline.templates import MAX_RENDERED_CHARS
+from bridge.topics import TopicKind
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,10 @@ class _Payload:
 
     decoded: DecodedPayload | None
     problem: str | None
+    #: The event's id, derived here once and carried by every outcome: the producer's `id`, else a new one.
     event_id: str
+    #: The producer's `id`, when it gave one: it also makes the idempotency key.
+    producer_id: str | None = None
 
     @classmethod
     def of(cls, message: InboundMessage, runtime: Runtime) -> _Payload:
@@ -86,20 +90,17 @@ class _Payload:
             decoded = decode_payload(message.payload, max_bytes=runtime.limits.max_payload_bytes)
         except PayloadError as exc:
             return cls(None, str(exc), new_event_id())
-        return cls(decoded, None, producer_event_id(decoded) or new_event_id())
-
-    @property
-    def producer_id(self) -> str | None:
-        return producer_event_id(self.decoded) if self.decoded is not None else None
+        given = producer_event_id(decoded)
+        return cls(decoded, None, given or new_event_id(), given)
 
 
-def plan(runtime: Runtime, message: InboundMessage) -> Plan:
-    """What `message` turns into under `runtime`."""
-    room_key = runtime.topics.direct_send_key(message.topic)
-    if room_key is not None:
+def plan(runtime: Runtime, message: InboundMessage, kind: TopicKind | None = None) -> Plan:
+    """What `message` turns into under `runtime`; `kind` as the dispatcher classified its topic."""
+    kind = kind or runtime.topics.classify(message.topic)
+    if kind.room_key is not None:
         payload = _Payload.of(message, runtime)
-        return Plan((_direct_send_message(runtime, message, room_key, payload),), payload.producer_id)
-    if runtime.topics.is_own(message.topic):
+        return Plan((_direct_send_message(runtime, message, kind.room_key, payload),), payload.producer_id)
+    if kind.kind != "event":
         # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
         return Plan(())
     traces, decoded = _traces(runtime, message)

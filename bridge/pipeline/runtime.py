@@ -82,3 +82,7 @@ class LiveRuntime:
     def contacts(self) -> Mapping[str, ContactSettings]:
         """The contacts in force, read at each send (the delivery worker's view of a reload)."""
         return self.current.contacts
+
+    def quiet(self) -> QuietHours:
+        """Each room's quiet hours in force, read at each claim (the worker's view of a reload)."""
+        return self.current.quiet

@@ -3,10 +3,11 @@
 A row is marked reported only after the broker acknowledged its report (QoS 1 PUBACK), so a
 crash or a broker outage between the two means the report is published again at the next
 start: reports are at least once, and the same report may arrive twice (same id, room, status).
-A publish given up (its future fails) or an outbox that cannot be read or written is retried
-after a pause; the rows not marked yet are published again.
+The MQTT session never gives a publish up: one cut off by a disconnect is sent again after the
+reconnect, so a report's future only ever completes. An outbox that cannot be read or written is
+retried after a pause; the rows not marked yet are published again.
 A delivery also sent through the fallback carries that outcome in its report (`fallback`); the
-outbox holds its row back until both are final (`bridge.outbox_fallback`).
+outbox holds its row back until both are final (`bridge.outbox.fallback_ledger`).
 """
 
 from __future__ import annotations
@@ -18,27 +19,41 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from bridge.errors import BridgeError
-from bridge.events import DeliveryReport
+from bridge.events import DeliveryReport, Publication
 from bridge.metrics import Metrics
 from bridge.outbox.runner import OutboxRunner
 from bridge.outbox.store import Outbox
+from bridge.reporting import payloads as reports
+from bridge.tasks import wake_loop
+from bridge.topics import Topics
 
 log = logging.getLogger(__name__)
 
 #: Reports taken from the outbox at a time.
 BATCH = 100
-#: Pause before trying again after the outbox or a publish failed (disk full, the session gave up).
+#: Pause before trying again after the outbox failed (disk full, an I/O error).
 RETRY_SECONDS = 1.0
 #: After publishing, wait this long before looking again: during a burst of sends the reports
 #: finished meanwhile go out as one batch (one outbox read, one mark) instead of one by one. A
 #: report after a quiet spell goes out at once.
 GATHER_SECONDS = 0.02
 
-#: Queues a report for publishing; the future is done once the broker acknowledged it, and fails
-#: with a `BridgeError` if the publish was given up.
+#: Queues a report for publishing; the future is done once the broker acknowledged it (it waits
+#: across reconnects: the session sends a publish again until the broker has it).
 PublishReport = Callable[[DeliveryReport], Awaitable[asyncio.Future[None]]]
 #: Told of each report as it is published, with the text that was (to be) sent (the status page).
 ReportObserver = Callable[[DeliveryReport, str | None], None]
+
+
+class DeliveryPublisher:
+    """A report as the publication on `<base>/bridge/delivery`, queued on the MQTT session."""
+
+    def __init__(self, topics: Topics, publish: Callable[[Publication], Awaitable[asyncio.Future[None]]]) -> None:
+        self._topics = topics
+        self._publish = publish
+
+    async def __call__(self, report: DeliveryReport) -> asyncio.Future[None]:
+        return await self._publish(reports.delivery_publication(self._topics, report))
 
 
 class Reporter:
@@ -64,19 +79,15 @@ class Reporter:
         await self._idle.wait()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                published = await self._publish_batch()
-            except BridgeError as exc:
-                log.error("delivery reports: %s; retrying in %.0f s", exc, RETRY_SECONDS)
-                await asyncio.sleep(RETRY_SECONDS)
-                continue
-            if not published:
-                self._idle.set()
-                await self._wake.wait()
-            else:
-                await asyncio.sleep(GATHER_SECONDS)
+        await wake_loop(self._step, wake=self._wake, what="delivery reports", log=log, retry_after=RETRY_SECONDS,
+                        errors=(BridgeError,))
+
+    async def _step(self) -> float | None:
+        if not await self._publish_batch():
+            self._idle.set()
+            return None
+        await asyncio.sleep(GATHER_SECONDS)  # not cut short by nudges: a burst's reports go out together
+        return 0
 
     async def _publish_batch(self) -> int:
         rows = await self._store.run(Outbox.unreported, BATCH)

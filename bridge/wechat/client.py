@@ -63,7 +63,7 @@ T = TypeVar("T")
 class WeChatClient:
     """Keeps one bot connected and logged-in state known; sends texts to rooms by id."""
 
-    def __init__(self, *, endpoint: str, token: str, send_timeout: float, on_event: EventHandler,
+    def __init__(self, *, endpoint: str, token: str, send_timeout: float, on_event: EventHandler | None = None,
                  listening: Callable[[], bool] = lambda: True, tls: LinkTls | None = None,
                  connection: Link | None = None, metrics: Metrics | None = None) -> None:
         self._endpoint = endpoint
@@ -74,7 +74,7 @@ class WeChatClient:
         self._token = token
         self._tls = tls
         self._send_timeout = send_timeout
-        self._on_event = on_event
+        self._on_event: EventHandler = on_event or _ignore
         self._link: PuppetLink | None = None
         self._state = LoginState("connecting", reason=f"connecting to the gateway at {endpoint}")
         self._logged_in = asyncio.Event()
@@ -91,8 +91,11 @@ class WeChatClient:
     async def wait_logged_in(self) -> None:
         await self._logged_in.wait()
 
-    async def run(self) -> None:
-        """Connect, listen, and reconnect for as long as the task lives."""
+    async def run(self, *, on_event: EventHandler | None = None) -> None:
+        """Connect, listen, and reconnect for as long as the task lives. `on_event`: the handler of
+        what WeChat reports, given at start by the root (the stages it reaches are built after the
+        client); a handler given at build (the unit tests) serves when it is None."""
+        self._on_event = on_event or self._on_event
         if self._tls is None and not _private(self._endpoint):
             log.warning("WeChat: the gateway at %s is reached in plaintext over a network that is not private: "
                         "the token and every message can be read on the way; set wechaty.tls", self._endpoint)
@@ -141,7 +144,7 @@ class WeChatClient:
             except GatewayUnavailable:
                 raise
             except SendError as exc:  # the gateway answered: its puppet could not start
-                return False, puppet_error_reason({"gerror": _without_cannot(exc)})
+                return False, puppet_error_reason({"gerror": exc.cause})
             if self._state.state == "connecting":
                 await self._set_state(LoginState("connecting", reason="connected to the gateway; waiting for "
                                                                       "WeChat to log in or show a QR code"))
@@ -280,7 +283,7 @@ class WeChatClient:
                 rooms.append(WeChatRoom(room_id, payload.topic, len(payload.member_ids)))
             return rooms
         except SendError as exc:
-            raise SendError(f"cannot list rooms: {_without_cannot(exc)}", transient=True) from None
+            raise SendError(f"cannot list rooms: {exc.cause}", transient=True, cause=exc.cause) from None
 
     async def send_text(self, room_id: str, text: str, mentions: Sequence[WeChatContact] = ()) -> str:
         """Send `text` to the room, @-mentioning `mentions`; returns WeChat's message id. Raises `SendError`.
@@ -339,6 +342,10 @@ class WeChatClient:
             raise
 
 
+async def _ignore(event: WeChatEvent) -> None:
+    """The handler until the root gives one at start."""
+
+
 def link_tls(settings: GatewayTlsSettings | None) -> LinkTls | None:
     """The link's TLS from `wechaty.tls` (None: plaintext)."""
     if settings is None:
@@ -367,14 +374,8 @@ def puppet_error_reason(payload: dict[str, Any]) -> str:
 
 
 def _connection_reason(exc: SendError) -> str:
-    text = str(exc)
-    return f"cannot reach the gateway: {_without_cannot(exc)}" if text.startswith("cannot ") else text
-
-
-def _without_cannot(exc: BaseException) -> str:
-    """The link's 'cannot <what>: <why>' as '<why>' where a caller adds its own 'cannot'."""
-    text = str(exc)
-    return text.split(": ", 1)[1] if text.startswith("cannot ") and ": " in text else text
+    """Why the gateway cannot be reached, in our words: the link's `cause`, or its whole sentence."""
+    return f"cannot reach the gateway: {exc.cause}" if exc.cause != str(exc) else str(exc)
 
 
 def _private(endpoint: str) -> bool:

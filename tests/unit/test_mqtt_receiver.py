@@ -9,7 +9,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from bridge.events import InboundMessage
-from bridge.mqtt.session import _Receiver
+from bridge.mqtt.receiver import Receiver
 
 
 def paho_message(mid: int, topic: bytes, payload: bytes, *, qos: int = 1, retain: bool = False,
@@ -20,7 +20,7 @@ def paho_message(mid: int, topic: bytes, payload: bytes, *, qos: int = 1, retain
 
 
 async def test_messages_keep_their_order_flags_and_ids() -> None:
-    receiver = _Receiver(aiomqtt.Client("127.0.0.1", 1))  # never connected: nothing here needs it
+    receiver = Receiver(aiomqtt.Client("127.0.0.1", 1))  # never connected: nothing here needs it
     receiver._on_message(None, None, paho_message(7, b"home/door", b'{"open": true}', dup=True))  # type: ignore[arg-type]
     receiver._on_message(None, None, paho_message(8, b"home/tv", b"ON", qos=0, retain=True))  # type: ignore[arg-type]
 
@@ -33,7 +33,7 @@ async def test_messages_keep_their_order_flags_and_ids() -> None:
 
 
 async def test_a_topic_that_is_not_utf8_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    receiver = _Receiver(aiomqtt.Client("127.0.0.1", 1))
+    receiver = Receiver(aiomqtt.Client("127.0.0.1", 1))
     with caplog.at_level(logging.WARNING, logger="bridge.mqtt.session"):
         receiver._on_message(None, None, paho_message(9, b"home/\xff", b"x"))  # type: ignore[arg-type]
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from bridge.events import Delivery, DeliveryPolicy, FallbackMode, FallbackOutcome, Queued, RoomRef
-from bridge.fallback.rules import IN_DOUBT_TWICE, MAX_DOUBTS, STOPPED_DURING_SEND
+from bridge.fallback.rules import IN_DOUBT_TWICE, STOPPED_DURING_SEND
 from bridge.outbox.fallback_records import Alert, OutageRecord
 from bridge.outbox.records import Arrival, Finish, IdempotencyKey
 from bridge.outbox.schema import SCHEMA_VERSION
+from bridge.outbox.sending import MAX_DOUBTS
 from bridge.outbox.store import Outbox
 
 T0 = 1_700_000_000.0

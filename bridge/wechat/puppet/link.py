@@ -282,7 +282,8 @@ class PuppetLink:
         except asyncio.CancelledError:
             if not self._closed_under_us():
                 raise
-            raise GatewayUnavailable(f"cannot {what}: the gateway connection was closed") from None
+            raise GatewayUnavailable(f"cannot {what}: the gateway connection was closed",
+                                     cause="the gateway connection was closed") from None
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _CUT_OFF or exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise self._unavailable(what, exc) from None
@@ -315,8 +316,9 @@ class PuppetLink:
 
     def _unavailable(self, what: str, exc: grpc.aio.AioRpcError) -> GatewayUnavailable:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            return TokenRefused(f"cannot {what}: {describe(exc)}")
-        return GatewayUnavailable(f"cannot {what}: {self._tls_problem(exc) or describe(exc)}")
+            return TokenRefused(f"cannot {what}: {describe(exc)}", cause=describe(exc))
+        why = self._tls_problem(exc) or describe(exc)
+        return GatewayUnavailable(f"cannot {what}: {why}", cause=why)
 
     def _tls_problem(self, exc: grpc.aio.AioRpcError) -> str | None:
         """A connection failure that is a TLS mismatch, said as such (grpc's own text is a chain of codes)."""
@@ -366,8 +368,9 @@ def _short(details: str) -> str:
 def _refused(what: str, exc: grpc.aio.AioRpcError) -> SendError:
     code = exc.code()
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return SendError(f"{what}: the gateway refused a message this large ({describe(exc)})", transient=False)
-    return SendError(f"{what}: {describe(exc)}", transient=code not in _PERMANENT)
+        why = f"the gateway refused a message this large ({describe(exc)})"
+        return SendError(f"{what}: {why}", transient=False, cause=why)
+    return SendError(f"{what}: {describe(exc)}", transient=code not in _PERMANENT, cause=describe(exc))
 
 
 def _event(response: Any) -> PuppetEvent:
