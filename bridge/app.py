@@ -100,7 +100,7 @@ class Bridge:
                                    tls=link_tls(config.wechaty.tls), connection=links["gateway"], metrics=metrics)
         self.info = BridgeInfo(store=store, broker=self.mqtt, wechat=self.wechat, directory=directory, live=live,
                                started=time.time())
-        self.status = BridgeStatus(topics, self.mqtt.publish, self.info.info, metrics=metrics,
+        self.status = BridgeStatus(topics=topics, publish=self.mqtt.publish, info=self.info.info, metrics=metrics,
                                    on_change=changes.notify)
         self.homeassistant = HomeAssistant(config, self.mqtt.publish)
 

@@ -60,7 +60,7 @@ class ConnectionProblem:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class IncomingMessage:
     """Something a person wrote in a room the account is in (never the account's own messages)."""
 

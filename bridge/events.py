@@ -32,7 +32,7 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class InboundMessage:
     """One MQTT message as the broker handed it to us."""
 
@@ -60,7 +60,7 @@ class Publication:
     retain: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Attachment:
     """An image or file to send after the text: bytes already in hand, or where to get them at send time."""
 
@@ -71,7 +71,7 @@ class Attachment:
     path: str | None = None  # a file inside `attachments.directory`
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Delivery:
     """One rendered text (and attachment) for one room: the unit that is queued, sent and reported."""
 
@@ -105,7 +105,7 @@ class FallbackOutcome:
     ts: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class DeliveryReport:
     """The single terminal outcome of one event for one room, published on <base>/bridge/delivery."""
 
@@ -127,7 +127,7 @@ class DeliveryReport:
     fallback: FallbackOutcome | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class DeliveryPolicy:
     """How hard and how long the bridge tries one delivery.
 
@@ -169,7 +169,7 @@ class HeldMessage:
     received_at: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class StateMark:
     """What one event says about its route's state for one key, for the outbox to decide and keep.
 
@@ -199,7 +199,7 @@ class StateMark:
         return f"{self.route}\0{self.key}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Queued:
     """A delivery to store as pending, with the policy it is to be tried under."""
 
@@ -224,7 +224,7 @@ class Queued:
         return self.delivery.source_topic
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Rejected:
     """A target (event x room) that cannot be delivered as given: stored finished, never sent.
 
@@ -240,8 +240,8 @@ class Rejected:
     reason: RejectReason = "bad_input"
 
     def report(self, ts: float) -> DeliveryReport:
-        return DeliveryReport(self.event_id, "rejected", self.route, self.topic, RoomRef(self.room_key), self.error,
-                              ts, self.reason)
+        return DeliveryReport(id=self.event_id, status="rejected", route=self.route, topic=self.topic,
+                              room=RoomRef(self.room_key), error=self.error, ts=ts, reason=self.reason)
 
 
 #: What the pipeline makes of one target.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 
 #: How a loop sleeps: until the event is set or the seconds have passed (None: no limit). The
@@ -52,3 +53,26 @@ async def wake_loop(step: Callable[[], Awaitable[float | None]], *, wake: asynci
             delay = retry_after
         if delay is None or delay > 0:
             await wait(wake, delay)
+
+
+class Backoff:
+    """How long a reconnect loop waits: `first`, doubling each failure up to `cap`, with ±20 % jitter
+    so that many clients restarted together do not retry in step. `reset()` after a connection that
+    worked. The sleep and the jitter are injected, so its tests run on a fake clock."""
+
+    def __init__(self, *, first: float, cap: float, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 uniform: Callable[[float, float], float] = random.uniform) -> None:
+        self._first = first
+        self._cap = cap
+        self._sleep = sleep
+        self._uniform = uniform
+        #: The next wait, before jitter: what the log line announces.
+        self.delay = first
+
+    def reset(self) -> None:
+        self.delay = self._first
+
+    async def wait(self) -> None:
+        """Sleep the announced delay (jittered), then double it for next time."""
+        await self._sleep(self.delay * self._uniform(0.8, 1.2))
+        self.delay = min(self.delay * 2, self._cap)

@@ -265,3 +265,32 @@ def test_no_module_is_over_500_lines() -> None:
 def test_no_top_level_module_carries_a_family_prefix() -> None:
     prefixed = sorted(p.name for p in BRIDGE.glob("*.py") if "_" in p.stem.strip("_"))
     assert not prefixed, f"a family of modules is a package: {prefixed}"
+
+
+def _positional_constructors() -> list[str]:
+    """Classes of ours built with more than four parameters, some of which may be given by position."""
+    found = []
+    for path in BRIDGE.rglob("*.py"):
+        if _generated(path):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            where = f"{path.relative_to(BRIDGE.parent)}:{node.lineno} {node.name}"
+            dataclass = next((d for d in node.decorator_list if isinstance(d, ast.Call)
+                              and getattr(d.func, "id", None) == "dataclass"), None)
+            if dataclass is not None:
+                fields = [s for s in node.body if isinstance(s, ast.AnnAssign)]
+                kw_only = any(k.arg == "kw_only" for k in dataclass.keywords)
+                if len(fields) > 4 and not kw_only:
+                    found.append(f"{where} ({len(fields)} fields)")
+            for init in (f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"):
+                positional = [a.arg for a in init.args.args[1:]]
+                # One leading positional (the settings, a path, the connection) reads fine, as in aiomqtt.
+                if len(positional) + len(init.args.kwonlyargs) > 4 and len(positional) > 1:
+                    found.append(f"{where} ({', '.join(positional)} by position)")
+    return found
+
+
+def test_constructors_with_more_than_four_parameters_are_keyword_only() -> None:
+    assert not _positional_constructors()

@@ -38,7 +38,8 @@ def pipeline_for(tmp_path: Path, *files: str, locale: str = "en") -> Runtime:
 
 def sent(pipeline: Runtime, topic: str, payload: str | bytes, *, retain: bool = False) -> Sent:
     data = payload.encode() if isinstance(payload, str) else payload
-    outcomes = pipelines.plan(pipeline, InboundMessage(topic, data, retain, time.time())).outcomes
+    outcomes = pipelines.plan(pipeline, InboundMessage(topic=topic, payload=data, retain=retain,
+                                                       received_at=time.time())).outcomes
     rejected = [o for o in outcomes if isinstance(o, Rejected)]
     assert not rejected, f"rejected: {[r.error for r in rejected]}"
     return [(o.delivery.route or "", o.delivery.room_key, o.delivery.text) for o in outcomes if isinstance(o, Queued)]
@@ -162,9 +163,10 @@ def test_zigbee2mqtt_repeats_of_a_state_are_one_message_per_change(tmp_path: Pat
     box = Outbox.open(":memory:")
 
     def stored(device: str, payload: str, at: float) -> list[tuple[str | None, str | None]]:
-        plan = pipelines.plan(p, InboundMessage(f"zigbee2mqtt/{device}", payload.encode(), False, at, qos=1))
-        arrival = Arrival(idempotency_key(device, payload.encode(), None), False, True, plan.outcomes, at,
-                          plan.observations)
+        plan = pipelines.plan(p, InboundMessage(topic=f"zigbee2mqtt/{device}", payload=payload.encode(),
+                                                retain=False, received_at=at, qos=1))
+        arrival = Arrival(key=idempotency_key(device, payload.encode(), None), dup=False, needs_ack=True,
+                          outcomes=plan.outcomes, received_at=at, observations=plan.observations)
         [result] = box.accept([arrival], now=at)
         assert isinstance(result, Accepted)
         return [(r.route, r.error) for r in result.refused]

@@ -41,7 +41,7 @@ CHECK_SECONDS = 5.0
 LOGIN_WAIT_SECONDS = 3.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Finding:
     """One link of the chain: whether it holds, what was found, and what to change if not."""
 
@@ -69,7 +69,8 @@ class BridgeSeen:
 async def diagnose(config: Config, source: str) -> list[Finding]:
     """Every finding, in the order of the chain. A broken link skips only the links that cannot be
     checked without it: the token, login and rooms need the gateway, and the rooms a login."""
-    findings = [Finding("config", True, f"{source} is valid ({len(config.routes)} routes, {len(config.rooms)} rooms)")]
+    findings = [Finding(link="config", ok=True,
+                        detail=f"{source} is valid ({len(config.routes)} routes, {len(config.rooms)} rooms)")]
     broker, seen = await _check_broker(config)
     findings.append(broker)
     findings.extend(await _check_gateway(config, seen))
@@ -86,11 +87,12 @@ async def _check_broker(config: Config) -> tuple[Finding, BridgeSeen | None]:
             settings, client_id=f"{settings.client_id}-doctor-{uuid.uuid4().hex[:8]}",
             topics=[topics.state, topics.login], wait_seconds=CHECK_SECONDS)
     except BrokerUnavailable as exc:
-        return Finding("broker", False, f"cannot connect to {where}{who}: {exc}", _broker_fix(str(exc))), None
+        return Finding(link="broker", ok=False, detail=f"cannot connect to {where}{who}: {exc}",
+                       fix=_broker_fix(str(exc))), None
     state = _json_object(retained.get(topics.state)) or {}
     seen = BridgeSeen(online=state.get("state") == "online", login=_json_object(retained.get(topics.login)))
     bridge = "a bridge is online on it" if seen.online else "no bridge is online on it"
-    return Finding("broker", True, f"connected to {where}{who}; {bridge} ({topics.state})"), seen
+    return Finding(link="broker", ok=True, detail=f"connected to {where}{who}; {bridge} ({topics.state})"), seen
 
 
 def _broker_fix(reason: str) -> str:
@@ -114,28 +116,30 @@ async def _check_gateway(config: Config, seen: BridgeSeen | None) -> list[Findin
         try:
             version = await link.version()
         except TokenRefused as exc:
-            return [Finding("gateway", True, f"{where} answers"),
-                    Finding("token", False, f"the gateway refused the token ({exc})",
-                            "WECHATY_PUPPET_SERVICE_TOKEN (or wechaty.token) must equal the gateway's WECHATY_TOKEN.")]
+            return [Finding(link="gateway", ok=True, detail=f"{where} answers"),
+                    Finding(link="token", ok=False, detail=f"the gateway refused the token ({exc})",
+                            fix="WECHATY_PUPPET_SERVICE_TOKEN (or wechaty.token) must equal the gateway's "
+                                "WECHATY_TOKEN.")]
         except GatewayUnavailable as exc:
-            return [Finding("gateway", False, f"cannot reach {where}: {exc}", _gateway_fix(config))]
-        findings = [Finding("gateway", True, f"{where} answers (puppet version {version})"),
-                    Finding("token", True, "the gateway accepts it")]
+            return [Finding(link="gateway", ok=False, detail=f"cannot reach {where}: {exc}",
+                            fix=_gateway_fix(config))]
+        findings = [Finding(link="gateway", ok=True, detail=f"{where} answers (puppet version {version})"),
+                    Finding(link="token", ok=True, detail="the gateway accepts it")]
         try:
             login = _login_finding(await _peek_login(link))
         except EventStreamTaken:
             login = _login_from_bridge(seen)
         except GatewayUnavailable as exc:
-            login = Finding("login", False, f"cannot read the login state: {exc}",
-                            "look at the gateway's log for why it ends the event stream.")
+            login = Finding(link="login", ok=False, detail=f"cannot read the login state: {exc}",
+                            fix="look at the gateway's log for why it ends the event stream.")
         findings.append(login)
         if not login.ok:
             return findings
         try:
             rooms = await _rooms(link)
         except GatewayUnavailable as exc:
-            findings.append(Finding("rooms", False, f"cannot list the account's rooms: {exc}",
-                                    "look at the gateway's log for why it cannot read the room list."))
+            findings.append(Finding(link="rooms", ok=False, detail=f"cannot list the account's rooms: {exc}",
+                                    fix="look at the gateway's log for why it cannot read the room list."))
             return findings
     finally:
         await link.close()
@@ -190,30 +194,34 @@ async def _rooms(link: PuppetLink) -> list[WeChatRoom]:
 
 def _login_finding(state: LoginState | None) -> Finding:
     if state is None:
-        return Finding("login", False, "the gateway's puppet is neither logged in nor showing a QR code",
-                       "look at the gateway's log: the puppet is still starting or cannot reach WeChat.")
+        return Finding(link="login", ok=False,
+                       detail="the gateway's puppet is neither logged in nor showing a QR code",
+                       fix="look at the gateway's log: the puppet is still starting or cannot reach WeChat.")
     if state.state == "logged_in" and state.user is not None:
-        return Finding("login", True, f"logged in as {state.user.name} ({state.user.id})")
+        return Finding(link="login", ok=True, detail=f"logged in as {state.user.name} ({state.user.id})")
     if state.state == "scan" and state.qrcode:
-        return Finding("login", False, "a QR scan is needed", "scan this code with the WeChat app of the account "
+        return Finding(link="login", ok=False, detail="a QR scan is needed",
+                       fix="scan this code with the WeChat app of the account "
                        f"(or open {qr_url(state.qrcode)}).", extra=_qr_text(state.qrcode))
-    return Finding("login", False, f"not logged in ({state.reason or state.state})",
-                   "look at the gateway's log for why; restart it to get a new QR code.")
+    return Finding(link="login", ok=False, detail=f"not logged in ({state.reason or state.state})",
+                   fix="look at the gateway's log for why; restart it to get a new QR code.")
 
 
 def _login_from_bridge(seen: BridgeSeen | None) -> Finding:
     busy = "the gateway serves one client at a time and another one (the running bridge?) holds it"
     login = seen.login if seen is not None else None
     if login is None:
-        return Finding("login", False, f"not checked: {busy}, and no bridge reports a login on MQTT",
-                       "stop the other client (doctor will not take its place), then run doctor again.")
+        return Finding(link="login", ok=False, detail=f"not checked: {busy}, and no bridge reports a login on MQTT",
+                       fix="stop the other client (doctor will not take its place), then run doctor again.")
     if login.get("state") == "logged_in":
         user = login.get("user") or {}
-        return Finding("login", True, f"logged in as {user.get('name')} ({user.get('id')}), as the running bridge "
+        return Finding(link="login", ok=True,
+                       detail=f"logged in as {user.get('name')} ({user.get('id')}), as the running bridge "
                        f"reports ({busy}; doctor did not take its place)")
     reason = f" ({login['reason']})" if login.get("reason") else ""
-    return Finding("login", False, f"the running bridge reports {login.get('state')}{reason} ({busy})",
-                   "scan the QR code the bridge shows (its log, bridge/login/qrcode or Home Assistant).")
+    return Finding(link="login", ok=False,
+                   detail=f"the running bridge reports {login.get('state')}{reason} ({busy})",
+                   fix="scan the QR code the bridge shows (its log, bridge/login/qrcode or Home Assistant).")
 
 
 def _room_findings(config: Config, rooms: list[WeChatRoom]) -> list[Finding]:
@@ -221,14 +229,15 @@ def _room_findings(config: Config, rooms: list[WeChatRoom]) -> list[Finding]:
     for key, resolution in resolve_rooms(config.rooms, rooms).items():
         room = resolution.room
         if room is not None:
-            findings.append(Finding(f"room {key}", True, f"{room.topic!r} ({room.id}, {room.member_count} members)"))
+            findings.append(Finding(link=f"room {key}", ok=True,
+                                    detail=f"{room.topic!r} ({room.id}, {room.member_count} members)"))
             continue
         wanted = config.rooms[key]
         fix = ("the account must be a member of that room; ids change at every login with some puppets, "
                "so prefer `topic:`." if wanted.id is not None else
                "the name must match the group's name exactly (case, spaces, emoji); or configure it by `id:`.")
         problem = (resolution.problem or "not found").removeprefix(f"room {key!r}: ")
-        findings.append(Finding(f"room {key}", False, problem, fix))
+        findings.append(Finding(link=f"room {key}", ok=False, detail=problem, fix=fix))
     return findings
 
 

@@ -27,7 +27,7 @@ def render_lines(runtime: Runtime, *, topic: str, payload: str, retained: bool =
     """The lines `render` prints for `payload` on `topic`, without a broker or WeChat.
 
     `last`: the `changed` value as last seen for the event's key (None: none seen yet)."""
-    message = InboundMessage(topic, payload.encode(), retained, time.time())
+    message = InboundMessage(topic=topic, payload=payload.encode(), retain=retained, received_at=time.time())
 
     def show(outcome: Planned) -> str:
         room_key = outcome.delivery.room_key if isinstance(outcome, Queued) else outcome.room_key

@@ -48,7 +48,8 @@ class Record:
         match outcome:
             case Sent(room) if not batch.digest:
                 row = batch.first
-                return Delivered(Finish(row.seq, "delivered", now, room), row.event_id, row.attempts + 1)
+                return Delivered(Finish(seq=row.seq, status="delivered", now=now, room=room), row.event_id,
+                                 row.attempts + 1)
             case Sent(room):
                 await self._store.call(Outbox.mark_delivered_many, [row.seq for row in rows], now=now, room=room,
                                        digest=batch.digest_id)

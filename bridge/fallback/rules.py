@@ -121,7 +121,7 @@ def alert(kind: AlertKind, *, record: OutageRecord, state: LoginState, waiting: 
         body = texts.gettext("WeChat is logged in again as {name}, after {lasted} away (since {since}). "
                              "{waiting} waiting messages go out now.").format(
             name=name, lasted=lasted, since=since, waiting=waiting)
-        return Alert("back", texts.gettext("WeChat is back"), body, now)
+        return Alert(kind="back", title=texts.gettext("WeChat is back"), body=body, created_at=now)
     title = texts.gettext("WeChat is logged out") if kind == "logout" else texts.gettext("WeChat is still logged out")
     reason = state.reason or _state_words(state, texts)
     lines = [texts.gettext("The bridge has not been logged in to WeChat since {since} ({lasted}): {reason}.").format(
@@ -137,7 +137,7 @@ def alert(kind: AlertKind, *, record: OutageRecord, state: LoginState, waiting: 
         lines.append(texts.gettext("To log in, open the bridge's status page (or bridge/login/qrcode in Home "
                                    "Assistant) and scan the QR code with WeChat once it shows; if none shows, "
                                    "restart the gateway."))
-    return Alert(kind, title, "\n".join(lines), now, picture)
+    return Alert(kind=kind, title=title, body="\n".join(lines), created_at=now, attachment=picture)
 
 
 def _state_words(state: LoginState, texts: Texts) -> str:

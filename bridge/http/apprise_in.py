@@ -29,7 +29,7 @@ def apprise_send(runtime: Runtime, body: dict[str, Any], *, room_key: str, topic
     event_id = new_event_id()
 
     def reject(error: str) -> Rejected:
-        return Rejected(event_id, None, topic, room_key, error)
+        return Rejected(event_id=event_id, route=None, topic=topic, room_key=room_key, error=error)
 
     title, message = body.get("title") or "", body.get("message", body.get("body"))
     if not isinstance(title, str) or not isinstance(message, str | None):
@@ -66,5 +66,5 @@ def _attachment(given: Any, max_bytes: int) -> Attachment | str:
     name = given.get("filename") if isinstance(given.get("filename"), str) and given.get("filename") else None
     extension = image_extension(data)
     if extension is not None:
-        return Attachment("image", name or f"apprise.{extension}", data=data)
-    return Attachment("file", name or "apprise.bin", data=data)
+        return Attachment(kind="image", name=name or f"apprise.{extension}", data=data)
+    return Attachment(kind="file", name=name or "apprise.bin", data=data)

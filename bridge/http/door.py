@@ -139,7 +139,7 @@ class HttpIngress:
     async def _send_to_key(self, request: web.Request) -> web.Response:
         """Plain text, or JSON `{"text": ..., "id": ...}`, exactly as on `<base>/send/<key>`."""
         payload = await request.read()
-        message = InboundMessage(request.path, payload, False, time.time())
+        message = InboundMessage(topic=request.path, payload=payload, retain=False, received_at=time.time())
         return await self._answer(pipeline.direct_send_message(self._live.current, message, request.match_info["key"]))
 
     async def _apprise(self, request: web.Request) -> web.Response:

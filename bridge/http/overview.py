@@ -39,7 +39,7 @@ class RecentReport:
     text: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class LoginView:
     state: str
     since: float
@@ -51,7 +51,7 @@ class LoginView:
     last_logout_reason: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class ConfiguredRoom:
     key: str
     selector: str
@@ -72,7 +72,7 @@ class OtherRoom:
     member_count: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Snapshot:
     login: LoginView
     links: Mapping[str, LinkState]

@@ -16,7 +16,6 @@ import asyncio
 import collections
 import functools
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -27,6 +26,7 @@ from bridge.events import Acknowledge, InboundMessage, Publication
 from bridge.links import Link
 from bridge.mqtt.client import build_client, describe_error
 from bridge.mqtt.receiver import Receiver
+from bridge.tasks import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,11 @@ ConnectHandler = Callable[[], Awaitable[None]]
 
 class MqttSession:
     def __init__(self, settings: MqttSettings, *, subscriptions: list[str], will: Publication | None = None,
-                 connection: Link | None = None) -> None:
+                 connection: Link | None = None, backoff: Backoff | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
+        self._backoff = backoff or Backoff(first=RECONNECT_MIN_SECONDS, cap=RECONNECT_MAX_SECONDS)
+        self._monotonic = monotonic
         #: Up while connected to the broker, with the last error: for the status page and metrics.
         self.connection = connection or Link("broker")
         self._subscriptions = subscriptions
@@ -92,24 +95,23 @@ class MqttSession:
         each (re)connect first to `on_connect`. The handlers are given at start, not at build, so
         the stages they reach may be built after the session that feeds them."""
         self._on_message, self._on_connect = on_message, on_connect
-        delay = RECONNECT_MIN_SECONDS
+        backoff = self._backoff
         settings = self._settings
         while True:
-            started = time.monotonic()
+            started = self._monotonic()
             try:
                 await self._session()
             except* (aiomqtt.MqttError, OSError) as group:
                 error = describe_error(group.exceptions[0])
                 self.connection.down(error)
                 log.warning("MQTT: broker %s:%d: %s; reconnecting in %.1f s",
-                            settings.host, settings.port, error, delay)
+                            settings.host, settings.port, error, backoff.delay)
             finally:
                 self._current = None
                 self.connected.clear()
-            if time.monotonic() - started > RECONNECT_MAX_SECONDS:
-                delay = RECONNECT_MIN_SECONDS  # it was a working connection, not a failing retry
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+            if self._monotonic() - started > RECONNECT_MAX_SECONDS:
+                backoff.reset()  # it was a working connection, not a failing retry
+            await backoff.wait()
 
     async def _session(self) -> None:
         client = build_client(self._settings, client_id=self._settings.client_id, will=self._will, persistent=True)

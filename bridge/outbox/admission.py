@@ -43,9 +43,11 @@ def refusal(queued: Queued, verdict: Throttled | QueueFull, now: float) -> Deliv
     if isinstance(verdict, Throttled):
         error = (f"throttled: an event with key {verdict.mark.key!r} was let through {now - verdict.passed_at:.0f} s "
                  f"ago (route throttle {format_duration(verdict.mark.period)})")
-        return DeliveryReport(d.event_id, "dropped", d.route, d.source_topic, room, error, now)
+        return DeliveryReport(id=d.event_id, status="dropped", route=d.route, topic=d.source_topic, room=room,
+                              error=error, ts=now)
     error = f"the bridge already holds {verdict.limit} undelivered messages (limits.max_queued)"
-    return DeliveryReport(d.event_id, "rejected", d.route, d.source_topic, room, error, now, "queue_full")
+    return DeliveryReport(id=d.event_id, status="rejected", route=d.route, topic=d.source_topic, room=room,
+                          error=error, ts=now, reason="queue_full")
 
 
 def duplicate_reason(duplicate: Duplicate, now: float) -> str:
@@ -87,12 +89,14 @@ def state_refusal(queued: Queued, verdict: Unchanged | Holding, now: float) -> D
         else:
             error = (f"the condition holds since {endings.span(now - timer.since)}: its timer (for: {hold}) "
                      f"was armed by event {timer.event_id}")
-    return DeliveryReport(d.event_id, "dropped", d.route, d.source_topic, RoomRef(d.room_key), error, now,
+    return DeliveryReport(id=d.event_id, status="dropped", route=d.route, topic=d.source_topic,
+                          room=RoomRef(d.room_key), error=error, ts=now,
                           condition_since=since)
 
 
 def cancelled(timer: Timer, now: float) -> list[DeliveryReport]:
     """The reports of the event that armed `timer`, one per room, when `when` stopped holding first."""
     error = endings.condition_ended(held=now - timer.since, hold=timer.hold)
-    return [DeliveryReport(timer.event_id, "dropped", timer.route, timer.message.topic, RoomRef(key), error, now,
+    return [DeliveryReport(id=timer.event_id, status="dropped", route=timer.route, topic=timer.message.topic,
+                           room=RoomRef(key), error=error, ts=now,
                            condition_since=timer.since) for key in timer.rooms]

@@ -266,5 +266,5 @@ class FallbackLedger:
                          "(SELECT 1 FROM deliveries d WHERE d.seq = fallback_never.seq)")
 
     def _sends(self, where: str, params: tuple[Any, ...] = ()) -> list[FallbackSend]:
-        return [FallbackSend(*row) for row in
-                self._db.execute(f"SELECT {_SEND_COLUMNS} FROM fallback_sends {where}", params).fetchall()]
+        rows = self._db.execute(f"SELECT {_SEND_COLUMNS} FROM fallback_sends {where}", params).fetchall()
+        return [FallbackSend(**dict(zip(FallbackSend.__dataclass_fields__, row, strict=True))) for row in rows]

@@ -22,7 +22,7 @@ DELIVERY_KINDS: tuple[SendKind, ...] = ("always", "priority", "failed")
 SendStatus = Literal["pending", "sent", "failed"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class FallbackSend:
     """One row of `fallback_sends`: tried until sent, or until its tries or doubts are used up."""
 
@@ -57,7 +57,7 @@ class FallbackSend:
         return tuple(json.loads(self.via)) if self.via else ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Alert:
     """A new send about the account (logout, reminder, back), composed where it was decided."""
 

@@ -40,7 +40,7 @@ class IdempotencyKey:
     by_content: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Arrival:
     """Everything one MQTT message turned into, stored together or recognised as a duplicate."""
 
@@ -122,7 +122,7 @@ class Unchanged:
     last: LastValue | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Timer:
     """A route's `for` timer for one key, as the outbox keeps it."""
 
@@ -160,7 +160,7 @@ class Armed:
 StateVerdict = Unchanged | Holding | Armed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Finish:
     """The outcome of a send, to commit on its own (`Outbox.finish`) or with the next claim."""
 
@@ -173,7 +173,7 @@ class Finish:
     attempted: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class RowExtras:
     """A delivery's stored extras: its mentions and attachment, how far its sending got, and what
     its report says beyond the status. Kept as one JSON column, so a new one needs no migration."""
@@ -195,7 +195,7 @@ class RowExtras:
         found: dict[str, Any] = json.loads(stored)
         a = found.get("attachment")
         attachment = None if not a else Attachment(
-            a["kind"], a["name"], data=base64.b64decode(a["data"]) if a.get("data") is not None else None,
+            kind=a["kind"], name=a["name"], data=base64.b64decode(a["data"]) if a.get("data") is not None else None,
             url=a.get("url"), path=a.get("path"))
         return cls(mentions=tuple(found.get("mentions", ())), attachment=attachment,
                    text_sent=bool(found.get("text_sent")), digest=found.get("digest"),
@@ -224,7 +224,7 @@ class RowExtras:
 NO_EXTRAS = RowExtras()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class OutboxRow:
     """One (event, room) delivery as stored."""
 
@@ -283,7 +283,8 @@ class OutboxRow:
     @property
     def policy(self) -> DeliveryPolicy:
         expire_after = None if self.expires_at is None else self.expires_at - self.created_at
-        return DeliveryPolicy(self.max_attempts, self.backoff, self.max_backoff, expire_after, self.priority)
+        return DeliveryPolicy(attempts=self.max_attempts, backoff=self.backoff, max_backoff=self.max_backoff,
+                              expire_after=expire_after, priority=self.priority)
 
     def report(self) -> DeliveryReport:
         """The terminal report of a finished row."""
@@ -297,7 +298,7 @@ class OutboxRow:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class OutboxStats:
     """The queue at a glance, for logs and for `bridge/info`."""
 

@@ -203,11 +203,11 @@ class SendingLedger:
                     (now, room.id, room.topic, replace(row.extras, digest=digest).to_json(), row.seq))
 
     def mark_delivered(self, seq: int, *, now: float, room: RoomRef) -> None:
-        self.finish(Finish(seq, "delivered", now, room))
+        self.finish(Finish(seq=seq, status="delivered", now=now, room=room))
 
     def mark_finished(self, seq: int, status: Literal["failed", "rejected"], *, now: float, room: RoomRef,
                       error: str, attempted: bool) -> None:
-        self.finish(Finish(seq, status, now, room, error, attempted))
+        self.finish(Finish(seq=seq, status=status, now=now, room=room, error=error, attempted=attempted))
 
     def finish(self, outcome: Finish) -> None:
         """Commit a send's outcome on its own (see `claim` for committing it with the next claim)."""

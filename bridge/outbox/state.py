@@ -102,8 +102,8 @@ def decide(db: Sql, mark: StateMark, event_id: str, now: float) -> StateDecision
         return StateDecision(verdict, ended)
     if mark.fires and verdict is None and mark.message is not None:
         since = mark.message.received_at
-        armed = Timer(mark.route, mark.key, event_id, since, since + mark.hold, None, mark.message, mark.rooms,
-                      mark.hold)
+        armed = Timer(route=mark.route, key=mark.key, event_id=event_id, since=since, due_at=since + mark.hold,
+                      fired_at=None, message=mark.message, rooms=mark.rooms, hold=mark.hold)
         db.execute(f"INSERT INTO timers (scope, {_TIMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
                    (mark.scope, armed.route, armed.key, armed.event_id, armed.since, armed.due_at, None,
                     armed.message.topic, armed.message.payload, armed.message.received_at,
@@ -143,5 +143,6 @@ def mark_fired(db: Sql, timer: Timer, now: float) -> bool:
 
 def _timer(row: Any) -> Timer:
     route, key, event_id, since, due_at, fired_at, topic, payload, received_at, rooms, hold, version = row
-    return Timer(route, key, event_id, since, due_at, fired_at, HeldMessage(topic, bytes(payload), received_at),
-                 tuple(json.loads(rooms)), hold, version)
+    return Timer(route=route, key=key, event_id=event_id, since=since, due_at=due_at, fired_at=fired_at,
+                 message=HeldMessage(topic, bytes(payload),
+                                     received_at), rooms=tuple(json.loads(rooms)), hold=hold, version=version)

@@ -47,17 +47,17 @@ def build_attachment(spec: AttachmentSpec, *, payload: bytes, context: dict[str,
         extension = image_extension(payload)
         if spec.kind == "image" and extension is None:
             raise PayloadError("the payload is not a JPEG, PNG, GIF or WebP image")
-        return Attachment(spec.kind, f"{default_name}.{extension or 'bin'}", data=payload)
+        return Attachment(kind=spec.kind, name=f"{default_name}.{extension or 'bin'}", data=payload)
     name = spec.name.render(context).strip() if spec.name is not None else None
     if spec.url is not None:
         url = spec.url.render(context).strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise EventRejected(f"the {spec.kind} URL {url!r} is not an http(s) URL")
-        return Attachment(spec.kind, name or posixpath.basename(parts.path) or f"{default_name}.jpg", url=url)
+        return Attachment(kind=spec.kind, name=name or posixpath.basename(parts.path) or f"{default_name}.jpg", url=url)
     assert spec.path is not None
     path = spec.path.render(context).strip()
-    return Attachment(spec.kind, name or posixpath.basename(path) or default_name, path=path)
+    return Attachment(kind=spec.kind, name=name or posixpath.basename(path) or default_name, path=path)
 
 
 def read_local(path: str, *, directory: Path | None, max_bytes: int) -> bytes:

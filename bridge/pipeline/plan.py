@@ -137,7 +137,8 @@ def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match:
 
     def rejected(error: str, when: bool | None = None) -> RouteTrace:
         return RouteTrace(route, when, tuple(
-            Rejected(payload.event_id, route.name, message.topic, key, error) for key in route.rooms))
+            Rejected(event_id=payload.event_id, route=route.name, topic=message.topic, room_key=key,
+                     error=error) for key in route.rooms))
 
     binary = route.attachment is not None and route.attachment.from_payload  # no text to decode
     context = _context(message, payload, match)
@@ -172,8 +173,10 @@ def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match:
         # Remembered all the same; the timer is left alone: this event cannot be sent, and says nothing of `when`.
         return RouteTrace(route, holds, refused.outcomes, _no_timer(state))
     return RouteTrace(route, holds, tuple(
-        Queued(Delivery(payload.event_id, route.name, message.topic, key, text, message.received_at,
-                        route.mentions, attachment), route.policy, mark, state, fallback=route.fallback)
+        Queued(delivery=Delivery(event_id=payload.event_id, route=route.name, source_topic=message.topic,
+                                 room_key=key, text=text, created_at=message.received_at, mentions=route.mentions,
+                                 attachment=attachment),
+               policy=route.policy, throttle=mark, state=state, fallback=route.fallback)
         for key in route.rooms), state)
 
 
@@ -219,20 +222,22 @@ def fire(runtime: Runtime, *, route_name: str, event_id: str, message: HeldMessa
     """A `for` timer that has run out, rendered from the latest message it kept, for each room the
     event that armed it was to go to (the reports promised to it)."""
     def rejected(error: str) -> tuple[Planned, ...]:
-        return tuple(Rejected(event_id, route_name, message.topic, key, error) for key in rooms)
+        return tuple(Rejected(event_id=event_id, route=route_name, topic=message.topic, room_key=key,
+                              error=error) for key in rooms)
 
     route = next((r for r in runtime.routes if r.name == route_name), None)
     match = route.filter.match(message.topic) if route is not None else None
     if route is None or match is None:
         return rejected(f"route {route_name!r} is no longer configured for {message.topic}: its 'for' timer "
                         "ran out, but there is nothing to send it with")
-    inbound = InboundMessage(message.topic, message.payload, False, now)
+    inbound = InboundMessage(topic=message.topic, payload=message.payload, retain=False, received_at=now)
     payload = dataclasses.replace(_Payload.of(inbound, runtime), event_id=event_id)
     trace = _render(runtime, inbound, payload, RouteMatch(dataclasses.replace(route, rooms=rooms), match))
     if trace.when is False:
         return rejected(f"route {route_name!r}: its 'when' does not hold for the latest message its 'for' timer "
                         "kept (the route was changed since)")
-    return tuple(Queued(o.delivery, o.policy, o.throttle, None, condition_since, note, o.fallback)
+    return tuple(Queued(delivery=o.delivery, policy=o.policy, throttle=o.throttle, state=None,
+                        condition_since=condition_since, note=note, fallback=o.fallback)
                  if isinstance(o, Queued) else o for o in trace.outcomes)
 
 
@@ -243,13 +248,13 @@ def direct_send_message(runtime: Runtime, message: InboundMessage, room_key: str
 
 def _direct_send_message(runtime: Runtime, message: InboundMessage, room_key: str, payload: _Payload) -> Planned:
     if payload.decoded is None:
-        return Rejected(payload.event_id, None, message.topic, room_key,
-                        payload.problem or "the payload cannot be decoded")
+        return Rejected(event_id=payload.event_id, route=None, topic=message.topic, room_key=room_key,
+                        error=payload.problem or "the payload cannot be decoded")
     if isinstance(payload.decoded.value, dict):
         text: Any = payload.decoded.value.get("text")
         if not isinstance(text, str):
-            return Rejected(payload.event_id, None, message.topic, room_key,
-                            'a JSON direct send needs a "text" field holding a string')
+            return Rejected(event_id=payload.event_id, route=None, topic=message.topic, room_key=room_key,
+                            error='a JSON direct send needs a "text" field holding a string')
         mention: Any = payload.decoded.value.get("mention", [])
     else:
         text, mention = payload.decoded.raw, []
@@ -265,7 +270,7 @@ def direct_send(runtime: Runtime, *, topic: str, room_key: str, text: str, event
     `attachment` (Apprise's way in, `bridge.apprise_in`) the text may be empty.
     """
     def reject(error: str, reason: RejectReason = "bad_input") -> Rejected:
-        return Rejected(event_id, None, topic, room_key, error, reason)
+        return Rejected(event_id=event_id, route=None, topic=topic, room_key=room_key, error=error, reason=reason)
 
     room = runtime.rooms.get(room_key)
     if room is None:
@@ -280,8 +285,9 @@ def direct_send(runtime: Runtime, *, topic: str, room_key: str, text: str, event
         runtime, mention)
     if problem:
         return reject(problem)
-    return Queued(Delivery(event_id, None, topic, room_key, text, received_at, tuple(mention), attachment),
-                  runtime.direct_policy)
+    return Queued(delivery=Delivery(event_id=event_id, route=None, source_topic=topic, room_key=room_key, text=text,
+                                    created_at=received_at, mentions=tuple(mention), attachment=attachment),
+                  policy=runtime.direct_policy)
 
 
 def _mention_problem(runtime: Runtime, mention: Any) -> str | None:

@@ -30,7 +30,7 @@ from bridge.pipeline.templates import CompiledExpression, CompiledTemplate, Temp
 from bridge.topics import TopicFilter, TopicMatch
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class AttachmentSpec:
     """A route's image or file: the MQTT payload itself, or a URL or path rendered per event."""
 
@@ -63,7 +63,7 @@ _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}|\{%).)+)\}\}\s*$
 _PATH = re.compile(r"^\s*(?:payload\.)?(?P<name>[A-Za-z_][\w.]*)\s*$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class ChangeSpec:
     """A route's `changed`: the value compared per key with the last one seen."""
 
@@ -110,11 +110,12 @@ class RouteState:
                     raise
                 hold = None  # a report without the value (a battery level alone) says nothing of the state
         changed = self.changed
-        return StateMark(route.name, key, holds, value, changed.label if changed else "the value",
-                         changed.initial if changed else True, hold, message if hold else None, route.rooms, fires)
+        return StateMark(route=route.name, key=key, holds=holds, value=value,
+                         label=changed.label if changed else "the value", initial=changed.initial if changed else True,
+                         hold=hold, message=message if hold else None, rooms=route.rooms, fires=fires)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Route:
     name: str
     filter: TopicFilter
@@ -219,9 +220,10 @@ def _state(settings: RouteSettings, engine: TemplateEngine) -> RouteState | None
         if one is not None and engine.check_expression(one["expr"]) is None:
             expression = engine.compile_expression(one["expr"])
         path = _PATH.match(one["expr"]) if one is not None else None
-        changed = ChangeSpec(settings.changed, path["name"] if path else "the value", expression,
-                             None if expression is not None else engine.compile(settings.changed),
-                             settings.changed_initial)
+        changed = ChangeSpec(source=settings.changed, label=path["name"] if path else "the value",
+                             expression=expression,
+                             template=None if expression is not None else engine.compile(settings.changed),
+                             initial=settings.changed_initial)
     return RouteState(engine.compile(settings.key or "{{ topic }}"), changed, settings.hold)
 
 
@@ -247,7 +249,8 @@ def _compile(settings: RouteSettings, name: str, engine: TemplateEngine, default
 
 
 def _policy(retry: RetrySettings, expire_after: float | None, priority: int = 0) -> DeliveryPolicy:
-    return DeliveryPolicy(retry.attempts, retry.backoff, retry.max_backoff, expire_after, priority)
+    return DeliveryPolicy(attempts=retry.attempts, backoff=retry.backoff, max_backoff=retry.max_backoff,
+                          expire_after=expire_after, priority=priority)
 
 
 def _attachment(settings: RouteSettings, engine: TemplateEngine) -> AttachmentSpec | None:
@@ -255,12 +258,12 @@ def _attachment(settings: RouteSettings, engine: TemplateEngine) -> AttachmentSp
         return None
     kind, source = settings.attachment
     if isinstance(source, str):
-        return AttachmentSpec(kind, from_payload=True)
+        return AttachmentSpec(kind=kind, from_payload=True)
 
     def compiled(text: str | None) -> CompiledTemplate | None:
         return engine.compile(text) if text is not None else None
 
-    return AttachmentSpec(kind, from_payload=False, url=compiled(source.url), path=compiled(source.path),
+    return AttachmentSpec(kind=kind, from_payload=False, url=compiled(source.url), path=compiled(source.path),
                           name=compiled(source.name))
 
 

@@ -27,7 +27,7 @@ RESTART_ONLY = ("mqtt", "wechaty", "limits", "outbox", "http", "attachments", "p
                 "fallback")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Runtime:
     """What the running bridge does with a message, compiled from `config`."""
 

@@ -30,7 +30,7 @@ InfoSource = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class BridgeStatus:
-    def __init__(self, topics: Topics, publish: Publish, info: InfoSource, *, metrics: Metrics | None = None,
+    def __init__(self, *, topics: Topics, publish: Publish, info: InfoSource, metrics: Metrics | None = None,
                  on_change: Callable[[], None] = lambda: None) -> None:
         self._topics = topics
         self._publish = publish

@@ -23,7 +23,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -43,6 +42,7 @@ from bridge.config.models import GatewayTlsSettings
 from bridge.errors import GatewayUnavailable, SendError, SendInDoubt
 from bridge.links import Link
 from bridge.metrics import Metrics
+from bridge.tasks import Backoff
 from bridge.wechat.puppet import LinkTls, PuppetEvent, PuppetLink
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,13 @@ class WeChatClient:
 
     def __init__(self, *, endpoint: str, token: str, send_timeout: float, on_event: EventHandler | None = None,
                  listening: Callable[[], bool] = lambda: True, tls: LinkTls | None = None,
-                 connection: Link | None = None, metrics: Metrics | None = None) -> None:
+                 connection: Link | None = None, metrics: Metrics | None = None,
+                 backoff: Backoff | None = None) -> None:
         self._endpoint = endpoint
         #: Up while a connection to the gateway stands (logged in or not): for the page and metrics.
         self.connection = connection or Link("gateway")
         self._metrics = metrics or Metrics()
+        self._backoff = backoff or Backoff(first=RECONNECT_MIN_SECONDS, cap=RECONNECT_MAX_SECONDS)
         self._listening = listening
         self._token = token
         self._tls = tls
@@ -100,7 +102,7 @@ class WeChatClient:
             log.warning("WeChat: the gateway at %s is reached in plaintext over a network that is not private: "
                         "the token and every message can be read on the way; set wechaty.tls", self._endpoint)
         await self._emit(self._state)  # "connecting", with its reason, before the first attempt ends
-        delay = RECONNECT_MIN_SECONDS
+        backoff = self._backoff
         failing = False
         while True:
             reason = self._state.reason if failing else None
@@ -109,15 +111,15 @@ class WeChatClient:
             log.info("WeChat: connecting to the gateway at %s", self._endpoint)
             was_logged_in, reason = await self._connect_once()
             if was_logged_in:
-                delay, failing = RECONNECT_MIN_SECONDS, False
+                backoff.reset()
+                failing = False
             self.connection.down(reason)
             await self._set_state(LoginState("logged_out", reason=reason))
             if not failing:
                 failing = True
                 await self._emit(ConnectionProblem(reason))
-            log.warning("WeChat gateway at %s: %s; reconnecting in %.1f s", self._endpoint, reason, delay)
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+            log.warning("WeChat gateway at %s: %s; reconnecting in %.1f s", self._endpoint, reason, backoff.delay)
+            await backoff.wait()
 
     async def _connect_once(self) -> tuple[bool, str]:
         """One connection, until its event stream ends: whether it got logged in, and why it ended."""

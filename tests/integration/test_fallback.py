@@ -26,6 +26,7 @@ from tests.support.broker import free_port
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
 from tests.support.notify_server import NotifyServer, Posted
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -108,13 +109,9 @@ def titled(title: str) -> Callable[[Posted], bool]:
 
 def in_room(gateway: MockGateway, room: str, text: str, timeout: float = 15.0) -> list[dict[str, Any]]:
     """Until the gateway has recorded `text` sent to `room`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [m for m in gateway.messages() if m.get("room_id") == room and m.get("text") == text]
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not in room {room}: {[m.get('text') for m in gateway.messages()][-10:]}")
+    return wait_for(lambda: [m for m in gateway.messages() if m.get("room_id") == room and m.get("text") == text],
+                    timeout=timeout, what=f"{text!r} in room {room}",
+                    detail=lambda: str([m.get("text") for m in gateway.messages()][-10:]))
 
 
 def test_a_logout_gives_one_alert_with_the_qr_a_reminder_and_one_back(
@@ -274,11 +271,9 @@ def test_an_apprise_client_writes_into_a_room_through_the_http_door(
     picture = AttachMemory(content=png, name="snapshot.png", mimetype="image/png")
     assert notifier.notify(title="", body="Someone at the door", attach=apprise.AppriseAttachment(picture))
     in_room(gateway, OPS, "Someone at the door")
-    deadline = time.monotonic() + 15
-    while not [m for m in gateway.messages() if m.get("room_id") == OPS and m.get("type") in ("image", "file")
-               and (m.get("file") or {}).get("name") == "snapshot.png"]:
-        assert time.monotonic() < deadline, gateway.messages()[-3:]
-        time.sleep(0.05)
+    wait_for(lambda: [m for m in gateway.messages() if m.get("room_id") == OPS and m.get("type") in ("image", "file")
+                      and (m.get("file") or {}).get("name") == "snapshot.png"],
+             timeout=15, what="snapshot.png in the ops room", detail=lambda: str(gateway.messages()[-3:]))
     delivered = listener.wait_for(lambda m: m.topic == DELIVERY and m.json()["topic"] == "/apprise/ops", count=2,
                                   what="the reports of both Apprise posts")
     assert [r.json()["status"] for r in delivered] == ["delivered", "delivered"]

@@ -22,6 +22,7 @@ import pytest
 from tests.integration.conftest import DELIVERY, FAMILY, OPS, BridgeFactory, reports
 from tests.support.gateway import MockGateway
 from tests.support.mqtt_client import TestClient
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -80,11 +81,7 @@ def armed(outbox: Path) -> list[tuple[str, str, float]]:
 
 
 def until(predicate: Any, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout} s for {what}")
-        time.sleep(0.05)
+    wait_for(predicate, timeout=timeout, what=what)
 
 
 def marker(listener: TestClient, room: str = "ops") -> None:

@@ -23,13 +23,12 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_for, wait_on
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GATEWAY_DIR = ROOT / "gateway"
@@ -414,20 +413,18 @@ class MockGateway:
         Raises:
             GatewayError: on timeout or if the gateway exits first.
         """
-        deadline = time.monotonic() + timeout
-        with self._events_changed:
-            while True:
-                for event in self.events:
-                    if predicate(event):
-                        return event
-                exited = self._proc is None or self._proc.poll() is not None
-                # Once it exited, let the stdout reader drain what is left before giving up.
-                if exited and not any(t.is_alive() for t in self._threads if t.name == "gateway-stdout"):
-                    raise GatewayError(f"gateway exited (code {self._proc.returncode if self._proc else None})")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise GatewayError(f"no matching gateway event within {timeout}s")
-                self._events_changed.wait(min(remaining, 0.2))
+        def check() -> dict[str, Any] | None:
+            for event in self.events:
+                if predicate(event):
+                    return event
+            exited = self._proc is None or self._proc.poll() is not None
+            # Once it exited, let the stdout reader drain what is left before giving up.
+            if exited and not any(t.is_alive() for t in self._threads if t.name == "gateway-stdout"):
+                raise GatewayError(f"gateway exited (code {self._proc.returncode if self._proc else None})")
+            return None
+
+        return wait_on(self._events_changed, check, timeout=timeout, what="a matching gateway event",
+                       error=GatewayError)
 
     # ------------------------------------------------------------------ commands
 
@@ -554,19 +551,12 @@ class MockGateway:
         Raises:
             TimeoutError: with what was recorded so far.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._events_changed:
-                seen = len(self.events)
+        def check() -> list[dict[str, Any]] | None:
             records = self.messages()
-            if len(records) >= count:
-                return records
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"expected {count} sent messages within {timeout}s, got {len(records)}: {records}")
-            with self._events_changed:
-                if len(self.events) == seen:
-                    self._events_changed.wait(min(remaining, 0.5))
+            return records if len(records) >= count else None
+
+        return wait_on(self._events_changed, check, timeout=timeout, what=f"{count} sent messages",
+                       detail=lambda: str(self.messages()), error=TimeoutError)
 
 
 class GatewayProcess:
@@ -618,19 +608,18 @@ class GatewayProcess:
         """The first of its lines matching `pattern`, for tests where that line is the requirement
         (its stderr is what a gateway's user reads); to wait until it serves, `wait_listening`."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for message in self.messages():
-                    if regex.search(message):
-                        return message
-                if not self._reader.is_alive():
-                    raise AssertionError(f"gateway exited ({self.proc.poll()}) before {pattern!r}:\n" +
-                                         "\n".join(self.lines))
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n" + "\n".join(self.lines))
-                self._changed.wait(min(remaining, 0.5))
+
+        def check() -> str | None:
+            for message in self.messages():
+                if regex.search(message):
+                    return message
+            if not self._reader.is_alive():
+                lines = "\n".join(self.lines)
+                raise AssertionError(f"gateway exited ({self.proc.poll()}) before {pattern!r}:\n{lines}")
+            return None
+
+        return wait_on(self._changed, check, timeout=timeout, what=f"a line matching {pattern!r}",
+                       detail=lambda: "\n".join(self.lines))
 
     def stop(self) -> int:
         """SIGTERM it (if still running); its exit code."""

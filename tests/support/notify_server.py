@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.support.waiting import wait_on
+
 Mode = Literal["ok", "fail", "hang"]
 
 
@@ -100,17 +102,14 @@ class NotifyServer:
 
     def wait_for(self, predicate: Callable[[Posted], bool] = lambda p: True, *, count: int = 1,
                  timeout: float = 20.0, what: str = "notifications") -> list[Posted]:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = [p for p in self.posted if predicate(p)]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    seen = "\n".join(f"  {p.path} [{p.answered}] {p.title!r}: {p.message[:80]!r}" for p in self.posted)
-                    raise AssertionError(f"waited {timeout} s for {count} {what}, got {len(found)}:\n{seen}")
-                self._changed.wait(remaining)
+        def check() -> list[Posted] | None:
+            found = [p for p in self.posted if predicate(p)]
+            return found if len(found) >= count else None
+
+        def seen() -> str:
+            return "\n".join(f"  {p.path} [{p.answered}] {p.title!r}: {p.message[:80]!r}" for p in self.posted)
+
+        return wait_on(self._changed, check, timeout=timeout, what=f"{count} {what}", detail=seen)
 
     def matching(self, predicate: Callable[[Posted], bool]) -> list[Posted]:
         with self._changed:

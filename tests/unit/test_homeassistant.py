@@ -34,7 +34,7 @@ def config(tmp_path: Path, text: str = CONFIG) -> Config:
 
 
 def message(topic: str, payload: bytes, *, retain: bool) -> InboundMessage:
-    return InboundMessage(topic, payload, retain, time.time())
+    return InboundMessage(topic=topic, payload=payload, retain=retain, received_at=time.time())
 
 
 def test_ids_are_stable_distinct_and_what_ha_accepts() -> None:

@@ -54,7 +54,7 @@ class RoomPayload:
     member_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class MessagePayload:
     id: str
     room_id: str

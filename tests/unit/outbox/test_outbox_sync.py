@@ -63,13 +63,15 @@ class Disk:
 
 
 def arrivals(count: int, start: int = 0) -> list[Arrival]:
-    return [Arrival(IdempotencyKey(f"id:e{i}", False), False, True,
-                    (Queued(Delivery(f"e{i}", "r", "t/x", "ops", f"text e{i}", T0), POLICY),), T0)
+    return [Arrival(key=IdempotencyKey(f"id:e{i}", False), dup=False, needs_ack=True,
+                    outcomes=(Queued(delivery=Delivery(event_id=f"e{i}", route="r", source_topic="t/x", room_key="ops",
+                                                       text=f"text e{i}", created_at=T0), policy=POLICY),),
+                    received_at=T0)
             for i in range(start, start + count)]
 
 
 def delivered(row: OutboxRow) -> Finish:
-    return Finish(row.seq, "delivered", T0 + 1, OPS)
+    return Finish(seq=row.seq, status="delivered", now=T0 + 1, room=OPS)
 
 
 def test_intake_and_the_first_claim_wait_for_the_disk_back_to_back_claims_do_not(

@@ -31,7 +31,7 @@ from bridge.i18n import texts_for
 from bridge.outbox.fallback_records import FallbackSend, Notified, OutageRecord
 from bridge.outbox.store import Outbox
 from bridge.pipeline.runtime import LiveRuntime, Runtime
-from tests.unit.delivery_fakes import T0, FakeClock, enqueue, open_outbox
+from tests.unit.fakes import T0, FakeClock, enqueue, open_outbox
 
 OUT = LoginState("logged_out", reason="logout by the phone")
 SCAN = LoginState("scan", qrcode="qr-data-1")
@@ -83,19 +83,22 @@ def test_the_alert_says_since_when_how_many_wait_and_attaches_the_qr() -> None:
 
 
 def test_a_delivery_through_the_fallback_is_titled_by_why() -> None:
-    send = FallbackSend(1, "priority", 7, "e1", "smoke", "ops", None, "🔥 smoke", None, "pending", 0, 0, T0, T0,
-                        None, None, None, None)
+    send = FallbackSend(id=1, kind="priority", seq=7, event_id="e1", route="smoke", room_key="ops", title=None,
+                        body="🔥 smoke", attachment=None, status="pending", tries=0, doubts=0, created_at=T0,
+                        next_attempt_at=T0, sending_since=None, finished_at=None, via=None, error=None)
     assert delivery_message(send, "Ops") == ("Not delivered in WeChat yet (Ops)", "🔥 smoke")
-    empty = FallbackSend(2, "failed", 8, "e2", "cam", "family", None, "", None, "pending", 0, 0, T0, T0,
-                         None, None, None, None)
+    empty = FallbackSend(id=2, kind="failed", seq=8, event_id="e2", route="cam", room_key="family", title=None,
+                         body="", attachment=None, status="pending", tries=0, doubts=0, created_at=T0,
+                        next_attempt_at=T0, sending_since=None, finished_at=None, via=None, error=None)
     assert delivery_message(empty, "家", texts_for("zh-CN")) == (
         "未能送达微信群「家」", "（图片或文件，请在微信中查看）")
 
 
 def test_three_tries_then_failed_and_never_a_third_doubt() -> None:
     retry = RetrySettings(attempts=3, backoff=20, max_backoff=60)
-    send = FallbackSend(1, "always", 1, "e", "r", "ops", None, "x", None, "pending", 0, 0, T0, T0, None, None,
-                        None, None)
+    send = FallbackSend(id=1, kind="always", seq=1, event_id="e", route="r", room_key="ops", title=None, body="x",
+                        attachment=None, status="pending", tries=0, doubts=0, created_at=T0,
+                        next_attempt_at=T0, sending_since=None, finished_at=None, via=None, error=None)
     assert retry_at(send, in_doubt=False, retry=retry, now=T0) == T0 + 20
     assert retry_at(replace(send, tries=1), in_doubt=False, retry=retry, now=T0) == T0 + 40
     assert retry_at(replace(send, tries=2), in_doubt=False, retry=retry, now=T0) is None
@@ -160,7 +163,8 @@ async def test_the_service_alerts_escalates_and_says_back(tmp_path: Path) -> Non
     try:
         await fallback.start()
         await fallback.on_login(OUT)
-        [event_id] = await enqueue(runner, "🔥 smoke", policy=DeliveryPolicy(1, 1, 1, priority=1))
+        [event_id] = await enqueue(runner, "🔥 smoke", policy=DeliveryPolicy(attempts=1, backoff=1, max_backoff=1,
+                                                                            priority=1))
         assert await fallback.step(notifier) is False
         clock.advance(10)
         assert await fallback.step(notifier) is True
@@ -189,7 +193,7 @@ async def test_every_url_failing_is_retried_then_failed_and_the_report_released(
     try:
         await fallback.start()
         await fallback.on_login(IN)
-        await enqueue(runner, "x", policy=DeliveryPolicy(1, 1, 1, priority=1))
+        await enqueue(runner, "x", policy=DeliveryPolicy(attempts=1, backoff=1, max_backoff=1, priority=1))
         clock.advance(200)
         tries = 0
         while await fallback.step(notifier) or (await runner.run(Outbox.fallback_stats)).pending:

@@ -80,10 +80,11 @@ class Feed:
 
     def __call__(self, topic: str, payload: dict[str, object], at: float, *,
                  retain: bool = False) -> list[DeliveryReport]:
-        message = InboundMessage(topic, json.dumps(payload).encode(), retain, at, qos=1)
+        message = InboundMessage(topic=topic, payload=json.dumps(payload).encode(), retain=retain, received_at=at,
+                                 qos=1)
         plan = pipeline.plan(self.runtime, message)
-        arrival = Arrival(idempotency_key(topic, message.payload, plan.producer_id), False, True, plan.outcomes, at,
-                          plan.observations)
+        arrival = Arrival(key=idempotency_key(topic, message.payload, plan.producer_id), dup=False, needs_ack=True,
+                          outcomes=plan.outcomes, received_at=at, observations=plan.observations)
         [result] = self.box.accept([arrival], now=at)
         return list(getattr(result, "refused", ()))
 

@@ -141,9 +141,10 @@ async def enqueue(runner: OutboxRunner, *texts: str, room: str = "ops", now: flo
                   attachment: Attachment | None = None) -> list[str]:
     """Store one pending delivery per text (one event each) as the intake would; returns the event ids."""
     ids = [f"ev-{next(_ids)}" for _ in texts]
-    arrivals = [Arrival(IdempotencyKey(event_id, by_content=False), dup=False, needs_ack=False, received_at=now,
-                        outcomes=(Queued(Delivery(event_id, "alerts", "home/alert", room, text, now, mentions,
-                                                  attachment), policy),))
+    arrivals = [Arrival(key=IdempotencyKey(event_id, by_content=False), dup=False, needs_ack=False, received_at=now,
+                        outcomes=(Queued(delivery=Delivery(event_id=event_id, route="alerts", source_topic="home/alert",
+                                                           room_key=room, text=text, created_at=now, mentions=mentions,
+                                                           attachment=attachment), policy=policy),))
                 for event_id, text in zip(ids, texts, strict=True)]
     await runner.run(Outbox.accept, arrivals, now=now)
     return ids
@@ -151,7 +152,7 @@ async def enqueue(runner: OutboxRunner, *texts: str, room: str = "ops", now: flo
 
 async def store_reports(runner: OutboxRunner, *reports: Rejected, now: float = T0) -> None:
     """Store finished rows (rejections at intake), each of its own event."""
-    await runner.run(Outbox.accept, [Arrival(IdempotencyKey(r.event_id, by_content=False), dup=False,
+    await runner.run(Outbox.accept, [Arrival(key=IdempotencyKey(r.event_id, by_content=False), dup=False,
                                              needs_ack=False, received_at=now, outcomes=(r,)) for r in reports],
                      now=now)
 

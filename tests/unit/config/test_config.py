@@ -150,10 +150,10 @@ routes:
     assert (retry.attempts, retry.backoff, config.delivery.expire_after) == (3, 0.5, 3600)
     assert (config.outbox.path, config.outbox.idempotency_window) == ("/var/lib/bridge/outbox.sqlite3", 172800)
     runtime = Runtime.compile(config)
-    assert runtime.direct_policy == DeliveryPolicy(3, 0.5, 300.0, 3600.0)
+    assert runtime.direct_policy == DeliveryPolicy(attempts=3, backoff=0.5, max_backoff=300.0, expire_after=3600.0)
     assert {route.name: route.policy for route in runtime.routes} == {
-        "a": DeliveryPolicy(3, 0.5, 300.0, 3600.0),
-        "b": DeliveryPolicy(5, 2.0, 60.0, 600.0),
+        "a": DeliveryPolicy(attempts=3, backoff=0.5, max_backoff=300.0, expire_after=3600.0),
+        "b": DeliveryPolicy(attempts=5, backoff=2.0, max_backoff=60.0, expire_after=600.0),
     }
 
 

@@ -23,7 +23,7 @@ from bridge.outbox.records import Arrival, Finish, IdempotencyKey
 from bridge.outbox.runner import OutboxRunner
 from bridge.outbox.store import Outbox
 from bridge.wechat.rooms import RoomDirectory
-from tests.unit.delivery_fakes import POLICY, T0, FakeClock, FakeWeChat, enqueue, open_outbox, rows
+from tests.unit.fakes import POLICY, T0, FakeClock, FakeWeChat, enqueue, open_outbox, rows
 
 OPS = RoomRef("ops", "ops@chatroom", "Ops")
 
@@ -67,9 +67,12 @@ def box(tmp_path: Path) -> Iterator[Outbox]:
 
 
 def put(box: Outbox, *texts: str, room: str = "ops", policy: DeliveryPolicy = POLICY) -> None:
-    box.accept([Arrival(IdempotencyKey(f"{room}-{text}", by_content=False), dup=False, needs_ack=False,
-                        received_at=T0, outcomes=(Queued(Delivery(f"{room}-{text}", "alerts", "t", room, text, T0),
-                                                         policy),))
+    def delivery(text: str) -> Delivery:
+        return Delivery(event_id=f"{room}-{text}", route="alerts", source_topic="t", room_key=room, text=text,
+                        created_at=T0)
+
+    box.accept([Arrival(key=IdempotencyKey(f"{room}-{text}", by_content=False), dup=False, needs_ack=False,
+                        received_at=T0, outcomes=(Queued(delivery=delivery(text), policy=policy),))
                 for text in texts], now=T0)
 
 
@@ -81,7 +84,8 @@ def test_take_commits_the_last_outcome_with_the_claim_in_one_transaction(box: Ou
     first = take(box, T0, pace=Pace(claim=True), finish=None, digest=None)
     assert first.batch is not None and first.batch.first.text == "a"
     commits = box.commits
-    second = take(box, T0, pace=Pace(claim=True), finish=Finish(first.batch.first.seq, "delivered", T0, OPS),
+    second = take(box, T0, pace=Pace(claim=True), finish=Finish(seq=first.batch.first.seq, status="delivered",
+                                                                now=T0, room=OPS),
                   digest=None)
     assert second.batch is not None and second.batch.first.text == "b"
     assert box.commits == commits + 1
@@ -112,7 +116,7 @@ def test_take_claims_one_row_when_the_backlog_is_under_the_threshold(box: Outbox
 
 
 def test_take_expires_also_when_it_claims_nothing(box: Outbox) -> None:
-    put(box, "a", policy=DeliveryPolicy(3, 2.0, 60.0, expire_after=60.0))
+    put(box, "a", policy=DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0, expire_after=60.0))
     taken = take(box, T0 + 60, pace=Pace(claim=False), finish=None, digest=None)
     assert [(r.text, r.status) for r in taken.expired] == [("a", "expired")] and taken.batch is None
 
@@ -165,7 +169,7 @@ async def test_send_rejects_an_unresolvable_room_without_asking_wechat(runner: O
 
 async def test_send_a_text_then_its_attachment_and_a_retry_sends_only_the_attachment(runner: OutboxRunner) -> None:
     wechat = FakeWeChat(failures=[None, SendError("upload failed", transient=True)])
-    image = Attachment("image", "door.jpg", data=b"\xff\xd8\xffjpeg")
+    image = Attachment(kind="image", name="door.jpg", data=b"\xff\xd8\xffjpeg")
     await one(runner, "Someone at the door", attachment=image)
     send = sender(wechat, runner)
     assert await send(Batch(tuple(await rows(runner)))) == Refused(OPS, "upload failed", transient=True)
@@ -177,7 +181,7 @@ async def test_send_a_text_then_its_attachment_and_a_retry_sends_only_the_attach
 
 async def test_send_without_a_downloader_rejects_a_url_attachment(runner: OutboxRunner) -> None:
     wechat = FakeWeChat()
-    batch = await one(runner, "Camera", attachment=Attachment("image", "cam.jpg", url="http://cam.local/snap.jpg"))
+    batch = await one(runner, "Camera", attachment=Attachment(kind="image", name="cam.jpg", url="http://cam.local/snap.jpg"))
     assert await sender(wechat, runner)(batch) == Rejected(OPS, "this bridge cannot download attachments")
     assert wechat.tried == []  # the text is not sent without its image
 
@@ -191,7 +195,7 @@ async def test_record_defers_a_single_delivery_and_commits_the_rest(runner: Outb
     await enqueue(runner, "a", "b", "c")
     a, b, c = (Batch((row,)) for row in await rows(runner))
     delivered = await record(a, Sent(OPS))
-    assert delivered is not None and delivered.finish == Finish(a.first.seq, "delivered", T0, OPS)
+    assert delivered is not None and delivered.finish == Finish(seq=a.first.seq, status="delivered", now=T0, room=OPS)
     assert delivered.attempt == 1 and finished == []  # not on disk yet: not told
     assert await record(b, Refused(OPS, "invalid argument", transient=False)) is None
     assert await record(c, Rejected(RoomRef("ops"), "the file is too big")) is None

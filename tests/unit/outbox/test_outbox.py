@@ -33,13 +33,17 @@ def outbox(path: Path) -> Iterator[Outbox]:
 
 def arrival(event_id: str, *, rooms: tuple[str, ...] = ("ops",), key: str | None = None, by_content: bool = False,
             dup: bool = False, at: float = T0, policy: DeliveryPolicy = POLICY, qos: int = 1) -> Arrival:
-    deliveries = tuple(Queued(Delivery(event_id, "r", "t/x", room, f"text {event_id}", at), policy) for room in rooms)
-    return Arrival(IdempotencyKey(key or f"id:{event_id}", by_content), dup, qos > 0, deliveries, at)
+    deliveries = tuple(Queued(delivery=Delivery(event_id=event_id, route="r", source_topic="t/x", room_key=room,
+                                                text=f"text {event_id}", created_at=at), policy=policy)
+                       for room in rooms)
+    return Arrival(key=IdempotencyKey(key or f"id:{event_id}", by_content), dup=dup, needs_ack=qos > 0,
+                   outcomes=deliveries, received_at=at)
 
 
 def rejected(event_id: str, at: float = T0) -> Arrival:
-    return Arrival(IdempotencyKey(f"id:{event_id}", False), False, True,
-                   (Rejected(event_id, "r", "t/x", "ops", "bad payload"),), at)
+    return Arrival(key=IdempotencyKey(f"id:{event_id}", False), dup=False, needs_ack=True,
+                   outcomes=(Rejected(event_id=event_id, route="r", topic="t/x", room_key="ops",
+                                      error="bad payload"),), received_at=at)
 
 
 def test_accepted_rows_are_claimed_oldest_first_and_reported_once(outbox: Outbox) -> None:
@@ -163,12 +167,13 @@ def test_a_send_outcome_and_the_next_claim_are_one_commit(outbox: Outbox) -> Non
     first = outbox.claim(T0)
     assert first is not None
     before = outbox.commits
-    second = outbox.claim(T0 + 1, finish=Finish(first.seq, "delivered", T0 + 1, OPS))
+    second = outbox.claim(T0 + 1, finish=Finish(seq=first.seq, status="delivered", now=T0 + 1, room=OPS))
     assert second is not None and second.event_id == "e2" and outbox.commits == before + 1
     [done] = outbox.unreported()
     assert (done.event_id, done.status, done.attempts, done.sending_since) == ("e1", "delivered", 1, None)
     # Nothing left to claim: the outcome is committed all the same.
-    assert outbox.claim(T0 + 2, finish=Finish(second.seq, "failed", T0 + 2, OPS, "no", attempted=True)) is None
+    assert outbox.claim(T0 + 2, finish=Finish(seq=second.seq, status="failed", now=T0 + 2, room=OPS, error="no",
+                                              attempted=True)) is None
     assert [(r.event_id, r.status, r.error) for r in outbox.unreported()] == [("e1", "delivered", None),
                                                                               ("e2", "failed", "no")]
 
@@ -177,8 +182,9 @@ def test_a_finish_is_applied_once(outbox: Outbox) -> None:
     outbox.accept([arrival("e1")], now=T0)
     row = outbox.claim(T0)
     assert row is not None
-    outbox.finish(Finish(row.seq, "delivered", T0 + 1, OPS))
-    outbox.finish(Finish(row.seq, "delivered", T0 + 5, OPS))  # e.g. retried after an interrupted call
+    outbox.finish(Finish(seq=row.seq, status="delivered", now=T0 + 1, room=OPS))
+    outbox.finish(Finish(seq=row.seq, status="delivered", now=T0 + 5,
+                         room=OPS))  # e.g. retried after an interrupted call
     [done] = outbox.unreported()
     assert (done.attempts, done.finished_at) == (1, T0 + 1)
 

@@ -120,7 +120,8 @@ def test_the_payload_path_never_raises_and_answers_every_target(tmp_path_factory
     (directory / "c.yaml").write_text(FUZZ_CONFIG)
     runtime = Runtime.compile(load_config(directory / "c.yaml", {ENV_TOKEN: "t"}))
     try:
-        outcomes = pipelines.plan(runtime, InboundMessage(topic, payload, retain, 0.0)).outcomes
+        outcomes = pipelines.plan(runtime, InboundMessage(topic=topic, payload=payload, retain=retain,
+                                                          received_at=0.0)).outcomes
     except BridgeError as exc:  # pragma: no cover - the point is that this never happens
         raise AssertionError(f"plan raised {exc!r}") from exc
     for outcome in outcomes:
@@ -138,12 +139,15 @@ def test_the_outbox_round_trips_arbitrary_text_and_attachments(
     from bridge.outbox.records import Arrival, IdempotencyKey
     from bridge.outbox.store import Outbox
 
-    attachment = Attachment("file", name, data=data) if data is not None else None
-    delivery = Delivery("e", "r", "t/\u2603", "room", text, 1.0, tuple(mentions), attachment)
+    attachment = Attachment(kind="file", name=name, data=data) if data is not None else None
+    delivery = Delivery(event_id="e", route="r", source_topic="t/\u2603", room_key="room", text=text, created_at=1.0,
+                        mentions=tuple(mentions), attachment=attachment)
     box = Outbox.open(":memory:")
     try:
-        box.accept([Arrival(IdempotencyKey("k", False), False, True,
-                            (Queued(delivery, DeliveryPolicy(1, 1.0, 1.0)),), 1.0)], now=1.0)
+        box.accept([Arrival(key=IdempotencyKey("k", False), dup=False, needs_ack=True,
+                            outcomes=(Queued(delivery=delivery, policy=DeliveryPolicy(attempts=1, backoff=1.0,
+                                                                                      max_backoff=1.0)),),
+                            received_at=1.0)], now=1.0)
         row = box.claim(2.0)
         assert row is not None
         assert (row.text, row.mentions, row.attachment, row.source_topic) == (

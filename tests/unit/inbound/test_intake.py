@@ -48,7 +48,7 @@ class Harness:
 
     def message(self, payload: object, *, topic: str = "home/door", dup: bool = False) -> InboundMessage:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return InboundMessage(topic, data, False, T0, qos=1, dup=dup)
+        return InboundMessage(topic=topic, payload=data, retain=False, received_at=T0, qos=1, dup=dup)
 
     def ack_for(self, message: InboundMessage) -> Callable[[], bool]:
         def ack() -> bool:

@@ -26,7 +26,7 @@ from bridge.events import DeliveryPolicy, DeliveryReport, RoomRef
 from bridge.outbox.runner import OutboxRunner
 from bridge.outbox.store import Outbox
 from bridge.wechat.rooms import RoomDirectory
-from tests.unit.delivery_fakes import T0, FakeClock, FakeWeChat, GatedRunner, enqueue, open_outbox, rows, statuses
+from tests.unit.fakes import T0, FakeClock, FakeWeChat, GatedRunner, enqueue, open_outbox, rows, statuses
 
 OPS = RoomRef("ops", "ops@chatroom", "Ops")
 FAMILY = RoomRef("family", "family@chatroom", "Family")
@@ -74,7 +74,7 @@ def rig(outbox: OutboxRunner, *, pacing: PacingSettings = NO_PACING, wechat: Fak
 
 def report(event_id: str, status: str, error: str | None = None, *, room: RoomRef = OPS, ts: float = T0,
            digest: str | None = None) -> DeliveryReport:
-    return DeliveryReport(event_id, status, "alerts", "home/alert", room, error, ts,  # type: ignore[arg-type]
+    return DeliveryReport(id=event_id, status=status, route="alerts", topic="home/alert", room=room, error=error, ts=ts,  # type: ignore[arg-type]
                           digest=digest)
 
 
@@ -262,7 +262,8 @@ async def test_the_global_gap_holds_every_room(outbox: OutboxRunner) -> None:
 
 async def test_a_row_past_expire_after_ends_expired_while_wechat_is_not_ready(outbox: OutboxRunner) -> None:
     r = rig(outbox, ready=False)
-    [event] = await enqueue(outbox, "Water leak", policy=DeliveryPolicy(3, 2.0, 60.0, expire_after=600.0))
+    [event] = await enqueue(outbox, "Water leak", policy=DeliveryPolicy(attempts=3, backoff=2.0, max_backoff=60.0,
+                                                                        expire_after=600.0))
     assert await r.worker.step() == pytest.approx(600.0)  # nothing is sent; woken for the expiry
     r.clock.advance(600.0)
     assert await r.worker.step() is None

@@ -72,10 +72,13 @@ def test_daylight_saving_time_moves_nothing_but_the_clock(zone: None) -> None:
 
 
 def put(box: Outbox, *texts: str, room: str = "family", priority: int = 0, at: float) -> None:
-    policy = DeliveryPolicy(POLICY.attempts, POLICY.backoff, POLICY.max_backoff, None, priority)
-    box.accept([Arrival(IdempotencyKey(f"{room}-{text}", by_content=False), dup=False, needs_ack=False,
-                        received_at=at, outcomes=(Queued(Delivery(f"{room}-{text}", "r", "t", room, text, at),
-                                                         policy),))
+    policy = DeliveryPolicy(attempts=POLICY.attempts, backoff=POLICY.backoff, max_backoff=POLICY.max_backoff,
+                            expire_after=None, priority=priority)
+    def delivery(text: str) -> Delivery:
+        return Delivery(event_id=f"{room}-{text}", route="r", source_topic="t", room_key=room, text=text, created_at=at)
+
+    box.accept([Arrival(key=IdempotencyKey(f"{room}-{text}", by_content=False), dup=False, needs_ack=False,
+                        received_at=at, outcomes=(Queued(delivery=delivery(text), policy=policy),))
                 for text in texts], now=at)
 
 

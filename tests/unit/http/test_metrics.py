@@ -45,7 +45,8 @@ def test_links_count_reconnects_not_the_first_connect() -> None:
 
 def test_deliveries_digests_sends_and_the_queue() -> None:
     metrics = PrometheusMetrics()
-    metrics.delivery(DeliveryReport("e1", "delivered", None, "wechat/send/family", RoomRef("family"), None, 0.0))
+    metrics.delivery(DeliveryReport(id="e1", status="delivered", route=None, topic="wechat/send/family",
+                                    room=RoomRef("family"), error=None, ts=0.0))
     metrics.digest(4)
     metrics.sent(0.02, "ok")
     metrics.sent(31.0, "in_doubt")

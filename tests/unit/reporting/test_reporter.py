@@ -16,7 +16,7 @@ from bridge.outbox.runner import OutboxRunner
 from bridge.outbox.store import Outbox
 from bridge.reporting import reporter as reporter_module
 from bridge.reporting.reporter import Reporter
-from tests.unit.delivery_fakes import T0, open_outbox, store_reports
+from tests.unit.fakes import T0, open_outbox, store_reports
 
 
 class PublishGivenUp(BridgeError):
@@ -54,7 +54,7 @@ class FakeBroker:
 
 
 def rejected(event_id: str, error: str = "the payload is not JSON") -> Rejected:
-    return Rejected(event_id, "alerts", "home/alert", "ops", error)
+    return Rejected(event_id=event_id, route="alerts", topic="home/alert", room_key="ops", error=error)
 
 
 @pytest.fixture

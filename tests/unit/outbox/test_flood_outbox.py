@@ -26,9 +26,11 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 def arrival(event_id: str, *, rooms: tuple[str, ...] = ("ops",), key: str | None = None,
             policy: DeliveryPolicy = NORMAL, at: float = T0) -> Arrival:
     mark = ThrottleMark("plugs", key, 300.0) if key is not None else None
-    queued = tuple(Queued(Delivery(event_id, "plugs", "t/x", room, f"text {event_id}", at), policy, mark)
+    queued = tuple(Queued(delivery=Delivery(event_id=event_id, route="plugs", source_topic="t/x", room_key=room,
+                                            text=f"text {event_id}", created_at=at), policy=policy, throttle=mark)
                    for room in rooms)
-    return Arrival(IdempotencyKey(f"id:{event_id}", False), False, True, queued, at)
+    return Arrival(key=IdempotencyKey(f"id:{event_id}", False), dup=False, needs_ack=True, outcomes=queued,
+                   received_at=at)
 
 
 def test_throttle_lets_one_event_per_key_and_period_through(outbox: Outbox) -> None:
@@ -99,8 +101,10 @@ def test_claim_digest_leaves_high_priority_mentions_and_what_does_not_fit(outbox
     assert outbox.claim_digest(T0, threshold=2, limit=20, fit=fit_all) == []  # the alarm goes first
     alarm = outbox.claim(T0)
     assert alarm is not None and alarm.event_id == "alarm"
-    mention = Queued(Delivery("m", "plugs", "t/x", "ops", "hey", T0, mentions=("bob",)), NORMAL)
-    outbox.accept([Arrival(IdempotencyKey("id:m", False), False, True, (mention,), T0)], now=T0)
+    mention = Queued(delivery=Delivery(event_id="m", route="plugs", source_topic="t/x", room_key="ops", text="hey",
+                                       created_at=T0, mentions=("bob",)), policy=NORMAL)
+    outbox.accept([Arrival(key=IdempotencyKey("id:m", False), dup=False, needs_ack=True, outcomes=(mention,),
+                           received_at=T0)], now=T0)
     folded = outbox.claim_digest(T0, threshold=2, limit=20, fit=lambda texts: 2)
     assert [r.event_id for r in folded] == ["e0", "e1"]
     assert [r.event_id for r in outbox.claim_digest(T0, threshold=2, limit=20, fit=fit_all)] == ["e2", "e3", "e4", "e5"]

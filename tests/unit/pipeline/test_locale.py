@@ -38,7 +38,8 @@ def load(tmp_path: Path, text: str) -> Runtime:
 
 
 def texts(runtime: Runtime, topic: str, payload: str) -> list[str]:
-    outcomes = pipeline.plan(runtime, InboundMessage(topic, payload.encode(), False, time.time())).outcomes
+    outcomes = pipeline.plan(runtime, InboundMessage(topic=topic, payload=payload.encode(), retain=False,
+                                                     received_at=time.time())).outcomes
     return [o.delivery.text for o in outcomes if isinstance(o, Queued)]
 
 

@@ -27,14 +27,16 @@ async def test_messages_keep_their_order_flags_and_ids() -> None:
     assert receiver.arrived.is_set()
     [(first, first_mid), (second, second_mid)] = receiver.inbox
     assert (first_mid, second_mid) == (7, 8)
-    assert first == InboundMessage("home/door", b'{"open": true}', retain=False, received_at=first.received_at,
+    assert first == InboundMessage(topic="home/door", payload=b'{"open": true}', retain=False,
+                                   received_at=first.received_at,
                                    qos=1, dup=True)
-    assert second == InboundMessage("home/tv", b"ON", retain=True, received_at=second.received_at, qos=0, dup=False)
+    assert second == InboundMessage(topic="home/tv", payload=b"ON", retain=True, received_at=second.received_at,
+                                    qos=0, dup=False)
 
 
 async def test_a_topic_that_is_not_utf8_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     receiver = Receiver(aiomqtt.Client("127.0.0.1", 1))
-    with caplog.at_level(logging.WARNING, logger="bridge.mqtt.session"):
+    with caplog.at_level(logging.WARNING, logger="bridge.mqtt.receiver"):
         receiver._on_message(None, None, paho_message(9, b"home/\xff", b"x"))  # type: ignore[arg-type]
 
     assert not receiver.inbox and not receiver.arrived.is_set()

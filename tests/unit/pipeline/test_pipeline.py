@@ -65,14 +65,17 @@ def finished(outcome: Planned) -> Delivery | DeliveryReport:
 
 def plan(pipeline: Pipeline, topic: str, payload: bytes | str, retain: bool = False) -> list[Delivery | DeliveryReport]:
     data = payload.encode() if isinstance(payload, str) else payload
-    return [finished(o) for o in pipelines.plan(pipeline, InboundMessage(topic, data, retain, 1.0)).outcomes]
+    return [finished(o) for o in pipelines.plan(pipeline, InboundMessage(topic=topic, payload=data, retain=retain,
+                                                                         received_at=1.0)).outcomes]
 
 
 def test_json_event_fans_out_to_each_room_with_the_producers_id(pipeline: Pipeline) -> None:
     out = plan(pipeline, "home/front/door", orjson.dumps({"state": "open", "id": "evt-1"}))
     assert out == [
-        Delivery("evt-1", "door", "home/front/door", "family", "Door front opened", 1.0),
-        Delivery("evt-1", "door", "home/front/door", "ops", "Door front opened", 1.0),
+        Delivery(event_id="evt-1", route="door", source_topic="home/front/door", room_key="family",
+                 text="Door front opened", created_at=1.0),
+        Delivery(event_id="evt-1", route="door", source_topic="home/front/door", room_key="ops",
+                 text="Door front opened", created_at=1.0),
     ]
 
 
@@ -153,13 +156,15 @@ def test_the_bridges_own_topics_never_reach_routes(pipeline: Pipeline) -> None:
 
 
 def test_each_queued_target_carries_its_routes_policy_and_throttle_scope(pipeline: Pipeline) -> None:
-    planned = pipelines.plan(pipeline, InboundMessage("plug/kettle", b'{"kind": "on", "id": 7}', False, 1.0))
+    planned = pipelines.plan(pipeline, InboundMessage(topic="plug/kettle", payload=b'{"kind": "on", "id": 7}',
+                                                      retain=False, received_at=1.0))
     assert planned.producer_id == "7"
     [queued] = planned.outcomes
     assert isinstance(queued, Queued)
     assert (queued.policy, queued.throttle) == (
-        DeliveryPolicy(2, 2.0, 300.0), ThrottleMark("plugs", "kettle-on", 300.0))
-    [direct] = pipelines.plan(pipeline, InboundMessage("wechat/send/ops", b"hi", False, 1.0)).outcomes
+        DeliveryPolicy(attempts=2, backoff=2.0, max_backoff=300.0), ThrottleMark("plugs", "kettle-on", 300.0))
+    [direct] = pipelines.plan(pipeline, InboundMessage(topic="wechat/send/ops", payload=b"hi", retain=False,
+                                                       received_at=1.0)).outcomes
     assert isinstance(direct, Queued) and (direct.policy, direct.throttle) == (pipeline.direct_policy, None)
 
 
@@ -172,7 +177,8 @@ def test_a_throttle_key_that_cannot_be_rendered_rejects_the_event(pipeline: Pipe
 
 def test_the_producer_id_comes_from_the_one_decoded_payload(pipeline: Pipeline) -> None:
     def producer(topic: str, payload: bytes) -> str | None:
-        return pipelines.plan(pipeline, InboundMessage(topic, payload, False, 1.0)).producer_id
+        return pipelines.plan(pipeline, InboundMessage(topic=topic, payload=payload, retain=False,
+                                                       received_at=1.0)).producer_id
 
     assert producer("scripts/x", b'{"id": "x"}') == "x"
     assert producer("wechat/send/ops", b'{"text": "hi", "id": 5}') == "5"

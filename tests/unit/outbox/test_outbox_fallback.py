@@ -36,14 +36,16 @@ def outbox(path: Path) -> Iterator[Outbox]:
 
 def store(box: Outbox, event_id: str, *, policy: DeliveryPolicy = NORMAL, mode: FallbackMode = "default",
           at: float = T0) -> None:
-    queued = Queued(Delivery(event_id, "r", "t/x", "ops", f"text {event_id}", at), policy, fallback=mode)
-    box.accept([Arrival(IdempotencyKey(f"id:{event_id}", False), False, True, (queued,), at)], now=at)
+    queued = Queued(delivery=Delivery(event_id=event_id, route="r", source_topic="t/x", room_key="ops",
+                                      text=f"text {event_id}", created_at=at), policy=policy, fallback=mode)
+    box.accept([Arrival(key=IdempotencyKey(f"id:{event_id}", False), dup=False, needs_ack=True, outcomes=(queued,),
+                        received_at=at)], now=at)
 
 
 def finish(box: Outbox, status: str, at: float) -> int:
     row = box.claim(at)
     assert row is not None
-    box.finish(Finish(row.seq, status, at, OPS, None if status == "delivered" else "no"))  # type: ignore[arg-type]
+    box.finish(Finish(seq=row.seq, status=status, now=at, room=OPS, error=None if status == "delivered" else "no"))  # type: ignore[arg-type]
     return row.seq
 
 
@@ -140,7 +142,8 @@ def test_the_outage_and_its_alert_are_stored_together(outbox: Outbox) -> None:
     assert outbox.outage() is None
     outbox.save_outage(OutageRecord(T0))
     record = OutageRecord(T0, alerted_at=T0 + 5)
-    outbox.save_outage(record, alert=Alert("logout", "WeChat is logged out", "since ...", T0 + 5, b"\x89PNG"))
+    outbox.save_outage(record, alert=Alert(kind="logout", title="WeChat is logged out", body="since ...",
+                                           created_at=T0 + 5, attachment=b"\x89PNG"))
     assert outbox.outage() == record
     send = outbox.claim_fallback(T0 + 5)
     assert send is not None and (send.kind, send.seq, send.title, send.attachment) == (
