@@ -33,7 +33,7 @@ class PrometheusMetrics(Metrics):
         # No `*_created` series (prometheus_client's default: the creation time of every counter and
         # histogram): PromQL's rate() and increase() do not need them, and they doubled the page
         # with series the README does not list. The switch is the library's own, process-wide.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client 0.26
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self._deliveries = Counter(f"{PREFIX}_deliveries", "Delivery reports published, by status, room key "
                                    "and route (route is empty for direct sends)", ["status", "room", "route"],
