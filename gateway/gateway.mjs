@@ -53,6 +53,8 @@ quietUpstreamNoise(PUPPET.log, (await import('@grpc/grpc-js')).Server)
  *   "eventStream is undefined". It warns the same way for each puppet event while no client is
  *   connected, which is what a gateway waiting for its bridge is; the bridge gets the login state
  *   replayed when it connects, and this gateway logs the puppet's events itself (reports.mjs).
+ * - With TLS off, PuppetServer warns "start() TLS disabled: INSECURE!"; this gateway says it in a
+ *   sentence of its own, with what to do (below, after "listening on").
  *   Only those lines are dropped; every other upstream warning still prints.
  */
 function quietUpstreamNoise (puppetLog, GrpcServer) {
@@ -60,6 +62,7 @@ function quietUpstreamNoise (puppetLog, GrpcServer) {
   const warn = puppetLog.warn.bind(puppetLog)
   puppetLog.warn = (prefix, format, ...args) => {
     if (prefix === 'EventStreamManager' && String(format).includes('eventStream is undefined')) return
+    if (prefix === 'PuppetServer' && String(format).includes('TLS disabled: INSECURE!')) return
     warn(prefix, format, ...args)
   }
 }
