@@ -95,9 +95,12 @@ ensure_python() {
     say "creating $VENV with Python $version ($py), picked $why"
     "$py" -m venv "$VENV" || { apt_install python3-venv && "$py" -m venv "$VENV"; }
   fi
-  if [ "$purpose" = demo ]; then say "installing the bridge into $VENV"
+  # The demo's install is quiet but for errors (-qq): pip's warnings (a configured index that is
+  # missing, say) are about the machine, not the demo, and the demo prints only its own story.
+  local quiet=-q
+  if [ "$purpose" = demo ]; then say "installing the bridge into $VENV"; quiet=-qq
   else say "installing the bridge and its test tools into $VENV"; fi
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install -q -e ".$extras"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install "$quiet" -e ".$extras"
   echo "$want $extras" > "$stamp"
 }
 
