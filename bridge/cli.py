@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_problems(exc)
         return EXIT_CONFIG
     if args.command == "check":
-        print(f"{args.config}: OK ({len(config.routes)} routes, {len(config.rooms)} rooms)")
+        print(f"{args.config}: OK ({config.size})")
         return EXIT_OK
     if args.command == "render":
         return _render(config, args.topic, args.payload, args.retained, args.last)

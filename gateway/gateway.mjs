@@ -41,6 +41,31 @@ const log = createLog(config.logLevel)
 
 const PUPPET = await import('wechaty-puppet')
 const { PuppetServer, VERSION: SERVICE_VERSION } = await import('wechaty-puppet-service')
+quietUpstreamNoise(PUPPET.log, (await import('@grpc/grpc-js')).Server)
+
+/**
+ * Two upstream habits that print alarming lines about normal operation (issue 29):
+ * - PuppetServer 1.19.9 calls `grpcServer.start()` after `bindAsync`. grpc-js (1.14.7 here) serves
+ *   as soon as it is bound; its `start()` only sets a flag nothing else reads and prints
+ *   "DeprecationWarning: Calling start() is no longer necessary". The call is made a no-op.
+ * - EventStreamManager listens for five ways the event stream can end (cancelled, error, finish,
+ *   end, close); a client that disconnects fires several, and every one after the first warns
+ *   "eventStream is undefined". It warns the same way for each puppet event while no client is
+ *   connected, which is what a gateway waiting for its bridge is; the bridge gets the login state
+ *   replayed when it connects, and this gateway logs the puppet's events itself (reports.mjs).
+ * - With TLS off, PuppetServer warns "start() TLS disabled: INSECURE!"; this gateway says it in a
+ *   sentence of its own, with what to do (below, after "listening on").
+ *   Only those lines are dropped; every other upstream warning still prints.
+ */
+function quietUpstreamNoise (puppetLog, GrpcServer) {
+  GrpcServer.prototype.start = function start () {}
+  const warn = puppetLog.warn.bind(puppetLog)
+  puppetLog.warn = (prefix, format, ...args) => {
+    if (prefix === 'EventStreamManager' && String(format).includes('eventStream is undefined')) return
+    if (prefix === 'PuppetServer' && String(format).includes('TLS disabled: INSECURE!')) return
+    warn(prefix, format, ...args)
+  }
+}
 
 let memory
 let puppet

@@ -55,36 +55,43 @@ class DemoSetup:
 
 @contextlib.contextmanager
 def demo_setup(extra_config: str = "") -> Iterator[DemoSetup]:
-    """mosquitto, the mock gateway serving WORLD and the bridge on mappings/example.yaml, ready to send."""
-    workdir = Path(tempfile.mkdtemp(prefix="wechat-mqtt-bridge-demo-"))
-    broker = MosquittoBroker().start()
-    gateway = MockGateway().start(WORLD)
-    config = workdir / "config.yaml"
-    config.write_text(
-        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, base_topic: wechat}}\n"
-        f"wechaty: {{endpoint: '{gateway.endpoint}', token: '{gateway.token}'}}\n"
-        f"include: ['{ROOT / 'mappings' / 'example.yaml'}']\n"
-        # A fresh outbox per run: a kept one would remember the sample ids and suppress them as repeats.
-        f"outbox: {{path: '{workdir / 'outbox.sqlite3'}'}}\n"
-        "homeassistant: {discovery: false}\n" + extra_config
-    )
-    bridge = BridgeProcess(config)
-    client = TestClient(broker.host, broker.port, ["wechat/bridge/delivery"])
-    try:
-        bridge.start(wait_ready=True, timeout=60)  # until it has resolved its rooms
-        yield DemoSetup(workdir, broker, gateway, bridge, client)
-    finally:
-        client.close()
-        bridge.stop()
-        gateway.stop()
-        broker.close()
+    """mosquitto, the mock gateway serving WORLD and the bridge on mappings/example.yaml, ready to send.
+
+    Everything it starts is stopped, and its temporary directory removed, however the block ends
+    (a failure, Ctrl-C): a demo run leaves nothing behind."""
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wechat-mqtt-bridge-demo-")))
+        broker = MosquittoBroker().start()
+        stack.callback(broker.close)
+        gateway = MockGateway().start(WORLD)
+        stack.callback(gateway.stop)
+        config = workdir / "config.yaml"
+        config.write_text(
+            f"mqtt: {{host: 127.0.0.1, port: {broker.port}, base_topic: wechat}}\n"
+            f"wechaty: {{endpoint: '{gateway.endpoint}', token: '{gateway.token}'}}\n"
+            f"include: ['{ROOT / 'mappings' / 'example.yaml'}']\n"
+            # A fresh outbox per run: a kept one would remember the sample ids and suppress them as repeats.
+            f"outbox: {{path: '{workdir / 'outbox.sqlite3'}'}}\n"
+            "homeassistant: {discovery: false}\n" + extra_config
+        )
+        bridge = BridgeProcess(config)
+        stack.callback(bridge.stop)
+        client = TestClient(broker.host, broker.port, ["wechat/bridge/delivery"])
+        stack.callback(client.close)
+        try:
+            bridge.start(wait_ready=True, timeout=60)  # until it has resolved its rooms
+            yield DemoSetup(workdir, broker, gateway, bridge, client)
+        except BaseException:
+            # The log is about to be removed with the directory: show its end while it can be read.
+            print(f"\nthe demo failed; the end of the bridge's log:\n{bridge.log()[-3000:]}", file=sys.stderr)
+            raise
 
 
 def main() -> int:
     print("starting mosquitto, the mock WeChat gateway and the bridge ...")
     with demo_setup() as demo:
         client, gateway = demo.client, demo.gateway
-        print(f"bridge is up (log: {demo.bridge.log_path})\n")
+        print("bridge is up\n")
         print("published:")
         for topic, payload in EVENTS:
             print(f"  {topic:<22} {payload}")

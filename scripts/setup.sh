@@ -1,12 +1,20 @@
-# Sourced by scripts/test and scripts/demo: installs what they need on a fresh machine, once.
-#   - a Python 3.11+ virtualenv in .venv (or $VENV) with the project and its dev tools; python3.11
-#     is picked first, PYTHON=python3.13 (with VENV=.venv-3.13, say) picks another interpreter
+# Sourced by scripts/test and scripts/demo: installs what the caller needs on a fresh machine, once.
+#   SETUP_FOR=demo source scripts/setup.sh   what ./scripts/demo runs: the virtualenv with the bridge,
+#                                            mosquitto, the gateway's npm packages; nothing else, quietly
+#   source scripts/setup.sh                  (SETUP_FOR=test) all of that, plus the dev tools in the
+#                                            virtualenv, Debian's chromium and a Home Assistant core
+# (An environment variable, not an argument: a sourced script sees its caller's arguments, which
+# for scripts/test are pytest's.)
+# What each step installs:
+#   - a Python 3.11+ virtualenv in .venv (or $VENV) with the project (and, for tests, its dev tools):
+#     the newest supported Python found (3.13, then 3.12, then 3.11; on PATH or in pyenv), or
+#     PYTHON=/path/to/python (with VENV=.venv-3.12, say, to keep both)
 #   - the mosquitto broker binary (tests spawn their own brokers on free ports)
 #   - the npm packages of the WeChat gateway in gateway/ (tests and the demo run it with the mock puppet)
-#   - Debian's chromium, where apt is (the status page's browser test drives it; it skips without)
-#   - a second virtualenv, .venv-ha (or $HA_VENV), with a real Home Assistant core for the tests that
-#     run one; only where a Python it supports is found (HA_PYTHON=/path/to/python3.13 picks one),
-#     else those tests skip and say why. SKIP_HA=1 skips it.
+#   - tests only: Debian's chromium, where apt is (the status page's browser test drives it; it skips without)
+#   - tests only: a second virtualenv, .venv-ha (or $HA_VENV), with a real Home Assistant core for the
+#     tests that run one; only where a Python it supports is found (HA_PYTHON=/path/to/python3.13 picks
+#     one), else those tests skip and say why. SKIP_HA=1 skips it.
 # Each step is skipped when already done; a changed pyproject.toml or package-lock.json redoes it.
 
 set -euo pipefail
@@ -24,41 +32,76 @@ as_root() {
 apt_install() {
   command -v apt-get >/dev/null 2>&1 || return 1
   say "installing $* with apt-get"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Another apt (unattended-upgrades, a second terminal) may hold dpkg's lock: wait for it, as a
+  # person would, instead of failing with "Could not get lock". Two minutes covers an upgrade run.
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120)
+  as_root "${apt[@]}" update -qq
+  as_root "${apt[@]}" install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-pick_python() {
+#: The Pythons the suite was run on, newest first: the first one found is used.
+SUPPORTED_PYTHONS=(3.13 3.12 3.11)
+
+python_version() {  # "3.13.0" when $1 runs and is 3.11 or newer, else nothing and status 1
+  "$1" -c 'import sys; v = sys.version_info
+raise SystemExit(print("%d.%d.%d" % v[:3]) if v[:2] >= (3, 11) else 1)' 2>/dev/null
+}
+
+pick_python() {  # prints "<interpreter> <version> <why>"
+  local candidate version minor pyenv_root=""
   if [ -n "${PYTHON:-}" ]; then  # asked for by name: that one or none (a pyenv shim may exist and not run)
-    if "$PYTHON" -c 'import sys; raise SystemExit(not sys.version_info[:2] >= (3, 11))' 2>/dev/null; then
-      echo "$PYTHON"; return 0
-    fi
-    echo "PYTHON=$PYTHON does not run, or is older than 3.11 (with pyenv: PYENV_VERSION=3.13.0, or its full path)" >&2
+    if version="$(python_version "$PYTHON")"; then echo "$PYTHON $version because PYTHON=$PYTHON"; return 0; fi
+    echo "PYTHON=$PYTHON does not run, or is older than 3.11 (with pyenv: give its full path," \
+      "e.g. $(command -v pyenv >/dev/null 2>&1 && pyenv root || echo ~/.pyenv)/versions/3.13.0/bin/python3)" >&2
     return 1
   fi
-  for candidate in python3.11 python3.12 python3.13 python3.14 python3; do
-    command -v "$candidate" >/dev/null 2>&1 || continue
-    if "$candidate" -c 'import sys; raise SystemExit(not sys.version_info[:2] >= (3, 11))' 2>/dev/null; then
-      echo "$candidate"; return 0
-    fi
+  command -v pyenv >/dev/null 2>&1 && pyenv_root="$(pyenv root)"
+  for minor in "${SUPPORTED_PYTHONS[@]}"; do
+    # On PATH first; then pyenv's installed versions, which count even when not selected (their
+    # shims then refuse to run). The newest patch release of that minor version wins.
+    for candidate in "python$minor" $(ls -d "$pyenv_root"/versions/"$minor".*/bin/python3 2>/dev/null | sort -rV); do
+      version="$(python_version "$candidate")" || continue
+      echo "$candidate $version because it is the newest supported Python found (tried ${SUPPORTED_PYTHONS[*]}; PYTHON=... picks another)"
+      return 0
+    done
   done
+  if version="$(python_version python3)"; then
+    echo "python3 $version because no ${SUPPORTED_PYTHONS[*]} was found and python3 is $version (not a tested version)"
+    return 0
+  fi
   echo "Python 3.11 or newer is required; set PYTHON=/path/to/python" >&2
   return 1
 }
 
+#: What `pip install -e` installs: the bridge alone (the demo), or with its dev tools (the tests).
+venv_extras() { if [ "$1" = demo ]; then echo ""; else echo "[dev]"; fi; }
+
 ensure_python() {
-  local stamp="$VENV/.installed" want
-  want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  local purpose="$1" stamp="$VENV/.installed" want have picked py version why extras
+  extras="$(venv_extras "$purpose")"
+  want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  have="$(cat "$stamp" 2>/dev/null || true)"
+  picked="$(pick_python)" || return 1
+  read -r py version why <<<"$picked"
+  if [ -x "$VENV/bin/python" ]; then
+    local made; made="$(python_version "$VENV/bin/python" || echo "a Python that no longer runs")"
+    if [ "$made" != "$version" ]; then
+      say "$VENV was made with Python $made, not $version ($py, picked $why): keeping it; rm -rf $VENV to switch"
+    fi
+  fi
+  # The stamp is "<hash of pyproject.toml> <extras>": a demo install serves the demo, a test install both.
+  if [ -x "$VENV/bin/python" ] && { [ "$have" = "$want [dev]" ] || [ "$have" = "$want $extras" ]; }; then return 0; fi
   if [ ! -x "$VENV/bin/python" ]; then
-    local py; py="$(pick_python)"
-    say "creating $VENV with $py"
+    say "creating $VENV with Python $version ($py), picked $why"
     "$py" -m venv "$VENV" || { apt_install python3-venv && "$py" -m venv "$VENV"; }
   fi
-  say "installing the bridge and its test tools into $VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e '.[dev]'
-  echo "$want" > "$stamp"
+  # The demo's install is quiet but for errors (-qq): pip's warnings (a configured index that is
+  # missing, say) are about the machine, not the demo, and the demo prints only its own story.
+  local quiet=-q
+  if [ "$purpose" = demo ]; then say "installing the bridge into $VENV"; quiet=-qq
+  else say "installing the bridge and its test tools into $VENV"; fi
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install "$quiet" -e ".$extras"
+  echo "$want $extras" > "$stamp"
 }
 
 ensure_mosquitto() {
@@ -80,7 +123,9 @@ ensure_gateway() {
   if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
   # wechaty-puppet-xp is optional: its frida dependency installs only on Windows, and npm skips it elsewhere.
   say "installing the WeChat gateway (npm ci in gateway/)"
-  (cd gateway && npm ci --no-audit --no-fund --loglevel=error)
+  # npm ci prints its summary ("added 300 packages in 16s") on stdout whatever the log level:
+  # only its errors and warnings (stderr) are worth a newcomer's attention.
+  (cd gateway && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   echo "$want" > "$stamp"
 }
 
@@ -142,8 +187,9 @@ print(" ".join(json.loads((pathlib.Path(mqtt.__file__).parent / "manifest.json")
   echo "$version" > "$stamp"
 }
 
-ensure_python
-ensure_mosquitto
-ensure_gateway
-ensure_chromium
-ensure_home_assistant
+case "${SETUP_FOR:-test}" in
+  demo) ensure_python demo; ensure_mosquitto; ensure_gateway ;;
+  test) ensure_python test; ensure_mosquitto; ensure_gateway; ensure_chromium; ensure_home_assistant ;;
+  functions) ;;  # define the steps, run none (tests/test_setup.py)
+  *) echo "scripts/setup.sh: SETUP_FOR is demo or test, not '$SETUP_FOR'" >&2; return 2 ;;
+esac

@@ -3,6 +3,7 @@ the mock gateway, as a new user first runs it. It is run as that script runs it 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,10 +12,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_demo_shows_what_arrived_in_wechat_and_every_report() -> None:
+def test_the_demo_shows_what_arrived_in_wechat_and_every_report(tmp_path: Path) -> None:
+    # Its own temporary folder, to see what a run leaves there.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "scripts.demo"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=180, check=False)
+                          timeout=180, check=False, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""  # the story alone, on stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # nothing left behind
     arrived = done.stdout.split("arrived in WeChat:\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert sorted(arrived) == sorted([
         "  [Happy Family] " + re.search(r"🚪 The front door was opened at \d\d:\d\d", done.stdout)[0],  # type: ignore[index]

@@ -51,9 +51,11 @@ class Finding:
     fix: str | None = None
     #: Printed after the line: the login QR code while a scan is needed.
     extra: str | None = None
+    #: False for a link that could not be checked because one before it broke (`○`, not ✗).
+    checked: bool = True
 
     def line(self) -> str:
-        mark = "✓" if self.ok else "✗"
+        mark = ("✓" if self.ok else "✗") if self.checked else "○"
         fix = f" Fix: {self.fix}" if self.fix and not self.ok else ""
         return f"{mark} {self.link}: {self.detail}{fix}"
 
@@ -69,12 +71,16 @@ class BridgeSeen:
 async def diagnose(config: Config, source: str) -> list[Finding]:
     """Every finding, in the order of the chain. A broken link skips only the links that cannot be
     checked without it: the token, login and rooms need the gateway, and the rooms a login."""
-    findings = [Finding(link="config", ok=True,
-                        detail=f"{source} is valid ({len(config.routes)} routes, {len(config.rooms)} rooms)")]
+    findings = [Finding(link="config", ok=True, detail=f"{source} is valid ({config.size})")]
     broker, seen = await _check_broker(config)
     findings.append(broker)
     findings.extend(await _check_gateway(config, seen))
     return findings
+
+
+def _skipped(links: tuple[str, ...], needs: str) -> list[Finding]:
+    """A line for each link after a broken one, so the chain is always shown whole."""
+    return [Finding(link=link, ok=False, detail=f"not checked: it needs {needs}", checked=False) for link in links]
 
 
 async def _check_broker(config: Config) -> tuple[Finding, BridgeSeen | None]:
@@ -119,10 +125,12 @@ async def _check_gateway(config: Config, seen: BridgeSeen | None) -> list[Findin
             return [Finding(link="gateway", ok=True, detail=f"{where} answers"),
                     Finding(link="token", ok=False, detail=f"the gateway refused the token ({exc})",
                             fix="WECHATY_PUPPET_SERVICE_TOKEN (or wechaty.token) must equal the gateway's "
-                                "WECHATY_TOKEN.")]
+                                "WECHATY_TOKEN."),
+                    *_skipped(("login", "rooms"), "a gateway that accepts the token")]
         except GatewayUnavailable as exc:
             return [Finding(link="gateway", ok=False, detail=f"cannot reach {where}: {exc}",
-                            fix=_gateway_fix(config))]
+                            fix=_gateway_fix(config)),
+                    *_skipped(("token", "login", "rooms"), "a gateway that answers")]
         findings = [Finding(link="gateway", ok=True, detail=f"{where} answers (puppet version {version})"),
                     Finding(link="token", ok=True, detail="the gateway accepts it")]
         try:
@@ -134,7 +142,7 @@ async def _check_gateway(config: Config, seen: BridgeSeen | None) -> list[Findin
                             fix="look at the gateway's log for why it ends the event stream.")
         findings.append(login)
         if not login.ok:
-            return findings
+            return [*findings, *_skipped(("rooms",), "a logged-in account")]
         try:
             rooms = await _rooms(link)
         except GatewayUnavailable as exc:

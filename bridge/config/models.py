@@ -368,3 +368,9 @@ class Config(MappingFile):
     @property
     def topics(self) -> Topics:
         return Topics(self.mqtt.base_topic)
+
+    @property
+    def size(self) -> str:
+        """`2 routes, 1 room`: what `check` and `doctor` say about the config (in English, as all CLI output)."""
+        routes, rooms = len(self.routes), len(self.rooms)
+        return f"{routes} route{'s' * (routes != 1)}, {rooms} room{'s' * (rooms != 1)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.chat import LoginStateName
@@ -30,6 +30,10 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 class PrometheusMetrics(Metrics):
     def __init__(self) -> None:
+        # No `*_created` series (prometheus_client's default: the creation time of every counter and
+        # histogram): PromQL's rate() and increase() do not need them, and they doubled the page
+        # with series the README does not list. The switch is the library's own, process-wide.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client 0.26
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self._deliveries = Counter(f"{PREFIX}_deliveries", "Delivery reports published, by status, room key "
                                    "and route (route is empty for direct sends)", ["status", "room", "route"],

@@ -72,6 +72,8 @@ def test_wrong_gateway_token(tmp_path: Path, broker: MosquittoBroker, gateway: M
         f"✓ gateway: {gateway.endpoint} answers",
         "✗ token: the gateway refused the token (cannot read the gateway's version: the gateway refused the token) "
         "Fix: WECHATY_PUPPET_SERVICE_TOKEN (or wechaty.token) must equal the gateway's WECHATY_TOKEN.",
+        "○ login: not checked: it needs a gateway that accepts the token",
+        "○ rooms: not checked: it needs a gateway that accepts the token",
     ]
     assert code == 1
 
@@ -79,11 +81,22 @@ def test_wrong_gateway_token(tmp_path: Path, broker: MosquittoBroker, gateway: M
 def test_gateway_down(tmp_path: Path, broker: MosquittoBroker) -> None:
     endpoint = f"127.0.0.1:{free_port()}"
     code, lines = doctor(doctor_config(tmp_path, broker_port=broker.port, endpoint=endpoint, token="t" * 16))
-    assert len(lines) == 3
+    assert len(lines) == 6
     assert lines[2].startswith(f"✗ gateway: cannot reach {endpoint}: ")
     assert lines[2].endswith(
         "Fix: start the gateway, or point wechaty.endpoint at it (its WECHATY_PUPPET_SERVER_HOST and _PORT); "
         "wechaty.tls is off, and must match whether the gateway serves TLS.")
+    assert lines[3:] == [f"○ {link}: not checked: it needs a gateway that answers"
+                         for link in ("token", "login", "rooms")]
+    assert code == 1
+
+
+def test_no_broker_and_no_gateway_still_shows_every_link(tmp_path: Path) -> None:
+    """A newcomer's first run: nothing started yet. Every link gets its line, the skipped ones say why."""
+    broker_port, endpoint = free_port(), f"127.0.0.1:{free_port()}"
+    code, lines = doctor(doctor_config(tmp_path, broker_port=broker_port, endpoint=endpoint, token="t" * 16))
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "✓ config", "✗ broker", "✗ gateway", "○ token", "○ login", "○ rooms"]
     assert code == 1
 
 

@@ -183,7 +183,7 @@ routes:
   - {topic: b/+, rooms: [ops], template: x, throttle: {period: 7d}}
 """, capsys)
     assert (code, err) == (0, "")
-    assert out == f"{path}: OK (2 routes, 1 rooms)\n"
+    assert out == f"{path}: OK (2 routes, 1 room)\n"
 
 
 def test_throttle_key_problems_are_listed_with_template_problems(

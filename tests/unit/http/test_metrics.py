@@ -60,3 +60,12 @@ def test_deliveries_digests_sends_and_the_queue() -> None:
     assert got[("wechat_bridge_queue_depth", frozenset())] == 3
     assert got[("wechat_bridge_queue_oldest_age_seconds", frozenset())] == 12.5
     assert got[("wechat_bridge_queue_in_doubt", frozenset())] == 1
+
+
+def test_no_created_series_only_what_the_readme_lists() -> None:
+    """prometheus_client adds a `*_created` timestamp per counter and histogram unless told not to."""
+    metrics = PrometheusMetrics()
+    metrics.delivery(DeliveryReport("e1", "delivered", None, "wechat/send/family", RoomRef("family"), None, 0.0))
+    metrics.sent(0.02, "ok")
+    assert [name for name, _ in values(metrics) if name.endswith("_created")] == []
+    assert "_created" not in metrics.render(None).decode()
