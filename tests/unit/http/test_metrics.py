@@ -65,7 +65,8 @@ def test_deliveries_digests_sends_and_the_queue() -> None:
 def test_no_created_series_only_what_the_readme_lists() -> None:
     """prometheus_client adds a `*_created` timestamp per counter and histogram unless told not to."""
     metrics = PrometheusMetrics()
-    metrics.delivery(DeliveryReport("e1", "delivered", None, "wechat/send/family", RoomRef("family"), None, 0.0))
+    metrics.delivery(DeliveryReport(id="e1", status="delivered", route=None, topic="wechat/send/family",
+                                    room=RoomRef("family"), error=None, ts=0.0))
     metrics.sent(0.02, "ok")
     assert [name for name, _ in values(metrics) if name.endswith("_created")] == []
     assert "_created" not in metrics.render(None).decode()
