@@ -84,6 +84,18 @@ ensure_gateway() {
   echo "$want" > "$stamp"
 }
 
+ensure_ilink_client() {
+  # Tencent's own iLink client, pinned, that tests/unit/ilink/test_tencent_client.py runs against the
+  # fake iLink server (with a stub of the few openclaw/plugin-sdk functions it imports).
+  local stamp="tests/ilink_client/node_modules/.installed" want
+  want="$(sha256sum tests/ilink_client/package-lock.json | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  say "installing Tencent's iLink client for the tests (npm ci in tests/ilink_client/)"
+  # --engine-strict off: the package asks for Node 22.13; its login, api, send and cdn modules run on 20.
+  (cd tests/ilink_client && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false)
+  echo "$want" > "$stamp"
+}
+
 ensure_chromium() {
   # Playwright's own browser builds come from a host that is not a package registry: Debian's
   # package is the browser the test drives. A small CJK font, so the page's Chinese headings are
@@ -145,5 +157,6 @@ print(" ".join(json.loads((pathlib.Path(mqtt.__file__).parent / "manifest.json")
 ensure_python
 ensure_mosquitto
 ensure_gateway
+ensure_ilink_client
 ensure_chromium
 ensure_home_assistant

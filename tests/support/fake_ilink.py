@@ -155,11 +155,20 @@ class FakeIlink:
         return self
 
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    async def _stop(self) -> None:
+        assert self._release is not None and self._runner is not None
+        self._release.set()  # a hung send answers, so its handler ends
+        await self._runner.cleanup()
+        # Held long polls of clients that went away: end them here, not with the loop.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def __enter__(self) -> FakeIlink:
         return self.start()
