@@ -21,7 +21,7 @@ What it checks like the real server would (as far as the client and the issues t
   what arrives in an image or file message is the decrypted plaintext (`Received.data`).
 
 Controls are plain methods, safe to call from any thread: `scan`, `confirm`, `expire_qr`,
-`add_bot`, `push`, `expire_session`, `rate_limit`, `hang_sends`, `fail_uploads`; state is read
+`add_bot`, `push`, `expire_session`, `restore_session`, `rate_limit`, `hang_sends`, `fail_uploads`; state is read
 with `received`, `login`, `pending_polls`, `requests`.
 """
 
@@ -275,6 +275,13 @@ class FakeIlink:
                 if b.user_id == user_id:
                     b.expired = True
         self._wake()
+
+    def restore_session(self, user_id: str) -> None:
+        """The bots of `user_id` are taken again (as after the server-side pause, or a fresh login)."""
+        with self._lock:
+            for b in self.bots.values():
+                if b.user_id == user_id:
+                    b.expired = False
 
     def rate_limit(self, sends: int = 1) -> None:
         """The next `sends` sendmessage calls answer ret=-2 "rate limited"."""

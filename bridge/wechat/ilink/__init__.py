@@ -1,8 +1,9 @@
 """The official WeChat bot (ClawBot) over Tencent's iLink HTTP API: the only code that speaks iLink.
 
-Owns: the HTTP calls and their errors (`api`, `errors`), the QR login (`login`), CDN uploads
-(`cdn`), stored credentials and cursors (`credentials`), the reply window and budget (`window`,
-pure), text splitting (`text`, pure). May import: aiohttp, orjson, `cryptography` (AES), the
+Owns: the HTTP calls and their errors (`api`, `errors`), the values read from answers (`models`),
+the QR login (`login`), CDN uploads (`cdn`), each person's long poll (`poller`), stored credentials
+and cursors (`credentials`), the reply window and budget (`window`, pure), text splitting (`text`,
+pure). May import: aiohttp, orjson, `cryptography` (AES), the
 standard library, `bridge.errors`. Nothing else of the bridge: the delivery side wires it.
 
 The protocol, read from @tencent-weixin/openclaw-weixin 2.4.9 (src/api/api.ts, api/types.ts,

@@ -121,6 +121,13 @@ class CredentialStore:
     def save_cursor(self, name: str, cursor: Cursor) -> None:
         self._write(self._path(name, _CURSOR_SUFFIX), cursor.to_json())
 
+    def update_cursor(self, name: str, **changes: Any) -> Cursor:
+        """Read, change and write the cursor in one synchronous step, so the poller (the buf, the
+        token) and the sender (`spent`) never write back each other's stale fields."""
+        cursor = replace(self.load_cursor(name), **changes)
+        self.save_cursor(name, cursor)
+        return cursor
+
     def _path(self, name: str, suffix: str) -> Path:
         return self.directory / f"{check_name(name)}{suffix}"
 
