@@ -18,6 +18,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from bridge.errors import SendError
+from bridge.wechat.ilink.errors import RateLimited, SessionExpired, WindowClosed
+
 
 class Gate(enum.Enum):
     """Why the bot may or may not write now, in the order `remaining` checks."""
@@ -127,6 +130,18 @@ class Window:
         """errcode -14: no call until the returned time (then one try tells whether a login is needed)."""
         self._paused_until = now + self.policy.stale_pause_seconds
         return self._paused_until
+
+    def learn(self, error: SendError, now: float) -> None:
+        """What a refused send tells about the person's window (the server is trusted over the estimate).
+
+        Other errors (in doubt, unreachable) say nothing about the window and change nothing.
+        """
+        if isinstance(error, WindowClosed):
+            self.refused()
+        elif isinstance(error, RateLimited):
+            self.rate_limited(now)
+        elif isinstance(error, SessionExpired):
+            self.session_expired(now)
 
     def session_restored(self) -> None:
         """A call went through again (or a new login): the pause is over."""

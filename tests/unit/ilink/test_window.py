@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from bridge.wechat.ilink.errors import (
+    Answer,
+    IlinkInDoubt,
+    IlinkRefused,
+    RateLimited,
+    SessionExpired,
+    WindowClosed,
+)
 from bridge.wechat.ilink.window import Gate, Window, WindowPolicy
 
 HOUR = 3600.0
@@ -83,3 +91,20 @@ def test_an_expired_session_pauses_everything_for_the_stale_pause() -> None:
 def test_state_restored_from_a_cursor_keeps_what_was_spent() -> None:
     window = Window(policy=POLICY, context_token="ctx-1", last_inbound_at=0.0, spent=9)
     assert window.remaining(now=5.0).budget == 1
+
+
+def test_a_refused_send_teaches_the_window_what_the_server_knows() -> None:
+    answer = Answer(ret=-2, errcode=None, errmsg=None)
+    cases = [
+        (WindowClosed(endpoint="sendmessage", answer=answer), Gate.REFUSED),
+        (RateLimited(endpoint="sendmessage", answer=Answer(ret=-2, errcode=None, errmsg="rate limited")),
+         Gate.RATE_LIMITED),
+        (SessionExpired(endpoint="sendmessage", answer=Answer(ret=None, errcode=-14, errmsg=None)), Gate.PAUSED),
+        (IlinkInDoubt("no answer", endpoint="sendmessage"), Gate.OPEN),  # says nothing about the window
+        (IlinkRefused("bad", endpoint="sendmessage", answer=Answer(ret=-1, errcode=None, errmsg=None)), Gate.OPEN),
+    ]
+    for error, gate in cases:
+        window = Window(policy=POLICY)
+        window.record_inbound("ctx-1", at=0.0)
+        window.learn(error, now=10.0)
+        assert window.remaining(now=11.0).gate is gate, error
