@@ -48,7 +48,8 @@ result.image = await sendImageMessageWeixin({ to: inbound.from_user_id, text: "F
 result.typingTicket = (await getConfig({ ...api, ilinkUserId: inbound.from_user_id })).typing_ticket;
 // The fake's budget is 3 sends per inbound message: this fourth one is refused (ret -2).
 result.refused = await errorText(() => sendMessageWeixin({ to: inbound.from_user_id, text: "one too many", opts }));
-// With the next poll's cursor, the message is not handed out again.
+// With the next poll's cursor, only the newer message comes; then the session expires mid-poll.
 result.again = await getUpdates({ ...api, get_updates_buf: updates.get_updates_buf, timeoutMs: 30_000 });
+result.expired = await getUpdates({ ...api, get_updates_buf: result.again.get_updates_buf, timeoutMs: 30_000 });
 
 process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);

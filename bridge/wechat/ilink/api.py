@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from bridge import __version__
 from bridge.wechat.ilink.errors import (
     Answer,
     IlinkInDoubt,
@@ -63,6 +64,8 @@ APP_ID = "bot"
 #: base_info.channel_version say it as Tencent's client does, so the server treats us as that
 #: client (the QR login by POST with local_token_list came with the 2.4 line); `bot_agent` names us.
 PROTOCOL_VERSION = "2.4.9"
+#: base_info.bot_agent: who is calling, for iLink's statistics ("Name/Version", as a User-Agent).
+BOT_AGENT = f"wechat-mqtt-bridge/{__version__}"
 #: `DEFAULT_ILINK_BOT_TYPE` of src/auth/login-qr.ts.
 BOT_TYPE = "3"
 
@@ -101,7 +104,7 @@ class IlinkClient:
         session: aiohttp.ClientSession,
         base_url: str = DEFAULT_BASE_URL,
         token: str | None = None,
-        bot_agent: str,
+        bot_agent: str = BOT_AGENT,
         api_timeout: float = API_TIMEOUT_SECONDS,
         config_timeout: float = CONFIG_TIMEOUT_SECONDS,
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,

@@ -105,6 +105,11 @@ class CredentialStore:
     def all(self) -> list[Credentials]:
         return [c for c in (self.load(n) for n in self.names()) if c is not None]
 
+    def local_tokens(self) -> list[str]:
+        """The tokens a new login sends as `local_token_list`: newest binding first, at most 10
+        (`getLocalBotTokenList` in login-qr.ts), so the server can say `binded_redirect`."""
+        return [c.token for c in sorted(self.all(), key=lambda c: c.bound_at, reverse=True)][:10]
+
     def forget(self, name: str) -> bool:
         """Remove a person's credentials and cursor; False when they were not bound."""
         found = False

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import aiohttp
 import pytest
 
-from bridge.wechat.ilink.api import IlinkClient
+from bridge.wechat.ilink.api import BOT_AGENT, IlinkClient
 from tests.support.fake_ilink import Bot, FakeIlink
 
-BOT_AGENT = "wechat-mqtt-bridge/0.1.0"
+__all__ = ["BOT_AGENT", "until"]
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ def test_people_are_listed_and_forgotten_with_their_cursor(tmp_path: Path) -> No
     store.save_cursor("alice", Cursor(get_updates_buf="abc"))
     assert store.names() == ["alice", "bob"]
     assert [c.name for c in store.all()] == ["alice", "bob"]
+    assert store.local_tokens() == ["secret-token-123", "t2"]  # newest binding first
     assert store.forget("alice") is True
     assert store.forget("alice") is False
     assert store.names() == ["bob"]
