@@ -137,6 +137,7 @@ class FakeIlink:
         self._rate_limited = 0
         self._hang_sends = 0
         self._fail_uploads = 0
+        self._cut_polls = 0
         self._pending_polls: dict[str, int] = {}
         self._lock = threading.RLock()
         self._loop = asyncio.new_event_loop()
@@ -299,6 +300,11 @@ class FakeIlink:
         assert self._release is not None
         self._loop.call_soon_threadsafe(self._release.set)
 
+    def cut_polls(self, polls: int = 1) -> None:
+        """The next `polls` getupdates calls have their connection closed without an answer."""
+        with self._lock:
+            self._cut_polls = polls
+
     def fail_uploads(self, uploads: int = 1) -> None:
         """The CDN answers HTTP 500 to the next `uploads` uploads."""
         with self._lock:
@@ -349,7 +355,7 @@ class FakeIlink:
         handler = handlers.get(path)
         if handler is None:
             return web.Response(status=404)
-        return await handler(bot, body)
+        return await handler(bot, body, request)
 
     @staticmethod
     def _check_post(request: web.Request, body: Any, *, qr: bool) -> str | None:  # noqa: PLR0911 - one per check
@@ -431,7 +437,13 @@ class FakeIlink:
 
     # -- bot calls --------------------------------------------------------------------------
 
-    async def _getupdates(self, bot: Bot, body: dict[str, Any]) -> web.Response:
+    async def _getupdates(self, bot: Bot, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            cut = self._cut_polls > 0
+            self._cut_polls -= cut
+        if cut and request.transport is not None:
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client: the connection is gone
         buf = str(body.get("get_updates_buf") or "")
         try:
             after = int(orjson.loads(base64.b64decode(buf, validate=True))["seq"]) if buf else 0
@@ -464,7 +476,7 @@ class FakeIlink:
                      for m in msgs],
         }, dumps=lambda v: orjson.dumps(v).decode())
 
-    async def _sendmessage(self, bot: Bot, body: dict[str, Any]) -> web.Response:
+    async def _sendmessage(self, bot: Bot, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
         msg = body.get("msg") or {}
         items = msg.get("item_list") or []
         refusal: dict[str, Any] | None = None
@@ -524,7 +536,7 @@ class FakeIlink:
             return None
         return Received(kind=kind, data=upload.plaintext, file_name=sub.get("file_name"), **common)
 
-    async def _getuploadurl(self, bot: Bot, body: dict[str, Any]) -> web.Response:
+    async def _getuploadurl(self, bot: Bot, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
         try:
             upload = Upload(filekey=str(body["filekey"]), aeskey=bytes.fromhex(str(body["aeskey"])),
                             rawsize=int(body["rawsize"]), md5=str(body["rawfilemd5"]), filesize=int(body["filesize"]),
@@ -565,7 +577,7 @@ class FakeIlink:
             upload.download_param = secrets.token_urlsafe(32)
         return web.Response(status=200, headers={"x-encrypted-param": upload.download_param})
 
-    async def _getconfig(self, bot: Bot, body: dict[str, Any]) -> web.Response:
+    async def _getconfig(self, bot: Bot, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
         if not body.get("ilink_user_id"):
             return web.json_response({"ret": -1, "errmsg": "ilink_user_id is required"})
         return web.json_response({"ret": 0, "typing_ticket": base64.b64encode(secrets.token_bytes(12)).decode()})

@@ -12,8 +12,9 @@ ours (`errors.py`). The except ladder, written out:
     JSON with ret/errcode != 0                                raise_for_answer: SessionExpired,
                                                               WindowClosed, RateLimited, IlinkRefused
 
-Two calls read a timeout as an answer, as Tencent's client does: getupdates (an empty batch with
-the same cursor) and get_qrcode_status (`wait`). Nothing here logs a token: requests are logged by
+Two calls read a failure as an answer, as Tencent's client does: getupdates reads our own timeout
+as an empty batch with the same cursor (a cut connection stays an error), and get_qrcode_status
+reads any failure as `wait`. Nothing here logs a token: requests are logged by
 endpoint only.
 """
 
@@ -30,6 +31,7 @@ import aiohttp
 import orjson
 
 from bridge import __version__
+from bridge.errors import SendError
 from bridge.wechat.ilink.errors import (
     Answer,
     IlinkInDoubt,
@@ -141,7 +143,8 @@ class IlinkClient:
                                 poll_seconds: float = QR_POLL_SECONDS) -> QrStatus:
         """One long poll of the login's status, on `base_url` when a redirect named another host.
 
-        A timeout, a gateway error or an unreachable host reads as `wait`, as in Tencent's client.
+        Any failure of the poll (a timeout, a gateway's 524, an unreachable host) reads as `wait`, as
+        in Tencent's `pollQRStatus`: the login's deadline ends a host that never answers.
         """
         params = {"qrcode": qrcode}
         if verify_code:
@@ -149,7 +152,7 @@ class IlinkClient:
         try:
             body = await self._call("GET", "ilink/bot/get_qrcode_status", params=params, seconds=poll_seconds,
                                     base_url=base_url)
-        except (IlinkInDoubt, IlinkUnreachable):
+        except SendError:
             return QrStatus(state=QrState.WAIT, raw_status="wait")
         return QrStatus.from_json(body)
 
@@ -165,7 +168,7 @@ class IlinkClient:
             body = await self._call("POST", "ilink/bot/getupdates", payload={"get_updates_buf": cursor},
                                     seconds=poll_seconds)
         except IlinkInDoubt as exc:
-            if exc.status is None:  # our own timeout or a cut: nothing was consumed
+            if exc.timed_out:  # our own timeout: nothing new (a cut connection is a failure, as in monitor.ts)
                 return Updates(messages=(), cursor=cursor)
             raise
         msgs = [m for m in body.get("msgs") or () if isinstance(m, Mapping)]
@@ -295,7 +298,8 @@ class IlinkClient:
             raise IlinkUnreachable(f"iLink did not accept a connection in time ({endpoint})",
                                    endpoint=endpoint) from None
         except TimeoutError:  # the request left (a connect timeout is caught above)
-            raise IlinkInDoubt(f"iLink did not answer {endpoint} within {seconds:g} s", endpoint=endpoint) from None
+            raise IlinkInDoubt(f"iLink did not answer {endpoint} within {seconds:g} s", endpoint=endpoint,
+                               timed_out=True) from None
         except aiohttp.ClientError as exc:
             raise IlinkInDoubt(f"the connection to iLink broke during {endpoint} ({type(exc).__name__})",
                                endpoint=endpoint) from None

@@ -141,13 +141,15 @@ class IlinkRefused(_Answered, SendError):
 class IlinkInDoubt(SendInDoubt):
     """The request left and no usable answer came back: the person may have the message.
 
-    `status` is the HTTP status when one came (a 5xx from a proxy), None after a timeout or a cut.
+    `status` is the HTTP status when one came (a 5xx from a proxy), None after a timeout or a cut;
+    `timed_out` tells our own timeout from a cut connection (a long poll reads only the first as "nothing new").
     """
 
-    def __init__(self, message: str, *, endpoint: str, status: int | None = None) -> None:
+    def __init__(self, message: str, *, endpoint: str, status: int | None = None, timed_out: bool = False) -> None:
         super().__init__(message)
         self.endpoint = endpoint
         self.status = status
+        self.timed_out = timed_out
 
 
 class LoginFailure(enum.Enum):

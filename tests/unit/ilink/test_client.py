@@ -198,3 +198,13 @@ def test_aes_is_ecb_with_pkcs7_and_the_key_field_is_base64_of_hex() -> None:
     assert [len(cdn.encrypt(b"x" * n, key)) for n in (0, 15, 16, 17)] == [16, 16, 32, 32]
     assert [cdn.padded_size(n) for n in (0, 15, 16, 17)] == [16, 16, 32, 32]
     assert base64.b64decode(cdn.aes_key_field(key)) == b"000102030405060708090a0b0c0d0e0f"
+
+
+async def test_a_poll_cut_off_is_a_failure_not_an_empty_batch(
+        fake: FakeIlink, client: IlinkClient, alice: Bot) -> None:
+    fake.cut_polls(1)
+    with pytest.raises(IlinkInDoubt) as cut:
+        await client.get_updates("")
+    assert (cut.value.timed_out, cut.value.status) == (False, None)
+    fake.push(alice.user_id, "after the cut")
+    assert [m.text for m in (await client.get_updates("")).messages] == ["after the cut"]

@@ -134,3 +134,15 @@ async def test_failures_are_retried_after_2_s_and_backed_off_30_s_after_three(
         for _ in range(4):
             await p.poll_once()
     assert clock.slept == [2, 2, 30, 2]
+
+
+async def test_a_cut_poll_waits_2_s_and_loses_nothing(
+        fake: FakeIlink, client: IlinkClient, alice: Bot, store: CredentialStore) -> None:
+    events, clock = Events(), Clock()
+    p = poller(client, store, events, clock, Window(policy=WindowPolicy()))
+    fake.push(alice.user_id, "survives")
+    fake.cut_polls(1)
+    await p.poll_once()
+    assert (clock.slept, events.messages) == ([2], [])
+    await p.poll_once()
+    assert [m.text for m in events.messages] == ["survives"]
