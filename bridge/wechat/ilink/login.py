@@ -24,6 +24,7 @@ from typing import Protocol
 
 from bridge.errors import SendError
 from bridge.wechat.ilink.api import QR_POLL_SECONDS, IlinkClient
+from bridge.wechat.ilink.credentials import Credentials
 from bridge.wechat.ilink.errors import LoginFailed, LoginFailure
 from bridge.wechat.ilink.models import QrCode, QrState
 
@@ -56,6 +57,11 @@ class Bound:
     base_url: str
     bot_id: str
     user_id: str
+
+    def credentials(self, name: str, *, bound_at: float) -> Credentials:
+        """What to store for the person called `name` (CredentialStore.save)."""
+        return Credentials(name=name, token=self.token, base_url=self.base_url, bot_id=self.bot_id,
+                           user_id=self.user_id, bound_at=bound_at)
 
 
 @dataclass(frozen=True, slots=True)

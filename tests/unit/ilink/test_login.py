@@ -63,6 +63,8 @@ async def test_scan_and_confirm_bind_the_person_and_name_the_host_for_later_call
     qr_request = next(r for r in fake.requests if r.path == "/ilink/bot/get_bot_qrcode")
     assert (qr_request.method, qr_request.query, qr_request.body) == ("POST", {"bot_type": "3"},
                                                                       {"local_token_list": []})
+    stored = bound.credentials("alice", bound_at=5.0)
+    assert (stored.name, stored.token, stored.base_url, stored.bound_at) == ("alice", bot.token, fake.second_url, 5.0)
     # the token the login returned works on the host it named
     client = IlinkClient(session=session, base_url=bound.base_url, token=bound.token, bot_agent=BOT_AGENT)
     assert await client.get_config(user_id=bound.user_id)
