@@ -10,6 +10,7 @@
 #     the newest supported Python found (3.13, then 3.12, then 3.11; on PATH or in pyenv), or
 #     PYTHON=/path/to/python (with VENV=.venv-3.12, say, to keep both)
 #   - the mosquitto broker binary (tests spawn their own brokers on free ports)
+#   - for tests: Tencent's own iLink client (tests/ilink_client/, npm ci), run against the fake iLink server
 #   - the npm packages of the WeChat gateway in gateway/ (tests and the demo run it with the mock puppet)
 #   - tests only: Debian's chromium, where apt is (the status page's browser test drives it; it skips without)
 #   - tests only: a second virtualenv, .venv-ha (or $HA_VENV), with a real Home Assistant core for the
@@ -129,6 +130,18 @@ ensure_gateway() {
   echo "$want" > "$stamp"
 }
 
+ensure_ilink_client() {
+  # Tencent's own iLink client, pinned, that tests/unit/ilink/test_tencent_client.py runs against the
+  # fake iLink server (with a stub of the few openclaw/plugin-sdk functions it imports).
+  local stamp="tests/ilink_client/node_modules/.installed" want
+  want="$(sha256sum tests/ilink_client/package-lock.json | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  say "installing Tencent's iLink client for the tests (npm ci in tests/ilink_client/)"
+  # --engine-strict off: the package asks for Node 22.13; its login, api, send and cdn modules run on 20.
+  (cd tests/ilink_client && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false)
+  echo "$want" > "$stamp"
+}
+
 ensure_chromium() {
   # Playwright's own browser builds come from a host that is not a package registry: Debian's
   # package is the browser the test drives. A small CJK font, so the page's Chinese headings are
@@ -189,7 +202,7 @@ print(" ".join(json.loads((pathlib.Path(mqtt.__file__).parent / "manifest.json")
 
 case "${SETUP_FOR:-test}" in
   demo) ensure_python demo; ensure_mosquitto; ensure_gateway ;;
-  test) ensure_python test; ensure_mosquitto; ensure_gateway; ensure_chromium; ensure_home_assistant ;;
+  test) ensure_python test; ensure_mosquitto; ensure_gateway; ensure_ilink_client; ensure_chromium; ensure_home_assistant ;;
   functions) ;;  # define the steps, run none (tests/test_setup.py)
   *) echo "scripts/setup.sh: SETUP_FOR is demo or test, not '$SETUP_FOR'" >&2; return 2 ;;
 esac

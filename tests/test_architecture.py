@@ -57,7 +57,10 @@ OUTSIDE_SYSTEMS: dict[str, set[str]] = {
     # The outbox opens the database (store) and migrates it (schema); its other modules run their SQL on
     # the connection they are handed, and import no driver.
     "sqlite3": {"bridge.outbox.store", "bridge.outbox.schema"},
-    "aiohttp": {"bridge.http.*"},  # the HTTP door (server and page), the downloader
+    "aiohttp": {"bridge.http.*",  # the HTTP door (server and page), the downloader
+                "bridge.wechat.ilink.*"},  # the official bot: iLink is JSON over HTTPS
+    # AES-128-ECB of the official bot's CDN uploads
+    "cryptography": {"bridge.wechat.ilink.cdn"},
     # The sandboxed environment for users' templates; the status page's HTML has its own autoescaping one.
     "jinja2": {"bridge.pipeline.templates", "bridge.http.page"},
     "prometheus_client": {"bridge.http.prometheus"},
@@ -70,13 +73,15 @@ VALUE_TYPES = {"bridge.events", "bridge.chat", "bridge.outbox.records", "bridge.
                "bridge.errors"}
 
 #: The modules that talk to an outside system.
-ADAPTERS = {"bridge.mqtt.session", "bridge.wechat.client", "bridge.wechat.puppet", "bridge.outbox.store",
+ADAPTERS = {"bridge.mqtt.session", "bridge.wechat.client", "bridge.wechat.puppet", "bridge.wechat.ilink.api",
+            "bridge.outbox.store",
             "bridge.http.door", "bridge.http.download", "bridge.http.prometheus", "bridge.fallback.apprise"}
 
 #: Stages that compute and decide: none of them may reach an adapter, directly or through another module.
 PURE_PACKAGES = {"config", "pipeline"}
 PURE_MODULES = {"bridge.outbox.admission", "bridge.outbox.endings", "bridge.delivery.pacing",
                 "bridge.fallback.rules", "bridge.reporting.payloads", "bridge.wechat.rooms",
+                "bridge.wechat.ilink.window", "bridge.wechat.ilink.text",
                 "bridge.http.overview", "bridge.http.apprise_in", "bridge.commands.render", "bridge.homeassistant"}
 
 MAX_LINES = 500
