@@ -115,28 +115,32 @@ class Bridge:
         # Outbox -> WeChat -> reports, and the fallback beside them.
         self.reporter = Reporter(store=store, publish=DeliveryPublisher(topics, self.mqtt.publish), metrics=metrics,
                                  observe=recent.add)
-        self.worker = DeliveryWorker(store=store, wechat=self.wechat, directory=directory, rooms_ready=rooms_ready,
-                                     on_finished=self.reporter.nudge, contacts=live.contacts,
-                                     attachments=config.attachments, download=download, pacer=Pacer(config.pacing),
-                                     metrics=metrics, quiet=live.quiet,
-                                     openings=TransportOpenings(live=live, rooms_ready=rooms_ready,
-                                                                official=self.official))
         self.fallback = FallbackService(config.fallback, store=store, live=live, event=self.status.event,
                                         notifier=AppriseNotifier.of(config.fallback), on_finished=self.reporter.nudge)
+        # Each person's official bot, on the status topics, the page and to the fallback; told when
+        # what waits for them changes (a delivery stored or finished).
+        self.official_events = OfficialReactions(
+            bots=self.official, live=live, store=store, status=self.status, incoming=incoming,
+            on_login=self.fallback.on_login, gateway_used=self.gateway is not None,
+            account=self.wechat.set_account, directory=directory) if self.official is not None else None
+        waiting_changed = (self.official_events.changed,) if self.official_events is not None else ()
+        self.worker = DeliveryWorker(store=store, wechat=self.wechat, directory=directory, rooms_ready=rooms_ready,
+                                     on_finished=Nudges(self.reporter.nudge, *waiting_changed),
+                                     contacts=live.contacts, attachments=config.attachments, download=download,
+                                     pacer=Pacer(config.pacing), metrics=metrics, quiet=live.quiet,
+                                     openings=TransportOpenings(live=live, rooms_ready=rooms_ready,
+                                                                official=self.official))
         # A stored event may be due at once, be finished already (a rejection), go out through the
         # fallback at once (`fallback: always`) or arm a `for` timer.
         self.timers = Timers(live=live, store=store,
-                             on_stored=Nudges(self.worker.nudge, self.fallback.nudge, self.reporter.nudge))
+                             on_stored=Nudges(self.worker.nudge, self.fallback.nudge, self.reporter.nudge,
+                                              *waiting_changed))
         self.intake = Intake(live=live, store=store, metrics=metrics,
                              on_stored=Nudges(self.worker.nudge, self.fallback.nudge, self.reporter.nudge,
-                                              self.timers.nudge))
+                                              self.timers.nudge, *waiting_changed))
         self.housekeeping = Housekeeping(store=store, keep_finished=config.outbox.keep_finished)
 
         # What WeChat reports, and what arrives on MQTT.
-        self.official_events = OfficialReactions(
-            bots=self.official, live=live, store=store, status=self.status, incoming=incoming,
-            wake_worker=self.worker.nudge, on_login=self.fallback.on_login, gateway_used=self.gateway is not None,
-            account=self.wechat.set_account, directory=directory) if self.official is not None else None
         self.wechat_events = WeChatEvents(
             wechat=self.gateway or NoGateway(), live=live, directory=directory, status=self.status,
             homeassistant=self.homeassistant, incoming=incoming, rooms_ready=rooms_ready, on_rooms=self.worker.nudge,
@@ -192,7 +196,8 @@ class Bridge:
         if self.gateway is not None:
             tasks.append(("wechat-session", self.gateway.run(on_event=self.wechat_events.on_event)))
         if self.official is not None and self.official_events is not None:
-            tasks.append(("ilink-bots", self.official.run(on_change=self.official_events.changed,
+            tasks.append(("ilink-bots", self.official.run(on_change=Nudges(self.official_events.changed,
+                                                                           self.worker.nudge),
                                                           on_message=self.official_events.message)))
             tasks.append(("ilink-status", self.official_events.run()))
         return tasks

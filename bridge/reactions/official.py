@@ -35,13 +35,15 @@ log = logging.getLogger(__name__)
 
 #: The window's end and the rate limit's pause move with time, not with events: look again this often.
 REFRESH_SECONDS = 30.0
+#: Past the end of a window, so that the state published then says it is closed.
+WINDOW_END_MARGIN_SECONDS = 0.05
 
 
 class OfficialReactions:
     """`changed()` from the bots; `run()` publishes what changed (the app's task "ilink-status")."""
 
     def __init__(self, *, bots: OfficialBots, live: LiveRuntime, store: OutboxRunner, status: BridgeStatus,
-                 incoming: IncomingMessages, wake_worker: Callable[[], None],
+                 incoming: IncomingMessages,
                  on_login: Callable[[LoginState], Awaitable[None]] | None, gateway_used: bool,
                  account: Callable[[LoginState], None], directory: RoomDirectory,
                  clock: Callable[[], float] = time.time) -> None:
@@ -50,7 +52,6 @@ class OfficialReactions:
         self._store = store
         self._status = status
         self._incoming = incoming
-        self._wake_worker = wake_worker
         self._on_login = on_login
         self._gateway_used = gateway_used
         self._account_set = account
@@ -61,11 +62,11 @@ class OfficialReactions:
         self._told: LoginState | None = None
 
     def changed(self) -> None:
-        """Something about a bot changed: publish it, and let the worker look again."""
+        """Something about a bot, or what waits for it, changed: publish it."""
         self._wake.set()
-        self._wake_worker()
 
     async def message(self, name: str, message: IncomingMessage) -> None:
+        """What a person wrote to their bot (its window is renewed already: the bot wakes the worker)."""
         log.info("official bot %s: a message from them renews the reply window", name)
         await self._incoming.publish(message)
 
@@ -88,6 +89,7 @@ class OfficialReactions:
         self.changed()
 
     async def run(self) -> None:
+        await self._bots.started.wait()  # else the people bound would show as not bound for a moment
         await self.start()
         await wake_loop(self.publish, wake=self._wake, what="official bot status", log=log, unexpected=True,
                         retry_after=REFRESH_SECONDS)
@@ -103,7 +105,10 @@ class OfficialReactions:
         for state in states:
             await self._status.set_ilink(state)
         await self._tell(self._account(states))
-        return REFRESH_SECONDS
+        # Published again when a window ends by our estimate, so its state is right when it moves.
+        now = self._clock()
+        ends = [s.window_until - now for s in states if s.window_until is not None and s.window_until > now]
+        return min([REFRESH_SECONDS, *(end + WINDOW_END_MARGIN_SECONDS for end in ends)])
 
     def _account(self, states: list[IlinkState]) -> LoginState:
         """One state for the fallback: logged in while every transport in use is."""

@@ -35,7 +35,7 @@ from bridge.errors import GatewayUnavailable, SendError
 from bridge.i18n import Texts
 from bridge.wechat.ilink import cdn
 from bridge.wechat.ilink.api import IlinkClient, Session, new_session
-from bridge.wechat.ilink.credentials import Credentials, CredentialStore
+from bridge.wechat.ilink.credentials import Credentials, CredentialStore, Cursor
 from bridge.wechat.ilink.errors import LoginFailed
 from bridge.wechat.ilink.login import AlreadyBound, qr_login
 from bridge.wechat.ilink.models import InboundMessage, QrCode
@@ -90,8 +90,10 @@ class OfficialBot:
 
     def __init__(self, *, credentials: Credentials, store: CredentialStore, settings: IlinkSettings,
                  session: Session, texts: Callable[[], Texts], on_change: Changed,
-                 on_message: OnMessage, clock: Callable[[], float] = time.time) -> None:
+                 on_message: OnMessage, rebound: Callable[[OfficialBot], None] = lambda bot: None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.name = credentials.name
+        self._rebound = rebound
         self.credentials = credentials
         self._store = store
         self._settings = settings
@@ -235,7 +237,11 @@ class OfficialBot:
             if not isinstance(bound, AlreadyBound):
                 credentials = bound.credentials(self.name, bound_at=self._clock())
                 self._store.save(credentials)
+                # A new bot: a new conversation, whose window opens when the person writes to it.
+                self._store.save_cursor(self.name, Cursor())
+                self.window = Window(policy=self.window.policy)
                 self.credentials, self.client = credentials, self._client(credentials)
+                self._rebound(self)  # poll with the new token now; the old poll stops
             self._expiries = 0
             self.window.session_restored()
             self.state = IlinkState(name=self.name, state="logged_in")
@@ -293,6 +299,8 @@ class OfficialBots:
         self._polls: dict[str, asyncio.Task[None]] = {}
         self._polling: dict[str, float] = {}  # name -> bound_at of the credentials its poll uses
         self._session: Session | None = None
+        #: Set once the credentials were read and the bound people's polls started.
+        self.started = asyncio.Event()
 
     def bot(self, name: str) -> OfficialBot | None:
         return self.bots.get(name)
@@ -336,6 +344,7 @@ class OfficialBots:
             try:
                 while True:
                     self.sync()
+                    self.started.set()
                     await asyncio.sleep(CREDENTIALS_CHECK_SECONDS)
             finally:
                 for task in self._polls.values():
@@ -363,7 +372,7 @@ class OfficialBots:
                 continue
             bot = OfficialBot(credentials=credentials, store=self.store, settings=self._settings,
                               session=self._session, texts=self._texts, on_change=self._on_change,
-                              on_message=self._on_message, clock=self._clock)
+                              on_message=self._on_message, rebound=self._poll, clock=self._clock)
             self.bots[name] = bot
             self._poll(bot)
             log.info("official bot %s: polling for messages", name)
