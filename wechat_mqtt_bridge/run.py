@@ -13,7 +13,7 @@
 A bad option ends the start with one log line saying which option and what to do, and exit code 0:
 the App stops cleanly instead of failing again and again. The Supervisor's address, and the
 address ingress requests come from, can be changed by environment variables for the tests
-(SUPERVISOR_URL, INGRESS_FROM); a real App never sets them.
+(SUPERVISOR_URL, INGRESS_FROM, INGRESS_PORT); a real App never sets them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SUPERVISOR_URL = os.environ.get("SUPERVISOR_URL", "http://supervisor").rstrip("/
 #: The Supervisor's address on its hassio network: ingress requests come from it.
 INGRESS_FROM = os.environ.get("INGRESS_FROM", "172.30.32.2")
 #: config.yaml's ingress_port.
-INGRESS_PORT = 8099
+INGRESS_PORT = int(os.environ.get("INGRESS_PORT", "8099"))
 BRIDGE = "/opt/bridge/bin/wechat-mqtt-bridge"
 READY_MADE = Path("/app/mappings")
 #: The Supervisor answers in milliseconds; a slow one at boot gets a few seconds before we give up.
