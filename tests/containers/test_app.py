@@ -101,14 +101,23 @@ def app(images: Images, broker: MosquittoBroker, tmp_path_factory: pytest.TempPa
     container.start()
     try:
         # Ready when it has resolved its rooms after logging in: it publishes the list then, live.
-        wait_for(lambda: any(m.topic == f"{BASE_TOPIC}/bridge/rooms" and not m.retain for m in listener.messages()),
-                 timeout=60, what="the App publishing its rooms", detail=lambda: _logs(container))
+        def ready() -> bool:
+            assert_running(container)
+            return any(m.topic == f"{BASE_TOPIC}/bridge/rooms" and not m.retain for m in listener.messages())
+        wait_for(ready, timeout=60, what="the App publishing its rooms", detail=lambda: _logs(container))
         yield RunningApp(container, supervisor, gateway, listener, data, config, ingress_port)
     finally:
         container.stop()
         listener.close()
         supervisor.stop()
         gateway.stop()
+
+
+def assert_running(container: DockerContainer) -> None:
+    wrapped = container.get_wrapped_container()
+    wrapped.reload()
+    if wrapped.status == "exited":
+        raise AssertionError(f"the App exited:\n{_logs(container)}")
 
 
 def _logs(container: DockerContainer) -> str:
