@@ -30,8 +30,9 @@ from tests.support.waiting import wait_for
 
 DOCKER = ROOT / "docker"
 TOKEN = "compose-gateway-token-0123456789"
-#: podman-compose 1.0.3 names containers <project>_<service>_1.
-PROJECT = "wmbtest"
+#: podman-compose 1.0.3 names containers <project>_<service>_1; one project per test run, so two
+#: checkouts testing at once on one machine do not take each other's stack down.
+PROJECT = f"wmbtest{os.getpid()}"
 
 
 def test_stack(compose_file: Path, mosquitto_image: str, port: int) -> dict[str, Any]:
