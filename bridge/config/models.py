@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BeforeValidator,
     Field,
+    IPvAnyAddress,
     SecretStr,
     field_validator,
     model_validator,
@@ -152,6 +153,9 @@ class HttpSettings(Strict):
     #: A second bearer token that opens `/metrics` only, so a scraper need not hold the one that sends.
     metrics_token: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    #: Home Assistant ingress: the Supervisor's address (172.30.32.2), whose requests open the status
+    #: page without the token and under its X-Ingress-Path prefix (bridge/http/ingress.py).
+    ingress_from: list[IPvAnyAddress] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _token_required(self) -> HttpSettings:
