@@ -1,11 +1,12 @@
 """The `routes` section: what an MQTT message becomes, with its attachments, retries, throttle and
-state (`changed`, `key`, `for`); and the attachment limits every route shares."""
+state (`changed`, `key`, `for`, `silence`, `batch`); and the attachment limits every route shares."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from pydantic import (
+    BeforeValidator,
     Field,
     PrivateAttr,
     field_validator,
@@ -20,7 +21,8 @@ from bridge.i18n import Locale
 from bridge.topics import TopicFilter
 
 #: Template variables the bridge provides; a named topic level may not shadow them.
-RESERVED_TEMPLATE_NAMES = frozenset({"payload", "raw", "topic", "wildcards", "now", "route", "room"})
+RESERVED_TEMPLATE_NAMES = frozenset({"payload", "raw", "topic", "wildcards", "now", "route", "room", "silent",
+                                    "silent_for", "silent_since"})
 
 
 class RetrySettings(Strict):
@@ -73,6 +75,36 @@ class ThrottleSettings(Strict):
     key: Annotated[str, Field(min_length=1)] = "{{ topic }}"
 
 
+#: `batch: true`: the window people mean by "at once" when a coordinator restarts or the power flickers.
+DEFAULT_BATCH_WINDOW = 30.0
+
+
+def _batch_shorthand(value: object) -> object:
+    """`batch: true` -> a 30 s window; `batch: 10s` -> that window; a mapping as written."""
+    if value is True:
+        return {"window": DEFAULT_BATCH_WINDOW}
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return {"window": value}
+    return value
+
+
+class BatchSettings(Strict):
+    """Events of the route within `window` (or until `count` of them) become one message."""
+
+    window: PositiveDuration = DEFAULT_BATCH_WINDOW
+    #: Send the batch as soon as this many events are in it.
+    count: Annotated[int, Field(ge=2, le=1000)] | None = None
+    #: How the batch message names each event (a template, the route's variables); default: its text.
+    item: Annotated[str, Field(min_length=1)] | None = None
+    #: The batch message (a template with `count`, `items`, `texts`, `route`); default: the catalog's
+    #: "{count} events on route {route}:" with one line per event's text.
+    template: Annotated[str, Field(min_length=1)] | None = None
+    translations: dict[Locale, str] = Field(default_factory=dict)
+
+    def template_in(self, locale: Locale) -> str | None:
+        return self.translations.get(locale, self.template)
+
+
 class RouteSettings(Strict):
     """MQTT messages on `topic` become `template` in each of `rooms`, when `when` holds."""
 
@@ -106,6 +138,12 @@ class RouteSettings(Strict):
     key: Annotated[str, Field(min_length=1)] | None = None
     #: Send only if `when` still holds this long after it became true (a durable timer per key).
     hold: PositiveDuration | None = Field(default=None, alias="for")
+    #: No message on the route (per `key`) for this long -> one message (`silent` true in the template).
+    silence: PositiveDuration | None = None
+    #: After a silence, one message when the route is heard again (`silent` false).
+    back: bool = True
+    #: Gather the route's events for a window into one message (`true`: 30 s; a duration; or a mapping).
+    batch: Annotated[BatchSettings | None, BeforeValidator(_batch_shorthand)] = None
 
     _origin: tuple[YamlDocument, Path_] | None = PrivateAttr(default=None)
 

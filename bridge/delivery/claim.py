@@ -77,6 +77,12 @@ def take(box: Outbox, now: float, *, pace: Pace, finish: Finish | None, digest: 
     """The claim on the outbox's thread (`Claim` runs it there; tests may call it on an `Outbox`)."""
     quiet = quiet or QuietNow()
     held = quiet.held
+    if pace.claim:  # a route's flushed batch goes first, as the one message it was composed as
+        gathered = box.claim_batch(now, skip_rooms=pace.blocked, held=held, finish=finish)
+        if gathered is not None:
+            finish = None  # committed with the claim
+            if gathered.rows:
+                return Taken(box.expire_due(now), Batch(gathered.rows, digest=True, text=gathered.text))
     if pace.claim and digest is None and not quiet.held and not quiet.released:
         expired, row = box.expire_and_claim(now, skip_rooms=pace.blocked, finish=finish)
         return Taken(expired, Batch((row,)) if row is not None else None)

@@ -172,7 +172,7 @@ class Intake:
         return Arrival(
             key=idempotency_key(message.topic, message.payload, planned.producer_id),
             dup=message.dup, needs_ack=message.qos > 0, outcomes=planned.outcomes, received_at=message.received_at,
-            observations=planned.observations,
+            observations=planned.observations, silences=planned.silences,
         )
 
     def _count(self, arrival: Arrival, result: Accepted | Duplicate) -> None:
