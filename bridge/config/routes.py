@@ -41,16 +41,21 @@ class RetrySettings(Strict):
 
 
 class AttachmentSource(Strict):
-    """Where a route's image or file comes from: a URL or a local path (templates), with a file name."""
+    """Where a route's image or file comes from: a URL, a local path, or the latest message kept from
+    an MQTT topic (templates), with a file name."""
 
     url: str | None = None
     path: str | None = None
-    name: str | None = None  # a template too; defaults to the last part of the URL or path
+    #: The latest payload on this topic (a Frigate snapshot, `frigate/{{ camera }}/person/snapshot`):
+    #: the bridge subscribes to it and keeps the last message of each such topic in memory.
+    topic: str | None = None
+    name: str | None = None  # a template too; defaults to the last part of the URL, path or topic
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> AttachmentSource:
-        if (self.url is None) == (self.path is None):
-            raise ValueError("give exactly one of 'url' or 'path' (or write 'payload' for the MQTT payload itself)")
+        if sum(source is not None for source in (self.url, self.path, self.topic)) != 1:
+            raise ValueError("give exactly one of 'url', 'path' or 'topic' (or write 'payload' for the MQTT "
+                             "payload itself)")
         return self
 
 

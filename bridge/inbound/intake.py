@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from bridge.errors import OutboxError
 from bridge.events import Acknowledge, DeliveryReport, InboundMessage, Planned, Queued, Rejected
+from bridge.inbound.kept import KeptMessages
 from bridge.metrics import Metrics
 from bridge.outbox import admission
 from bridge.outbox.records import Accepted, Arrival, Duplicate, IdempotencyKey
@@ -57,6 +58,8 @@ class Intake:
                  clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
         #: Read at each message: a reload applies to the messages taken after it.
         self._live = live
+        #: The latest message of each topic a route attaches from (a Frigate snapshot).
+        self._kept = KeptMessages()
         self._metrics = metrics or Metrics()
         self._store = store
         self._on_stored = on_stored
@@ -162,7 +165,8 @@ class Intake:
 
     def _arrival(self, message: InboundMessage, kind: TopicKind) -> Arrival:
         try:
-            planned = pipeline.plan(self._live.current, message, kind)
+            self._kept.offer(self._live.current, message)
+            planned = pipeline.plan(self._live.current, message, kind, self._kept.view)
         except Exception:  # a bug must not stop the intake; logged and acknowledged, as a redelivery would fail too
             log.exception("planning the message on %s failed", message.topic)
             planned = Plan(())

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from bridge.events import (
     StateMark,
     new_event_id,
 )
-from bridge.pipeline.attachments import build_attachment
+from bridge.pipeline.attachments import NOTHING_KEPT, NotKeptYet, build_attachment
 from bridge.pipeline.payloads import DecodedPayload, decode_payload
 from bridge.pipeline.routing import Route, RouteMatch
 from bridge.pipeline.runtime import Runtime
@@ -103,8 +104,10 @@ class _Payload:
         return cls(decoded, None, given or new_event_id(), given)
 
 
-def plan(runtime: Runtime, message: InboundMessage, kind: TopicKind | None = None) -> Plan:
-    """What `message` turns into under `runtime`; `kind` as the dispatcher classified its topic."""
+def plan(runtime: Runtime, message: InboundMessage, kind: TopicKind | None = None,
+         kept: Mapping[str, bytes] = NOTHING_KEPT) -> Plan:
+    """What `message` turns into under `runtime`; `kind` as the dispatcher classified its topic;
+    `kept`: the latest payload of each topic routes attach from (`image: {topic: ...}`)."""
     kind = kind or runtime.topics.classify(message.topic)
     if kind.room_key is not None:
         payload = _Payload.of(message, runtime)
@@ -112,18 +115,19 @@ def plan(runtime: Runtime, message: InboundMessage, kind: TopicKind | None = Non
     if kind.kind != "event":
         # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
         return Plan(())
-    traces, decoded = _traces(runtime, message)
+    traces, decoded = _traces(runtime, message, kept)
     return Plan(tuple(o for trace in traces for o in trace.outcomes), decoded.producer_id if decoded else None,
                 tuple(mark for trace in traces if (mark := trace.observation) is not None),
                 tuple(heard for trace in traces if (heard := trace.silence) is not None))
 
 
-def trace(runtime: Runtime, message: InboundMessage) -> list[RouteTrace]:
+def trace(runtime: Runtime, message: InboundMessage, kept: Mapping[str, bytes] = NOTHING_KEPT) -> list[RouteTrace]:
     """Each route the message matches, with what it made of it (for the `render` command)."""
-    return _traces(runtime, message)[0]
+    return _traces(runtime, message, kept)[0]
 
 
-def _traces(runtime: Runtime, message: InboundMessage) -> tuple[list[RouteTrace], _Payload | None]:
+def _traces(runtime: Runtime, message: InboundMessage,
+            kept: Mapping[str, bytes]) -> tuple[list[RouteTrace], _Payload | None]:
     matches = runtime.match(message.topic)
     if message.retain:
         skipped = [m.route.name for m in matches if not m.route.retained]
@@ -136,12 +140,22 @@ def _traces(runtime: Runtime, message: InboundMessage) -> tuple[list[RouteTrace]
     if not matches:
         return [], None
     payload = _Payload.of(message, runtime)
-    return [_render(runtime, message, payload, match, fires=not message.retain or match.route.retained)
+    return [_listen(message, payload, match, fires=not message.retain or match.route.retained)
+            if match.route.silence is not None else
+            _render(runtime, message, payload, match, fires=not message.retain or match.route.retained, kept=kept)
             for match in matches], payload
 
 
+def _listen(message: InboundMessage, payload: _Payload, match: RouteMatch, *, fires: bool) -> RouteTrace:
+    """A message on a `silence` route: heard (or not, when `when` is false or it cannot be decoded)."""
+    context = _context(message, payload, match)
+    if context is None:
+        return RouteTrace(route=match.route, when=None, outcomes=())
+    return _heard(match.route, message, context, event_id=payload.event_id, fires=fires)
+
+
 def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match: RouteMatch, *,
-            fires: bool = True) -> RouteTrace:
+            fires: bool = True, kept: Mapping[str, bytes] = NOTHING_KEPT) -> RouteTrace:
     route = match.route
     if not fires:
         return _observe(message, payload, match)
@@ -155,8 +169,6 @@ def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match:
     context = _context(message, payload, match)
     if context is None:
         return rejected(payload.problem or "the payload cannot be decoded")
-    if route.silence is not None:
-        return _heard(route, message, context, event_id=payload.event_id, fires=True)
     holds: bool | None = None
     state: StateMark | None = None
     try:
@@ -178,9 +190,14 @@ def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match:
         if route.attachment is not None:
             attachment = build_attachment(route.attachment, payload=message.payload, context=context,
                                           max_bytes=runtime.attachments.max_bytes,
-                                          default_name=_file_stem(message.topic))
+                                          default_name=_file_stem(message.topic), kept=kept)
         mark = route.throttle.mark(route.name, context) if route.throttle is not None else None
         batch = route.batch.mark(route.name, context, text) if route.batch is not None else None
+    except NotKeptYet as exc:
+        # Announced once the image exists: like `when` false now, and a later message (Frigate's
+        # next `update`) sends it; the state it says is remembered all the same.
+        log.debug("route %s: %s: nothing is sent for %s yet", route.name, exc, message.topic)
+        return RouteTrace(route=route, when=False, outcomes=(), state=state)
     except EventRejected as exc:
         refused = rejected(str(exc) if isinstance(exc, PayloadError) and not binary
                            else f"route {route.name!r}: {exc}", holds)
@@ -227,10 +244,6 @@ def _observe(message: InboundMessage, payload: _Payload, match: RouteMatch) -> R
     """A retained message on a route with state it does not act on: what it says, and no outcome."""
     route = match.route
     context = _context(message, payload, match)
-    if route.silence is not None:
-        if context is None:
-            return RouteTrace(route=route, when=None, outcomes=())
-        return _heard(route, message, context, event_id=payload.event_id, fires=False)
     assert route.state is not None
     try:
         if context is None:

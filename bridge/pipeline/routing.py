@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from bridge.config.models import Config, DeliverySettings
 from bridge.config.routes import BatchSettings, RetrySettings, RouteSettings
-from bridge.errors import ConfigError, ConfigProblem, EventRejected
+from bridge.errors import ConfigError, ConfigProblem, EventRejected, TopicFilterError
 from bridge.events import (
     BatchMark,
     DeliveryPolicy,
@@ -51,6 +51,16 @@ class AttachmentSpec:
     url: CompiledTemplate | None = None
     path: CompiledTemplate | None = None
     name: CompiledTemplate | None = None
+    #: The topic whose latest message is the attachment, and the filter subscribed to for it.
+    topic: CompiledTemplate | None = None
+    kept_filter: TopicFilter | None = None
+
+
+def kept_filter(template: str) -> TopicFilter:
+    """The filter that catches every topic a `topic:` template can render to: a level with a template
+    in it is any level (`frigate/{{ camera }}/person/snapshot` -> `frigate/+/person/snapshot`)."""
+    levels = ["+" if "{{" in level or "{%" in level else level for level in template.split("/")]
+    return TopicFilter.parse("/".join(levels))
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,9 +242,14 @@ def _problems(settings: RouteSettings, engine: TemplateEngine) -> list[ConfigPro
     attachment = settings.attachment
     if attachment is not None and not isinstance(attachment[1], str):
         kind, source = attachment
-        for field in ("url", "path", "name"):
+        for field in ("url", "path", "topic", "name"):
             sources[f"{kind}.{field}"] = getattr(source, field)
     problems = _state_problems(settings)
+    if attachment is not None and not isinstance(attachment[1], str) and attachment[1].topic is not None:
+        try:
+            kept_filter(attachment[1].topic)
+        except TopicFilterError as exc:
+            problems.append(settings.problem((attachment[0], "topic"), str(exc)))
     for key, source_text in sources.items():
         if source_text is None:
             continue
@@ -340,7 +355,8 @@ def _attachment(settings: RouteSettings, engine: TemplateEngine) -> AttachmentSp
         return engine.compile(text) if text is not None else None
 
     return AttachmentSpec(kind=kind, from_payload=False, url=compiled(source.url), path=compiled(source.path),
-                          name=compiled(source.name))
+                          name=compiled(source.name), topic=compiled(source.topic),
+                          kept_filter=kept_filter(source.topic) if source.topic is not None else None)
 
 
 class _RouteNames:
