@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from bridge.config.fields import format_duration
 from bridge.events import HeldMessage, InboundMessage, Planned, Queued, StateMark
@@ -39,14 +39,20 @@ def render_lines(runtime: Runtime, *, topic: str, payload: str, retained: bool =
         room = runtime.rooms.get(room_key)
         where = f" (room {room.describe()})" if room else ""
         if isinstance(outcome, Queued):
-            return f"  -> {room_key}{where}:\n{textwrap.indent(outcome.delivery.text, '       ')}"
+            attachment = outcome.delivery.attachment
+            shown = outcome.delivery.text
+            if attachment is not None:
+                source = attachment.url or attachment.path or f"{attachment.name}, the latest message kept on its topic"
+                shown += f"\n[{attachment.kind}: {source}]"
+            return f"  -> {room_key}{where}:\n{textwrap.indent(shown, '       ')}"
         return f"  -> {room_key}{where}: rejected: {outcome.error}"
 
     kind = runtime.topics.classify(topic)
     if kind.room_key is not None:
         return [f"direct send to room key {kind.room_key!r}",
                 *(show(outcome) for outcome in pipeline.plan(runtime, message, kind).outcomes)]
-    traces = pipeline.trace(runtime, message)
+    # Shown as if a message were kept on every topic a route attaches from (a Frigate snapshot).
+    traces = pipeline.trace(runtime, message, _AnyImageKept())
     if not traces:
         hint = " (retained: only routes with `retained: true` act on it)" if retained else ""
         return [f"no route matches topic {topic!r}{hint}"]
@@ -62,11 +68,27 @@ def render_lines(runtime: Runtime, *, topic: str, payload: str, retained: bool =
             continue
         state = _state_lines(trace, last)
         lines.extend(state)
-        if route.batch is not None and any(isinstance(o, Queued) for o in trace.outcomes):
-            lines.extend(_batch_lines(trace))
         if not state or not state[-1].endswith("nothing is sent"):
+            if route.batch is not None and any(isinstance(o, Queued) for o in trace.outcomes):
+                lines.extend(_batch_lines(trace))
             lines.extend(show(outcome) for outcome in trace.outcomes)
     return lines
+
+
+class _AnyImageKept(Mapping[str, bytes]):
+    """Every topic holds a (tiny) JPEG: `render` shows the message a kept snapshot would carry."""
+
+    def __getitem__(self, topic: str) -> bytes:
+        return b"\xff\xd8\xff\xe0"
+
+    def __contains__(self, topic: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def _silence_lines(runtime: Runtime, trace: RouteTrace, message: InboundMessage,
