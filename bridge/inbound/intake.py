@@ -156,8 +156,8 @@ class Intake:
                          admission.duplicate_reason(result, now))
             self._count(arrival, result)
             sent = ack()
-            if isinstance(result, Accepted) and result.rows:
-                stored = True
+            if isinstance(result, Accepted) and (result.rows or arrival.silences):
+                stored = True  # deliveries to send, or a silence timer armed or ended to look at
                 if sent and arrival.needs_ack and result.event_row:
                     self._acknowledged.append(result.event_row)
         if stored:
