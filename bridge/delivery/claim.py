@@ -17,6 +17,9 @@ due and the oldest due row is one of them (`Outbox.claim_digest`), as many as fi
 (`bridge.pacing.digest_fit`); digests are folded only while pacing is on, as only pacing makes a
 backlog.
 
+A route's batch whose window ran out goes before anything else, as the one text it was composed
+as (`Outbox.claim_batch`, `bridge.outbox.watches`), its rows delivered together like a digest's.
+
 Quiet hours (`bridge.quiet_hours.QuietNow`): the normal rows of rooms inside their window are
 not claimed (under `then: drop` they end `dropped` here, returned with the expired ones); once a
 window has ended, what was due inside it goes first, as one digest whatever the threshold and

@@ -24,6 +24,8 @@ together; each still ends with its own report. A delivery row moves only forward
                  per route and key: the last `changed` value and the `for` timer, decided in
                  `accept` too (`bridge.outbox.state`); a timer that runs out is fired by
                  `fire_timer`, which stores its deliveries and marks it fired in one transaction
+    silences, batches, batch_items, batch_texts
+                 `silence` timers and gathered `batch`es (`bridge.outbox.watches`)
 
 `sending_since` is set, and committed, before each send and cleared with its outcome; a
 pending row found with it set at start-up was being sent when the bridge stopped ("in doubt").
