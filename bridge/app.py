@@ -23,8 +23,9 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bridge.config.models import Config
 from bridge.delivery.pacing import Pacer
@@ -37,6 +38,7 @@ from bridge.http.door import HttpIngress
 from bridge.http.download import download
 from bridge.http.overview import Changes, Overview, RecentReports
 from bridge.http.prometheus import PrometheusMetrics
+from bridge.i18n import texts_for
 from bridge.inbound.dispatch import Dispatch, subscriptions
 from bridge.inbound.intake import Intake
 from bridge.inbound.requests import Requests
@@ -49,13 +51,18 @@ from bridge.outbox.runner import OutboxRunner
 from bridge.pipeline.runtime import LiveRuntime, Runtime
 from bridge.reactions.bridge import BrokerConnected, LinkChanged, Nudges, Reloaded
 from bridge.reactions.incoming import IncomingMessages
+from bridge.reactions.official import OfficialReactions
 from bridge.reactions.wechat import WeChatEvents
 from bridge.reporting import payloads as reports
 from bridge.reporting.info import BridgeInfo
 from bridge.reporting.reporter import DeliveryPublisher, Reporter
 from bridge.reporting.status import BridgeStatus
-from bridge.wechat.client import WeChatClient, link_tls
 from bridge.wechat.rooms import RoomDirectory
+from bridge.wechat.transports import NoGateway, TransportOpenings, Transports
+
+if TYPE_CHECKING:  # built only when the config uses them: grpc and aiohttp load with them
+    from bridge.wechat.client import WeChatClient
+    from bridge.wechat.official import OfficialBots
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +101,11 @@ class Bridge:
         self.mqtt = MqttSession(config.mqtt, subscriptions=subscriptions(live.current),
                                 will=reports.state_publication(topics, "offline"), connection=links["broker"])
         incoming = IncomingMessages(live=live, directory=directory, publish=self.mqtt.publish)
-        token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
-        self.wechat = WeChatClient(endpoint=config.wechaty.endpoint, token=token,
-                                   send_timeout=config.wechaty.send_timeout, listening=incoming.listening,
-                                   tls=link_tls(config.wechaty.tls), connection=links["gateway"], metrics=metrics)
+        # The ways into WeChat the rooms use: a gateway for group chats (grpc is loaded only then),
+        # the official bot for people (rooms with `ilink:`).
+        self.gateway = _gateway(config, listening=incoming.listening, connection=links["gateway"], metrics=metrics)
+        self.official = _official(config, live)
+        self.wechat = Transports(gateway=self.gateway, official=self.official)
         self.info = BridgeInfo(store=store, broker=self.mqtt, wechat=self.wechat, directory=directory, live=live,
                                started=time.time())
         self.status = BridgeStatus(topics=topics, publish=self.mqtt.publish, info=self.info.info, metrics=metrics,
@@ -107,28 +115,39 @@ class Bridge:
         # Outbox -> WeChat -> reports, and the fallback beside them.
         self.reporter = Reporter(store=store, publish=DeliveryPublisher(topics, self.mqtt.publish), metrics=metrics,
                                  observe=recent.add)
-        self.worker = DeliveryWorker(store=store, wechat=self.wechat, directory=directory, rooms_ready=rooms_ready,
-                                     on_finished=self.reporter.nudge, contacts=live.contacts,
-                                     attachments=config.attachments, download=download, pacer=Pacer(config.pacing),
-                                     metrics=metrics, quiet=live.quiet)
         self.fallback = FallbackService(config.fallback, store=store, live=live, event=self.status.event,
                                         notifier=AppriseNotifier.of(config.fallback), on_finished=self.reporter.nudge)
+        # Each person's official bot, on the status topics, the page and to the fallback; told when
+        # what waits for them changes (a delivery stored or finished).
+        self.official_events = OfficialReactions(
+            bots=self.official, live=live, store=store, status=self.status, incoming=incoming,
+            on_login=self.fallback.on_login, gateway_used=self.gateway is not None,
+            account=self.wechat.set_account, directory=directory) if self.official is not None else None
+        waiting_changed = (self.official_events.changed,) if self.official_events is not None else ()
+        self.worker = DeliveryWorker(store=store, wechat=self.wechat, directory=directory, rooms_ready=rooms_ready,
+                                     on_finished=Nudges(self.reporter.nudge, *waiting_changed),
+                                     contacts=live.contacts, attachments=config.attachments, download=download,
+                                     pacer=Pacer(config.pacing), metrics=metrics, quiet=live.quiet,
+                                     openings=TransportOpenings(live=live, rooms_ready=rooms_ready,
+                                                                official=self.official))
         # A stored event may be due at once, be finished already (a rejection), go out through the
         # fallback at once (`fallback: always`) or arm a `for` timer.
         self.timers = Timers(live=live, store=store,
-                             on_stored=Nudges(self.worker.nudge, self.fallback.nudge, self.reporter.nudge))
+                             on_stored=Nudges(self.worker.nudge, self.fallback.nudge, self.reporter.nudge,
+                                              *waiting_changed))
         self.intake = Intake(live=live, store=store, metrics=metrics,
                              on_stored=Nudges(self.worker.nudge, self.fallback.nudge, self.reporter.nudge,
-                                              self.timers.nudge))
+                                              self.timers.nudge, *waiting_changed))
         self.housekeeping = Housekeeping(store=store, keep_finished=config.outbox.keep_finished)
 
         # What WeChat reports, and what arrives on MQTT.
-        self.wechat_events = WeChatEvents(wechat=self.wechat, live=live, directory=directory, status=self.status,
-                                          homeassistant=self.homeassistant, incoming=incoming,
-                                          rooms_ready=rooms_ready, on_rooms=self.worker.nudge,
-                                          on_login=self.fallback.on_login)
+        self.wechat_events = WeChatEvents(
+            wechat=self.gateway or NoGateway(), live=live, directory=directory, status=self.status,
+            homeassistant=self.homeassistant, incoming=incoming, rooms_ready=rooms_ready, on_rooms=self.worker.nudge,
+            on_login=self.official_events.gateway_login if self.official_events else self.fallback.on_login)
         reloaded = Reloaded(subscribe=self.mqtt.set_subscriptions, subscriptions=subscriptions,
-                            homeassistant=self.homeassistant, wechat_events=self.wechat_events, status=self.status)
+                            homeassistant=self.homeassistant, wechat_events=self.wechat_events, status=self.status,
+                            official=self.official_events)
         requests = Requests(live=live, config_path=config_path, info=self.info, wechat=self.wechat,
                             rooms=self.wechat_events, status=self.status, accept=self.intake.accept_direct,
                             on_reload=reloaded)
@@ -156,7 +175,7 @@ class Bridge:
                 tasks = {
                     name: group.create_task(coro, name=name) for name, coro in (
                         ("mqtt-session", self.mqtt.run(on_message=self.dispatch, on_connect=self.on_broker_connect)),
-                        ("wechat-session", self.wechat.run(on_event=self.wechat_events.on_event)),
+                        *self._transport_tasks(),
                         ("intake", self.intake.run()),
                         ("delivery-worker", self.worker.run()),
                         ("reporter", self.reporter.run()),
@@ -171,6 +190,17 @@ class Bridge:
         finally:
             await self.store.close()
             log.info("outbox closed")
+
+    def _transport_tasks(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        tasks: list[tuple[str, Coroutine[Any, Any, None]]] = []
+        if self.gateway is not None:
+            tasks.append(("wechat-session", self.gateway.run(on_event=self.wechat_events.on_event)))
+        if self.official is not None and self.official_events is not None:
+            tasks.append(("ilink-bots", self.official.run(on_change=Nudges(self.official_events.changed,
+                                                                           self.worker.nudge),
+                                                          on_message=self.official_events.message)))
+            tasks.append(("ilink-status", self.official_events.run()))
+        return tasks
 
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         log.info("shutting down")
@@ -206,6 +236,30 @@ class Bridge:
             return
         await self.mqtt.publish(reports.state_publication(self.config.topics, "offline"))
         await self.mqtt.flush()
+
+
+def _gateway(config: Config, *, listening: Callable[[], bool], connection: Link,
+             metrics: Metrics) -> WeChatClient | None:
+    """The puppet-service gateway's client, when a room is a group chat (grpc is imported only then)."""
+    if not config.uses_gateway:
+        return None
+    from bridge.wechat.client import WeChatClient, link_tls
+
+    token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
+    return WeChatClient(endpoint=config.wechaty.endpoint, token=token, send_timeout=config.wechaty.send_timeout,
+                        listening=listening, tls=link_tls(config.wechaty.tls), connection=connection,
+                        metrics=metrics)
+
+
+def _official(config: Config, live: LiveRuntime) -> OfficialBots | None:
+    """The official bots of the people the rooms name (rooms with `ilink:`); aiohttp loads with them."""
+    if not config.ilink_people:
+        return None
+    from bridge.wechat.official import OfficialBots
+
+    return OfficialBots(settings=config.ilink, directory=config.ilink_credentials,
+                        people=lambda: live.current.config.ilink_people,
+                        texts=lambda: texts_for(live.current.config.locale))
 
 
 async def run_until_signalled(config: Config, config_path: Path | None = None) -> None:

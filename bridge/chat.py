@@ -74,6 +74,24 @@ class IncomingMessage:
     ts: float
 
 
+@dataclass(kw_only=True, frozen=True, slots=True)
+class IlinkState:
+    """One person's official bot (iLink), as `<base>/bridge/ilink/<name>` and the status page show it.
+
+    `window_until` and `budget` are our estimate (the server decides); `waiting` counts the
+    deliveries for this person that wait in the outbox; `qr` is the text of the login QR code while
+    a scan is needed; `reason` says, in plain words, why the bot cannot write now.
+    """
+
+    name: str
+    state: Literal["logged_in", "logged_out", "scan"]
+    window_until: float | None = None
+    budget: int | None = None
+    waiting: int = 0
+    qr: str | None = None
+    reason: str | None = None
+
+
 WeChatEvent = LoginState | RoomChange | ConnectionProblem | IncomingMessage
 EventHandler = Callable[[WeChatEvent], Awaitable[None]]
 

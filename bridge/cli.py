@@ -1,4 +1,4 @@
-"""Command line: `run`, `check`, `render`, `health` and `doctor`. The only place that decides exit codes."""
+"""Command line: `run`, `check`, `render`, `health`, `doctor` and `ilink`. The only place that decides exit codes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from bridge import __version__
@@ -122,6 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     doctor = commands.add_parser(
         "doctor", help="check config, broker, gateway, token, login and rooms link by link: exit 0 if all hold")
     doctor.add_argument("--config", "-c", required=True, help="YAML config file")
+    ilink = commands.add_parser("ilink", help="bind people to the official WeChat bot (ClawBot)")
+    people = ilink.add_subparsers(dest="action", required=True)
+    for action, text in (("login", "bind a person: print a QR code to scan with their WeChat"),
+                         ("list", "who is bound, and what their bot may send now"),
+                         ("logout", "forget a person's binding")):
+        sub = people.add_parser(action, help=text)
+        sub.add_argument("--config", "-c", required=True, help="YAML config file")
+        if action != "list":
+            sub.add_argument("--name", "-n", required=True, help="the person, as rooms name them (`ilink: NAME`)")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return _doctor(args.config)
@@ -131,14 +141,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _print_problems(exc)
         return EXIT_CONFIG
-    if args.command == "check":
-        print(f"{args.config}: OK ({config.size})")
+    commands_after_load: dict[str, Callable[[], int]] = {
+        "check": lambda: _check(config, args.config),
+        "ilink": lambda: _ilink(config, args.action, getattr(args, "name", None)),
+        "render": lambda: _render(config, args.topic, args.payload, args.retained, args.last),
+        "health": lambda: _health(config, args.timeout),
+        "run": lambda: _run(config, Path(args.config)),
+    }
+    return commands_after_load[args.command]()
+
+
+def _check(config: Config, path: str) -> int:
+    if config.ilink_people:
+        from bridge.commands.ilink import unbound
+
+        missing = unbound(config)
+        for name in missing:
+            rooms = ", ".join(key for key, room in config.rooms.items() if room.ilink == name)
+            print(f"{path}: rooms.{rooms}: nobody is bound as {name!r} to the official bot; bind them first: "
+                  f"wechat-mqtt-bridge ilink login --config {path} --name {name}", file=sys.stderr)
+        if missing:
+            return EXIT_CONFIG
+    print(f"{path}: OK ({config.size})")
+    return EXIT_OK
+
+
+def _ilink(config: Config, action: str, name: str | None) -> int:
+    from bridge.commands import ilink
+    from bridge.wechat.ilink.errors import LoginFailed
+
+    if action == "list":
+        lines = ilink.listing(config, time.time())
+        print("\n".join(lines) if lines else "nobody is bound to the official bot yet")
         return EXIT_OK
-    if args.command == "render":
-        return _render(config, args.topic, args.payload, args.retained, args.last)
-    if args.command == "health":
-        return _health(config, args.timeout)
-    return _run(config, Path(args.config))
+    assert name is not None
+    try:
+        if action == "logout":
+            forgot = ilink.logout(config, name)
+            print(f"forgot {name}: a running bridge stops writing to them within seconds" if forgot
+                  else f"nobody is bound as {name!r}", file=sys.stdout if forgot else sys.stderr)
+            return EXIT_OK if forgot else EXIT_CONFIG
+        return EXIT_OK if asyncio.run(ilink.login(config, name)) else EXIT_CONFIG
+    except ValueError as exc:  # a name that cannot be one
+        print(f"wechat-mqtt-bridge ilink: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LoginFailed as exc:
+        print(f"wechat-mqtt-bridge ilink login: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_USAGE
 
 
 def _health(config: Config, timeout: float) -> int:

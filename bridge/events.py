@@ -17,8 +17,8 @@ wants one of these values never pulls in the MQTT client, the WeChat link or the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 DeliveryStatus = Literal["delivered", "rejected", "failed", "expired", "dropped"]
@@ -282,6 +282,23 @@ class Rejected:
     def report(self, ts: float) -> DeliveryReport:
         return DeliveryReport(id=self.event_id, status="rejected", route=self.route, topic=self.topic,
                               room=RoomRef(self.room_key), error=self.error, ts=ts, reason=self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Openings:
+    """Which rooms the delivery worker may send to now, as the transports say (`bridge.wechat.transports`).
+
+    `ready`: anything at all (the gateway's rooms resolved, or an official bot bound); `blocked`:
+    rooms whose rows all wait, whatever their priority (an official bot whose window or budget is
+    gone, a gateway that is not logged in); `fold`: rooms whose due plain texts go out as one digest
+    now (those due before the value): a bot's last message before its budget ends, or the first
+    after the person wrote again; `next_change`: when (wall time) a blocked room may open by itself.
+    """
+
+    ready: bool
+    blocked: frozenset[str] = frozenset()
+    fold: Mapping[str, float] = field(default_factory=dict)
+    next_change: float | None = None
 
 
 #: What the pipeline makes of one target.

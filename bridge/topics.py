@@ -138,6 +138,7 @@ class Topics:
     | <base>/bridge/login            | yes      | connecting / scan / logged_in / logged_out  |
     | <base>/bridge/login/qrcode     | yes      | SVG image: the login QR code, or the state  |
     | <base>/bridge/rooms            | yes      | every room of the account                   |
+    | <base>/bridge/ilink/<name>     | yes      | a person's official bot: login, window      |
     | <base>/bridge/info             | yes      | version, counts, unresolved rooms, uptime   |
     | <base>/bridge/event            | no       | login, logout, room changes, errors         |
     | <base>/bridge/delivery         | no       | one report per event and room               |
@@ -171,6 +172,11 @@ class Topics:
     def login_qrcode(self) -> str:
         """An SVG picture of the login QR code while a scan is needed (Home Assistant's image entity)."""
         return self._join("bridge/login/qrcode")
+
+    def ilink(self, name: str) -> str:
+        """A person's official bot (iLink): login state, reply window, budget, what waits."""
+        check_topic_level(name, "a bound person's name")
+        return self._join(f"bridge/ilink/{name}")
 
     @property
     def rooms(self) -> str:

@@ -1,25 +1,38 @@
 # The WeChat gateway: gateway/gateway.mjs, the official wechaty PuppetServer in front of the puppet
 # WECHATY_PUPPET names (wechaty-puppet-wechat4u by default). The same entry point the tests run.
 # Build from the repository root:  docker build -f docker/gateway.Dockerfile -t wechat-mqtt-bridge-gateway .
-# Node 24: a supported LTS line (20 reached its end of life in April 2026); the gateway's tests
-# pass on 20 (this machine's) and 24 alike.
-FROM node:24-slim
+#
+# Node.js from Debian 13 (trixie, Node 20.19, maintained by Debian security for trixie's life), as
+# the bridge image takes its Python: one distribution for both images and for the tests, which
+# build this file on a local debootstrap of trixie (--build-arg BASE=localhost/debian:trixie-slim).
+# Two stages: npm and its tree stay in the first; the image keeps node and the gateway.
+ARG BASE=debian:trixie-slim
 
-ENV NODE_ENV=production \
-    WECHATY_DATA=/data \
-    WECHATY_PUPPET_SERVER_HOST=0.0.0.0 \
-    WECHATY_PUPPET_SERVER_PORT=8788
-
+FROM ${BASE} AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY gateway/package.json gateway/package-lock.json gateway/.npmrc ./
 # --omit=optional leaves out wechaty-puppet-xp, which runs only on Windows (its frida would be
 # downloaded for nothing). The lock pins every package.
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY gateway/*.mjs ./
-RUN mkdir -p /data && chown node:node /data
 
-# The node image's unprivileged user.
-USER node
+FROM ${BASE}
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs ca-certificates \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10002 gateway \
+    && mkdir -p /data && chown gateway /data
+COPY --from=build /app /app
+WORKDIR /app
+ENV NODE_ENV=production \
+    WECHATY_DATA=/data \
+    WECHATY_PUPPET_SERVER_HOST=0.0.0.0 \
+    WECHATY_PUPPET_SERVER_PORT=8788
+
+USER gateway
 # The memory card (the puppet's saved session): keep it, or every new container needs a new scan.
 VOLUME ["/data"]
 EXPOSE 8788

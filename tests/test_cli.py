@@ -103,7 +103,8 @@ def test_run_on_a_broken_config_exits_1_with_the_problems_not_a_traceback(tmp_pa
     assert result.stderr == (
         "configuration has 2 problem(s):\n"
         f"  {path}:1: mqtt.port: Input should be a valid integer, unable to parse string as an integer\n"
-        f"  {path}:2: rooms.a: give exactly one of 'topic' (the room name) or 'id'\n")
+        f"  {path}:2: rooms.a: give exactly one of 'topic' (a group's name), 'id' (a group's id) or 'ilink' "
+        "(a person bound to the official bot)\n")
 
 
 def test_check_names_each_wrong_fallback_url_by_place_and_scheme_only(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""The Docker deployment, tested without a Docker engine (these machines have only the client).
+"""The Docker deployment's files, read without an engine: the containers tier builds and runs them.
 
-What can be checked here: the compose file's shape and secrets, that both images' entrypoint
-commands work from a plain install on exactly the config and environment the compose file gives
-them, and that the environment variables the README documents are the ones the code reads.
+What is checked here, on any machine: the compose file's shape and secrets, the Dockerfiles' shape
+(a Debian base taken as ARG BASE, two stages, non-root), that both images' entrypoint commands work
+from a plain install on exactly the config and environment the compose file gives them, and that
+the environment variables the README documents are the ones the code reads. tests/containers/
+builds the images with podman and runs them, alone and as the compose stack.
 """
 
 from __future__ import annotations
@@ -98,8 +100,28 @@ def test_compose_services_images_and_secrets() -> None:
     assert "docker/.env" in (ROOT / ".gitignore").read_text().splitlines()
 
 
+def base_and_stages(dockerfile: str) -> tuple[str, list[str]]:
+    """The default of ARG BASE, and the FROM of each stage."""
+    text = (DOCKER / dockerfile).read_text()
+    base = re.search(r"^ARG BASE=(\S+)$", text, re.MULTILINE)
+    assert base is not None, f"{dockerfile} takes no ARG BASE"
+    return base.group(1), dockerfile_instructions("FROM", dockerfile)
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "gateway.Dockerfile"])
+def test_dockerfiles_build_on_debian_trixie_slim_in_two_stages(dockerfile: str) -> None:
+    base, stages = base_and_stages(dockerfile)
+    assert base == "debian:trixie-slim"  # Python 3.13 and Node 20 from Debian; the tests pass a local build of it
+    assert stages == ["${BASE} AS build", "${BASE}"]
+    runs = dockerfile_instructions("RUN", dockerfile)
+    # Every apt-get install cleans up after itself, in the same layer.
+    for run in runs:
+        if "apt-get install" in run:
+            assert "apt-get clean" in run and "rm -rf /var/lib/apt/lists/*" in run, run
+            assert "--no-install-recommends" in run, run
+
+
 def test_dockerfile_is_slim_non_root_without_secrets_and_checks_health() -> None:
-    assert "slim" in dockerfile_instruction("FROM")
     assert dockerfile_instruction("USER") not in ("root", "0")
     assert json.loads(dockerfile_instruction("VOLUME")) == ["/config", "/data"]
     text = (DOCKER / "Dockerfile").read_text()
@@ -109,9 +131,7 @@ def test_dockerfile_is_slim_non_root_without_secrets_and_checks_health() -> None
 
 
 def test_gateway_dockerfile_is_slim_non_root_and_keeps_the_session() -> None:
-    base = dockerfile_instruction("FROM", "gateway.Dockerfile")
-    assert re.fullmatch(r"node:\d+-slim", base), base  # the official image, pinned to a major
-    assert dockerfile_instruction("USER", "gateway.Dockerfile") == "node"
+    assert dockerfile_instruction("USER", "gateway.Dockerfile") == "gateway"
     assert json.loads(dockerfile_instruction("VOLUME", "gateway.Dockerfile")) == ["/data"]
     env = dockerfile_instruction("ENV", "gateway.Dockerfile").split()
     assert {"WECHATY_DATA=/data", "WECHATY_PUPPET_SERVER_HOST=0.0.0.0", "WECHATY_PUPPET_SERVER_PORT=8788"} <= set(env)
@@ -120,6 +140,8 @@ def test_gateway_dockerfile_is_slim_non_root_and_keeps_the_session() -> None:
     text = (DOCKER / "gateway.Dockerfile").read_text()
     assert not re.search(r"^(ENV|ARG)\b.*(TOKEN|PASSWORD|SECRET)", text, re.MULTILINE | re.IGNORECASE)
     for copy in dockerfile_instructions("COPY", "gateway.Dockerfile"):
+        if copy.startswith("--from="):
+            continue  # from the build stage, not the context
         for source in copy.split()[:-1]:
             assert list(ROOT.glob(source)), source  # every file it copies exists (and .dockerignore keeps it)
     assert exec_form(dockerfile_instruction("ENTRYPOINT", "gateway.Dockerfile")) == ["node", "gateway.mjs"]
@@ -180,7 +202,7 @@ def test_entrypoint_runs_and_checks_the_mounted_config(tmp_path: Path) -> None:
     checked = subprocess.run(container_command(root, ["check", *command[1:]]), capture_output=True, text=True,
                              check=False, env=env, cwd=tmp_path)
     assert (checked.returncode, checked.stderr) == (0, "")
-    assert checked.stdout == f"{root}/config/config.yaml: OK (18 routes, 2 rooms)\n"
+    assert checked.stdout == f"{root}/config/bridge.yaml: OK (18 routes, 2 rooms)\n"
     health = exec_form(dockerfile_instruction("HEALTHCHECK"))
     helped = subprocess.run([str(SCRIPT), *health[1:2], "--help"], capture_output=True, text=True, check=False)
     assert helped.returncode == 0 and "--timeout" in helped.stdout

@@ -61,6 +61,8 @@ def test_each_readme_links_the_other_and_says_which_is_authoritative() -> None:
 SECTIONS = {"Quick start": "快速上手", "Getting your WeChat account online": "让微信号上线",
             "When WeChat is away": "微信不在线的时候",
             "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它",
+            # the App and the images' sizes (issue 26)
+            "Home Assistant App": "Home Assistant App",
             # the status page and /metrics (issue 18), and routes with state (issue 17), in Chinese too (issue 19)
             "Status page": "状态页", "Metrics": "Prometheus 指标", "State, time and quiet hours": "状态、时长与免打扰"}
 

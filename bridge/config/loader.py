@@ -59,7 +59,9 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     )
     missing = wechaty.token is None or not wechaty.token.get_secret_value()
     # `token: ${WECHATY_TOKEN}` with the variable unset has already been reported: one cause, one line.
-    if missing and not any(p.file == main_doc.file and p.path == "wechaty.token" for p in problems):
+    # Only group chats need the gateway, and so its token: the official bot's rooms do not.
+    if missing and config.uses_gateway and not any(p.file == main_doc.file and p.path == "wechaty.token"
+                                                   for p in problems):
         problems.append(main_doc.problem(
             ("wechaty", "token"), f"the gateway token is missing: set wechaty.token or {ENV_TOKEN}"
         ))

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BeforeValidator,
     Field,
+    IPvAnyAddress,
     SecretStr,
     field_validator,
     model_validator,
@@ -152,6 +153,9 @@ class HttpSettings(Strict):
     #: A second bearer token that opens `/metrics` only, so a scraper need not hold the one that sends.
     metrics_token: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    #: Home Assistant ingress: the Supervisor's address (172.30.32.2), whose requests open the status
+    #: page without the token and under its X-Ingress-Path prefix (bridge/http/ingress.py).
+    ingress_from: list[IPvAnyAddress] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _token_required(self) -> HttpSettings:
@@ -316,6 +320,26 @@ class FallbackSettings(Strict):
         return self.logout_after * 6
 
 
+class IlinkSettings(Strict):
+    """The official WeChat bot (ClawBot) over Tencent's iLink API: used by the rooms with `ilink:`."""
+
+    base_url: Annotated[str, Field(pattern=r"^https?://")] = "https://ilinkai.weixin.qq.com"
+    #: Where images and files are uploaded (encrypted) before a message refers to them.
+    cdn_base_url: Annotated[str, Field(pattern=r"^https?://")] = "https://novac2c.cdn.weixin.qq.com/c2c"
+    #: How long after a person's last message the bot may still write: our estimate, the server decides
+    #: (the maintainers say 24 h; users report windows as short as 11-15 h).
+    window: PositiveDuration = 24 * 3600.0
+    #: Messages the bot may send per message the person writes (about 10, reported upstream).
+    per_message: Annotated[int, Field(ge=1, le=100)] = 10
+    #: When this many sends remain, the message says so and asks for a reply (0: never).
+    nudge_at: Annotated[int, Field(ge=0, le=100)] = 2
+    #: After errcode -14 (session expired), no call for this long, as Tencent's client does.
+    stale_pause: PositiveDuration = 3600.0
+    #: Where each bound person's credentials are kept (one file each, mode 0600); default: the
+    #: `ilink` folder beside the outbox.
+    credentials: ConfigPath | None = None
+
+
 class MappingFile(Strict):
     """What an included mapping file may hold."""
 
@@ -337,6 +361,7 @@ class MappingFile(Strict):
 class Config(MappingFile):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
+    ilink: IlinkSettings = Field(default_factory=IlinkSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     attachments: AttachmentsSettings = Field(default_factory=AttachmentsSettings)
@@ -368,6 +393,21 @@ class Config(MappingFile):
     @property
     def topics(self) -> Topics:
         return Topics(self.mqtt.base_topic)
+
+    @property
+    def uses_gateway(self) -> bool:
+        """Whether any room is a group chat: only then is the gateway (and grpc) needed."""
+        return any(room.via_gateway for room in self.rooms.values())
+
+    @property
+    def ilink_people(self) -> list[str]:
+        """The people bound to the official bot that rooms write to, in config order, once each."""
+        return list(dict.fromkeys(room.ilink for room in self.rooms.values() if room.ilink is not None))
+
+    @property
+    def ilink_credentials(self) -> Path:
+        """The folder of the official bot's credentials: `ilink.credentials`, else beside the outbox."""
+        return self.ilink.credentials or Path(self.outbox.path).parent / "ilink"
 
     @property
     def size(self) -> str:

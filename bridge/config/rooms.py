@@ -67,11 +67,17 @@ def _quiet_switch(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     return False if value is False else handler(value)
 
 
+#: A person's name as `ilink login --name` binds it: a file name and a topic level, so plain.
+ILINK_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
 class RoomSettings(Strict):
-    """A room the bridge may write to, found by exact topic (name) or by id."""
+    """A room the bridge may write to: a group chat found by exact topic (name) or by id, through a
+    gateway; or a person's chat with the official bot (`ilink`: the name they were bound as)."""
 
     topic: Annotated[str, Field(min_length=1)] | None = None
     id: Annotated[str, Field(min_length=1)] | None = None
+    ilink: Annotated[str, Field(pattern=ILINK_NAME)] | None = None
     #: False: only routes may write here, not `<base>/send/<key>` or the `send` request.
     allow_direct: bool = True
     #: Publish what people write in this room to MQTT (`true`, or filters).
@@ -88,11 +94,19 @@ class RoomSettings(Strict):
 
     @model_validator(mode="after")
     def _exactly_one_selector(self) -> RoomSettings:
-        if (self.topic is None) == (self.id is None):
-            raise ValueError("give exactly one of 'topic' (the room name) or 'id'")
+        if [self.topic, self.id, self.ilink].count(None) != 2:
+            raise ValueError("give exactly one of 'topic' (a group's name), 'id' (a group's id) or 'ilink' "
+                             "(a person bound to the official bot)")
         return self
 
+    @property
+    def via_gateway(self) -> bool:
+        """A group chat, reached through a puppet-service gateway (not the official bot)."""
+        return self.ilink is None
+
     def describe(self) -> str:
+        if self.ilink is not None:
+            return f"official bot for {self.ilink!r}"
         return f"id {self.id!r}" if self.id is not None else f"topic {self.topic!r}"
 
 

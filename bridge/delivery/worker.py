@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from bridge.config.rooms import ContactSettings
 from bridge.config.routes import AttachmentsSettings
@@ -49,6 +50,7 @@ from bridge.delivery.pacing import CLOSED, Pace, Pacer
 from bridge.delivery.ports import Clock, Delivered, Download, OutboxThread, RoomLookup, Sender, Store, SystemClock
 from bridge.delivery.record import Record
 from bridge.delivery.send import Send
+from bridge.events import Openings
 from bridge.metrics import Metrics
 from bridge.outbox.store import Outbox
 from bridge.pipeline.quiet_hours import QuietHours, QuietNow
@@ -66,11 +68,14 @@ class DeliveryWorker:
                  contacts: Callable[[], Mapping[str, ContactSettings]] = dict,
                  attachments: AttachmentsSettings | None = None, download: Download | None = None,
                  clock: Clock | None = None, metrics: Metrics | None = None,
-                 quiet: Callable[[], QuietHours] = QuietHours) -> None:
+                 quiet: Callable[[], QuietHours] = QuietHours,
+                 openings: Callable[[float], Openings] | None = None) -> None:
         self._clock = clock or SystemClock()
         self._store = Store(store)
         self._wechat = wechat
         self._rooms_ready = rooms_ready
+        #: Which rooms the transports can take now; by default all of them once the rooms are ready.
+        self._openings = openings or (lambda now: Openings(ready=rooms_ready.is_set()))
         self._pacer = pacer
         digest = pacer.settings.digest
         folding = digest.enabled and pacer.enabled  # no pace, no backlog to fold
@@ -112,11 +117,16 @@ class DeliveryWorker:
 
     async def step(self) -> float | None:
         """Claim, send and record one batch; returns how long to sleep (None: until nudged, 0: go on)."""
-        ready = self._rooms_ready.is_set()
-        pace = self._pacer.pace(self._clock.monotonic()) if ready else CLOSED
-        delivered = self._delivered
         now = self._clock.now()
+        openings = self._openings(now)
+        ready = openings.ready
+        pace = self._pacer.pace(self._clock.monotonic()) if ready else CLOSED
+        if openings.blocked:
+            pace = replace(pace, blocked=(*pace.blocked, *sorted(openings.blocked - set(pace.blocked))))
+        delivered = self._delivered
         quiet = self._quiet().at(now)
+        if openings.fold:
+            quiet = replace(quiet, released={**openings.fold, **quiet.released})
         taken = await self._claim(now, pace, delivered.finish if delivered is not None else None, quiet)
         # Cleared only now: cancelled during the claim, `run` commits it again (a no-op if it was).
         self._delivered = None
@@ -125,9 +135,9 @@ class DeliveryWorker:
         if taken.batch is not None:
             self._delivered = await self._record(taken.batch, await self._send(taken.batch))
             return 0
-        return await self._idle(ready, pace, quiet)
+        return await self._idle(ready, pace, quiet, openings.next_change)
 
-    async def _idle(self, ready: bool, pace: Pace, quiet: QuietNow) -> float | None:
+    async def _idle(self, ready: bool, pace: Pace, quiet: QuietNow, reopens: float | None) -> float | None:
         """Nothing to send now: how long until something may be (a row due, an expiry, pacing's hold
         ending, a quiet window starting or ending)."""
         next_attempt, next_expiry = await self._store.call(Outbox.next_wakeup, skip_rooms=pace.blocked,
@@ -141,6 +151,8 @@ class DeliveryWorker:
         delays = [] if next_expiry is None else [next_expiry - now]
         if quiet.next_change is not None:
             delays.append(quiet.next_change - now)
+        if reopens is not None:  # a room the transports hold (a rate limit, a pause) opens by itself
+            delays.append(reopens - now)
         if ready:
             due = None if next_attempt is None else next_attempt - now
             if not pace.claim:  # the gap or the global bucket: nothing goes out before it ends

@@ -12,6 +12,11 @@ The Content-Security-Policy allows scripts, styles and images from the bridge it
 code is an inline `data:` SVG), so neither an injected `<script>` nor an inline handler runs; and
 Jinja's autoescaping escapes every value, since room names and errors come from WeChat and payloads.
 
+Home Assistant ingress (`bridge.http.ingress`): a request from a trusted ingress proxy is already
+authenticated by Home Assistant, so it gets the page without the login form (a fixed session
+identity, still with its CSRF token), every link under its `X-Ingress-Path` prefix, and may be shown
+in Home Assistant's frame (same origin only). Everyone else logs in with the token as before.
+
 Language: every word the page composes (templates, live sections, the script's messages, the
 errors its forms answer) is a catalog message in the config's `locale` (`bridge.i18n`), looked up
 at each render, so a reload that changes the locale changes the next page. Templates call
@@ -42,6 +47,7 @@ from bridge.config.models import HttpSettings
 from bridge.events import DeliveryReport, Planned, Queued
 from bridge.homeassistant import qr_svg
 from bridge.http.events import EventStreams
+from bridge.http.ingress import FRAMING_HEADERS, Ingress
 from bridge.http.overview import Overview, Snapshot
 from bridge.http.prometheus import CONTENT_TYPE, PrometheusMetrics
 from bridge.http.session import COOKIE, SESSION_SECONDS, Sessions
@@ -74,6 +80,8 @@ SECURITY_HEADERS = {
 }
 _STATUS_FOR_REASON = {"unknown_room": 404, "direct_not_allowed": 403, "queue_full": 503, "bad_input": 400}
 STATUSES = ("delivered", "rejected", "failed", "expired", "dropped")
+#: The session identity of requests through ingress: no cookie, Home Assistant logged its user in.
+INGRESS_SESSION = "ingress"
 
 
 class CurrentLocale:
@@ -112,6 +120,7 @@ class StatusPage:
                  metrics: PrometheusMetrics | None) -> None:
         token = settings.token.get_secret_value().encode() if settings.token else b""
         self._sessions = Sessions(token)
+        self._ingress = Ingress.of(settings.ingress_from)
         self._metrics_tokens = [t for t in (token, settings.metrics_token.get_secret_value().encode()
                                             if settings.metrics_token else b"") if t]
         self._overview = overview
@@ -149,10 +158,18 @@ class StatusPage:
     def _texts(self) -> Texts:
         return self._locale.texts()
 
-    def _html(self, template: str, status: int = 200, **context: Any) -> web.Response:
-        body = self._env.get_template(template).render(version=self._version, lang=self._texts().locale, **context)
+    def _headers(self, request: web.Request) -> dict[str, str]:
+        if not self._ingress.proxied(request):
+            return SECURITY_HEADERS
+        csp = SECURITY_HEADERS["Content-Security-Policy"].replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+        return {**SECURITY_HEADERS, **FRAMING_HEADERS, "Content-Security-Policy": csp}
+
+    def _html(self, request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+        body = self._env.get_template(template).render(version=self._version, lang=self._texts().locale,
+                                                       base=self._ingress.prefix(request),
+                                                       ingress=self._ingress.proxied(request), **context)
         return web.Response(status=status, text=body, content_type="text/html",
-                            headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+                            headers={**self._headers(request), "Cache-Control": "no-store"})
 
     def _macros(self, snapshot: Snapshot) -> dict[str, str]:
         module = self._env.get_template("sections.html").make_module({"version": self._version})
@@ -165,17 +182,20 @@ class StatusPage:
     # --- login ---------------------------------------------------------------------------------
 
     def _session(self, request: web.Request) -> str | None:
+        if self._ingress.proxied(request):
+            return INGRESS_SESSION
         cookie = request.cookies.get(COOKIE)
         return cookie if self._sessions.valid(cookie) else None
 
     async def _index(self, request: web.Request) -> web.Response:
         session = self._session(request)
         if session is None:
-            return self._html("login.html", error=None)
+            return self._html(request, "login.html", error=None)
         snapshot = await self._overview.snapshot()
         room_keys = sorted({r.key for r in snapshot.configured} | {r.report.room.key for r in snapshot.recent})
-        return self._html("page.html", csrf=self._sessions.csrf(session), sections=map_markup(self._macros(snapshot)),
-                          statuses=STATUSES, room_keys=room_keys, direct_rooms=self._overview.direct_rooms())
+        return self._html(request, "page.html", csrf=self._sessions.csrf(session),
+                          sections=map_markup(self._macros(snapshot)), statuses=STATUSES, room_keys=room_keys,
+                          direct_rooms=self._overview.direct_rooms())
 
     async def _login(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -183,9 +203,9 @@ class StatusPage:
         if not isinstance(given, str) or not self._sessions.token_matches(given):
             await asyncio.sleep(WRONG_TOKEN_SECONDS)
             log.warning("HTTP: status page login with a wrong token from %s", request.remote)
-            return self._html("login.html", status=401,
+            return self._html(request, "login.html", status=401,
                               error=self._texts().gettext("That is not the HTTP token (http.token)."))
-        response = web.HTTPSeeOther("/", headers=SECURITY_HEADERS)
+        response = web.HTTPSeeOther(self._ingress.prefix(request) + "/", headers=SECURITY_HEADERS)
         response.set_cookie(COOKIE, self._sessions.new(), max_age=SESSION_SECONDS, path="/", httponly=True,
                             samesite="Strict", secure=_https(request))
         raise response
@@ -196,7 +216,7 @@ class StatusPage:
         token = form.get("csrf")
         if session is None or not self._sessions.csrf_matches(session, token if isinstance(token, str) else None):
             return self._error(403, N_("missing or wrong CSRF token: reload the page"))
-        response = web.HTTPSeeOther("/", headers=SECURITY_HEADERS)
+        response = web.HTTPSeeOther(self._ingress.prefix(request) + "/", headers=SECURITY_HEADERS)
         response.del_cookie(COOKIE, path="/")
         raise response
 
@@ -205,7 +225,7 @@ class StatusPage:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if self._session(request) is None:
             return self._error(401, N_("log in first"))
-        return await self._streams.stream(request, SECURITY_HEADERS)
+        return await self._streams.stream(request, self._headers(request))
 
     def _error(self, status: int, message: str, **fields: object) -> web.Response:
         """A refusal the page's script shows as it is: the page's own words, in the locale.

@@ -31,6 +31,8 @@ SYNC_EVERY_SENDS = 10
 class _Rows(Protocol):
     def fetchone(self) -> Any: ...
 
+    def fetchall(self) -> list[Any]: ...
+
 
 class _Sql(Protocol):
     """What of the outbox's connection the worker's half uses."""
@@ -133,6 +135,12 @@ class SendingLedger:
                          held: Sequence[str] = ()) -> tuple[list[OutboxRow], OutboxRow | None]:
         """`expire_due`, then `claim`: the worker's usual step in one trip to the outbox thread."""
         return self.expire_due(now), self.claim(now, skip_rooms=skip_rooms, finish=finish, held=held)
+
+    def pending_by_room(self) -> dict[str, int]:
+        """Room key -> how many of its deliveries are not finished (what waits for an official bot)."""
+        with self._errors():
+            return dict(self._db.execute(
+                "SELECT room_key, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY room_key").fetchall())
 
     def claim_digest(self, now: float, *, skip_rooms: Sequence[str] = (), threshold: int, limit: int,
                      fit: Callable[[list[str]], int], held: Sequence[str] = (),

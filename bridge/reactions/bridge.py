@@ -13,6 +13,7 @@ from bridge.homeassistant import HomeAssistant
 from bridge.links import LinkState
 from bridge.metrics import Metrics
 from bridge.pipeline.runtime import Runtime
+from bridge.reactions.official import OfficialReactions
 from bridge.reactions.wechat import WeChatEvents
 from bridge.reporting.status import BridgeStatus
 
@@ -57,8 +58,10 @@ class Reloaded:
 
     def __init__(self, *, subscribe: Callable[[list[str]], Awaitable[None]],
                  subscriptions: Callable[[Runtime], Sequence[str]], homeassistant: HomeAssistant,
-                 wechat_events: WeChatEvents, status: BridgeStatus) -> None:
+                 wechat_events: WeChatEvents, status: BridgeStatus,
+                 official: OfficialReactions | None = None) -> None:
         self._subscribe = subscribe
+        self._official = official
         self._subscriptions = subscriptions
         self._homeassistant = homeassistant
         self._wechat_events = wechat_events
@@ -68,4 +71,6 @@ class Reloaded:
         await self._subscribe(list(self._subscriptions(runtime)))
         await self._homeassistant.reload(runtime.config)
         await self._wechat_events.reresolve()
+        if self._official is not None:
+            await self._official.reloaded()
         await self._status.publish_info()

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from bridge.chat import IncomingMessage, LoginState, WeChatRoom, qr_url
+from bridge.chat import IlinkState, IncomingMessage, LoginState, WeChatRoom, qr_url
 from bridge.events import DeliveryReport, Publication
 from bridge.topics import Topics
 from bridge.wechat.rooms import Resolution
@@ -78,6 +78,17 @@ def rooms_body(rooms: list[WeChatRoom], resolutions: Mapping[str, Resolution]) -
         {"id": room.id, "topic": room.topic, "member_count": room.member_count, "key": key_of.get(room.id)}
         for room in sorted(rooms, key=lambda r: (r.topic, r.id))
     ]
+
+
+def ilink_body(state: IlinkState) -> dict[str, Any]:
+    """`<base>/bridge/ilink/<name>`: one person's official bot (never a token)."""
+    return {"state": state.state,
+            "window_until": iso_time(state.window_until) if state.window_until is not None else None,
+            "budget": state.budget, "waiting": state.waiting, "qr": state.qr, "reason": state.reason}
+
+
+def ilink_publication(topics: Topics, state: IlinkState) -> Publication:
+    return Publication(topics.ilink(state.name), _json(ilink_body(state)), qos=1, retain=True)
 
 
 def rooms_publication(topics: Topics, body: list[dict[str, Any]]) -> Publication:

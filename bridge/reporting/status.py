@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bridge.chat import LoginState, qr_url
+from bridge.chat import IlinkState, LoginState, qr_url
 from bridge.events import Publication
 from bridge.metrics import Metrics
 from bridge.reporting import payloads as reports
@@ -42,6 +42,8 @@ class BridgeStatus:
         self.login_since = time.time()
         self.last_logout: tuple[float, str | None] | None = None
         self._rooms: list[dict[str, Any]] | None = None
+        #: Each person's official bot as last published (`<base>/bridge/ilink/<name>`).
+        self.ilink: dict[str, IlinkState] = {}
 
     async def replay(self) -> None:
         """Everything retained, again: called after each broker connect."""
@@ -49,6 +51,8 @@ class BridgeStatus:
         await self._publish(reports.login_publication(self._topics, self.login))
         if self._rooms is not None:
             await self._publish(reports.rooms_publication(self._topics, self._rooms))
+        for state in self.ilink.values():
+            await self._publish(reports.ilink_publication(self._topics, state))
         await self.publish_info()
 
     async def set_login(self, state: LoginState) -> None:
@@ -68,6 +72,14 @@ class BridgeStatus:
         if state.state == "scan" and state.qrcode:
             _print_qr(state.qrcode)
         await self.publish_info()
+
+    async def set_ilink(self, state: IlinkState) -> None:
+        """A person's official bot changed (login, window, budget, what waits): retained, and shown."""
+        if self.ilink.get(state.name) == state:
+            return
+        self.ilink[state.name] = state
+        self._on_change()
+        await self._publish(reports.ilink_publication(self._topics, state))
 
     async def set_rooms(self, body: list[dict[str, Any]]) -> None:
         if body == self._rooms:

@@ -13,6 +13,18 @@ from bridge.chat import WeChatRoom
 from bridge.config.rooms import RoomSettings
 from bridge.errors import RoomNotAvailable
 
+#: The prefix of the room id an official bot's room resolves to (`ilink:alice`): no gateway room id has a colon.
+ILINK_PREFIX = "ilink:"
+
+
+def ilink_room_id(name: str) -> str:
+    return ILINK_PREFIX + name
+
+
+def person_of(room_id: str) -> str | None:
+    """The person an official bot's room id names; None for a group chat's id."""
+    return room_id[len(ILINK_PREFIX):] if room_id.startswith(ILINK_PREFIX) else None
+
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
@@ -30,6 +42,9 @@ def resolve_rooms(configured: Mapping[str, RoomSettings], rooms: list[WeChatRoom
         by_topic.setdefault(room.topic, []).append(room)
     result = {}
     for key, wanted in configured.items():
+        if wanted.ilink is not None:  # a person's chat with the official bot: nothing to look up
+            result[key] = Resolution(key, WeChatRoom(ilink_room_id(wanted.ilink), wanted.ilink, 1), None)
+            continue
         if wanted.id is not None:
             found = by_id.get(wanted.id)
             problem = None if found else f"room {key!r}: the account is in no room with id {wanted.id!r}"

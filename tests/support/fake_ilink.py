@@ -54,6 +54,14 @@ class Request:
     headers: dict[str, str]
     query: dict[str, str]
     body: Any
+    #: When it came (monotonic), and whether it was answered "session timeout" (-14).
+    at: float = field(default_factory=time.monotonic)
+    answered_stale: bool = False
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
 
 
 @dataclass
@@ -317,6 +325,11 @@ class FakeIlink:
     def texts(self, user_id: str | None = None) -> list[str]:
         return [r.text for r in self.received(user_id) if r.kind == "text"]
 
+    def requests_of(self, token: str) -> list[Request]:
+        """Every request made with `token` (a bot's calls), in order."""
+        with self._lock:
+            return [r for r in self.requests if r.token == token]
+
     def pending_polls(self, bot: Bot) -> int:
         with self._lock:
             return self._pending_polls.get(bot.bot_id, 0)
@@ -330,9 +343,10 @@ class FakeIlink:
         except orjson.JSONDecodeError:
             body = raw
         port = request.transport.get_extra_info("sockname")[1] if request.transport else 0
+        record = Request(method=request.method, path=request.path, port=port, headers=dict(request.headers),
+                         query=dict(request.query), body=body)
         with self._lock:
-            self.requests.append(Request(method=request.method, path=request.path, port=port,
-                                         headers=dict(request.headers), query=dict(request.query), body=body))
+            self.requests.append(record)
         path = request.path
         if path == "/c2c/upload":
             return await self._cdn_upload(request, raw)
@@ -348,6 +362,7 @@ class FakeIlink:
             return self._bot_qrcode(request, body)
         bot, refusal = self._authorize(request)
         if refusal is not None:
+            record.answered_stale = refusal.status == 200
             return refusal
         assert bot is not None
         handlers = {"/ilink/bot/getupdates": self._getupdates, "/ilink/bot/sendmessage": self._sendmessage,
@@ -355,7 +370,10 @@ class FakeIlink:
         handler = handlers.get(path)
         if handler is None:
             return web.Response(status=404)
-        return await handler(bot, body, request)
+        answer = await handler(bot, body, request)
+        if isinstance(answer, web.Response) and answer.content_type == "application/json" and answer.body:
+            record.answered_stale = orjson.loads(bytes(answer.body)).get("errcode") == -14
+        return answer
 
     @staticmethod
     def _check_post(request: web.Request, body: Any, *, qr: bool) -> str | None:  # noqa: PLR0911 - one per check

@@ -4,6 +4,8 @@
 'use strict';
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  // '' or Home Assistant's ingress prefix: every request the page makes goes under it.
+  const base = document.querySelector('meta[name="base-path"]').content;
   const live = document.getElementById('live');
   const texts = JSON.parse(document.getElementById('page-texts').textContent);
 
@@ -47,7 +49,7 @@
 
   function setLive (state, text) { live.dataset.state = state; live.textContent = text; }
 
-  const source = new EventSource('/page/events');
+  const source = new EventSource(base + '/page/events');
   source.onopen = function () { setLive('live', t('live')); };
   source.onmessage = function (event) {
     const message = JSON.parse(event.data);
@@ -101,7 +103,7 @@
     event.preventDefault();
     const out = document.getElementById('try-output');
     out.textContent = '…';
-    post('/page/try', {
+    post(base + '/page/try', {
       topic: document.getElementById('try-topic').value,
       payload: document.getElementById('try-payload').value,
       retained: document.getElementById('try-retained').checked
@@ -115,7 +117,7 @@
       event.preventDefault();
       const result = document.getElementById('send-result');
       result.textContent = '…';
-      post('/page/send', {
+      post(base + '/page/send', {
         room: document.getElementById('send-room').value,
         text: document.getElementById('send-text').value
       }).then(function (r) {

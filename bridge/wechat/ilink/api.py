@@ -81,6 +81,15 @@ QR_POLL_SECONDS = 35.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
+#: The HTTP session every client of one process shares (its connection pool); `new_session()` opens one.
+Session = aiohttp.ClientSession
+
+
+def new_session() -> aiohttp.ClientSession:
+    """A session for iLink's clients: the only place outside this package needs no aiohttp of its own."""
+    return aiohttp.ClientSession()
+
+
 def client_version_number(version: str) -> int:
     """iLink-App-ClientVersion: "M.N.P" as the uint32 0x00MMNNPP (`buildClientVersion` in api.ts)."""
     parts = [*(int(p) if p.isdigit() else 0 for p in version.split(".")[:3]), 0, 0, 0]

@@ -61,7 +61,7 @@ def aes_key_field(key: bytes) -> str:
     return base64.b64encode(key.hex().encode("ascii")).decode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Uploaded:
     """A file on the CDN, ready to be named in a message item."""
 

@@ -33,7 +33,7 @@ def check_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Credentials:
     """One bound person's bot, as the login's `confirmed` answer gave it."""
 

@@ -58,7 +58,7 @@ class QrCode:
     url: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class QrStatus:
     """One answer of get_qrcode_status. An unknown status string is kept as WAIT (`raw_status` says what came)."""
 
@@ -88,7 +88,7 @@ class QrStatus:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class InboundMessage:
     """A message the person wrote to the bot (`message_type` 1)."""
 

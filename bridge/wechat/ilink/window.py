@@ -34,7 +34,7 @@ class Gate(enum.Enum):
     OPEN = "open"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class WindowPolicy:
     """The estimates; the config's `window`, `per_message` and `stale_pause` end up here."""
 
@@ -46,7 +46,7 @@ class WindowPolicy:
     rate_limit_max_seconds: float = 600.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Remaining:
     """What one person's window allows at one moment."""
 

@@ -83,7 +83,8 @@ routes:
     found = problems(path)
     assert f"{path}:2: mqtt.port: Input should be less than or equal to 65535" in found
     assert any(p.startswith(f"{path}:3: mqtt.hots: unknown key") for p in found)
-    assert f"{path}:5: rooms.family: give exactly one of 'topic' (the room name) or 'id'" in found
+    assert (f"{path}:5: rooms.family: give exactly one of 'topic' (a group's name), 'id' (a group's id) or "
+            "'ilink' (a person bound to the official bot)") in found
     assert f"{path}:7: routes[0].topic: '#' must be the last level of a topic filter: 'a/#/b'" in found
 
 
