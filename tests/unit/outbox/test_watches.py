@@ -222,3 +222,36 @@ def test_check_refuses_silence_and_batch_that_cannot_mean_what_they_say(tmp_path
     with pytest.raises(ConfigError) as caught:
         Runtime.compile(load_config(path, {ENV_TOKEN: "t"}))
     assert message in str(caught.value)
+
+
+def test_an_event_whose_batch_item_cannot_be_rendered_is_rejected_with_a_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("rooms: {ops: {topic: Ops}}\nroutes:\n"
+                    "  - {name: drops, topic: 'd/{device}', rooms: [ops], template: '{{ device }} dropped',\n"
+                    "     batch: {item: '{{ payload.name.first }}'}}\n")
+    runtime = Runtime.compile(load_config(path, {ENV_TOKEN: "t"}))
+    [refused] = pipeline.plan(runtime, InboundMessage(topic="d/x", payload=b'{"state": 1}', retain=False,
+                                                      received_at=T0)).outcomes
+    assert getattr(refused, "error", None) == ("route 'drops': the batch item uses a value the payload does not "
+                                               "have: 'dict object' has no attribute 'name'")
+
+
+def test_a_silence_message_whose_template_fails_ends_rejected_for_each_room(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("rooms: {ops: {topic: Ops}, family: {topic: F}}\nroutes:\n"
+                    "  - {name: s, topic: 'a/{x}', rooms: [ops, family], silence: 1m,\n"
+                    "     template: '{{ payload.t.value }} silent'}\n")
+    runtime = Runtime.compile(load_config(path, {ENV_TOKEN: "t"}))
+    box = Outbox.open(":memory:")
+    try:
+        feed(runtime, box, "a/b", {"t": 1}, T0)
+        clock = Clock()
+        clock.now = T0 + 60
+        asyncio.run(timers(runtime, box, clock).step())
+        rows = box._rows("ORDER BY seq")
+        assert [(r.status, r.room_key, r.error) for r in rows] == [
+            ("rejected", key, "route 's': the template uses a value the payload does not have: 'int object' has no "
+                              "attribute 'value'") for key in ("ops", "family")]
+        assert asyncio.run(timers(runtime, box, clock).step()) is None  # said (as rejected) once
+    finally:
+        box.close()
