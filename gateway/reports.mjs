@@ -69,8 +69,19 @@ async function contactOf (puppet, contactId) {
   }
 }
 
+/** What wechat4u says when WeChat refuses its web login (batchGetContact's assertion), and what
+ * everyone has met since 2025-01-09 (wechaty/wechaty#2774, wechaty/puppet-wechat4u#91). */
+export const FORCED_SIGN = /'?110[12]'?\s*==\s*0/
+/** A logout this soon after the login is WeChat refusing the session, not a person logging out. */
+export const FORCED_LOGOUT_MS = 60_000
+export const FORCED_LOGOUT = "WeChat refused the puppet's web login, as it has for web/UOS logins since " +
+  'January 2025: use the official bot (rooms with `ilink:`) or another gateway; see README.md, "Getting WeChat online"'
+
 /** Log the puppet's life: scan, login, logout, ready and error events. */
 export function reportPuppetEvents (puppet, { PUPPET, log, onLogin }) {
+  let loggedInAt = null
+  let forced = false
+  let saidForced = false  // the sentence once per gateway process: a puppet retrying would repeat it
   puppet.on('scan', ({ qrcode, status }) => {
     const name = scanStatusName(PUPPET, status)
     if (status === PUPPET.types.ScanStatus.Waiting) {
@@ -83,6 +94,8 @@ export function reportPuppetEvents (puppet, { PUPPET, log, onLogin }) {
   })
   puppet.on('login', async ({ contactId }) => {
     const contact = await contactOf(puppet, contactId)
+    loggedInAt = Date.now()
+    forced = false
     log.info(`logged in as ${contact.name} (${contact.id})`)
     try {
       await onLogin?.(contact)
@@ -92,12 +105,19 @@ export function reportPuppetEvents (puppet, { PUPPET, log, onLogin }) {
   })
   puppet.on('logout', ({ contactId, data }) => {
     log.warn(`logged out ${contactId ?? ''}: ${data || 'no reason given by the puppet'}`.replace(' :', ':'))
+    const soon = loggedInAt !== null && Date.now() - loggedInAt < FORCED_LOGOUT_MS
+    if ((soon || forced || FORCED_SIGN.test(String(data ?? ''))) && !saidForced) {
+      saidForced = true
+      log.warn(FORCED_LOGOUT)
+    }
+    loggedInAt = null
   })
   puppet.on('ready', () => log.info('the account data is synced (ready)'))
 
   const seen = new Map()
   puppet.on('error', payload => {
     const reason = errorReason(payload)
+    if (FORCED_SIGN.test(reason)) forced = true
     const now = Date.now()
     const entry = seen.get(reason)
     if (entry && now - entry.loggedAt < REPEAT_WINDOW_MS) {

@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -55,6 +56,15 @@ RECONNECT_MAX_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 #: Deadline of the calls that only read (payloads, room lists).
 READ_TIMEOUT_SECONDS = 10.0
+#: A logout this soon after the login is WeChat refusing the session, not a person logging out:
+#: what wechat4u's web/UOS logins have met since 2025-01-09 (wechaty/wechaty#2774).
+FORCED_LOGOUT_SECONDS = 60.0
+#: wechat4u's own sign of it: an assertion on the `batchGetContact` answer (`1101 == 0`, `'1102' == 0`).
+FORCED_LOGOUT_SIGNS = re.compile(r"(?:'?110[12]'?\s*==\s*0)")
+#: What `bridge/login` says then, for a person deciding what to do next.
+FORCED_LOGOUT = ("WeChat refused the puppet's web login, as it has for web/UOS logins since January 2025: "
+                 "use the official bot (rooms with `ilink:`) or another gateway; see README.md, "
+                 "\"Getting WeChat online\"")
 #: What WeChat puts between a mention and the text (U+2005, four-per-em space), as `Room.say` does.
 MENTION_SEPARATOR = "\u2005"
 T = TypeVar("T")
@@ -85,6 +95,9 @@ class WeChatClient:
         self._drop_reason: str | None = None
         #: The puppet's last error reason logged on this connection since the last login.
         self._puppet_error: str | None = None
+        #: When the account last logged in (monotonic), and whether the puppet said WeChat refused it.
+        self._logged_in_at: float | None = None
+        self._forced = False
 
     @property
     def state(self) -> LoginState:
@@ -201,11 +214,18 @@ class WeChatClient:
         except SendError as exc:  # the name is cosmetic; the login stands without it
             log.debug("cannot read the logged-in contact: %s", exc)
         self._had_login = True
+        self._logged_in_at = time.monotonic()
+        self._forced = False
         self._puppet_error = None
         await self._set_state(LoginState("logged_in", user=WeChatUser(contact_id, name)))
 
     async def _handle_logout(self, payload: dict[str, Any]) -> None:
         reason = str(payload.get("data") or "") or "the account was logged out"
+        soon = self._logged_in_at is not None and time.monotonic() - self._logged_in_at < FORCED_LOGOUT_SECONDS
+        if soon or self._forced or FORCED_LOGOUT_SIGNS.search(reason):
+            log.warning("WeChat: %s (the puppet said: %s)", FORCED_LOGOUT, reason)
+            reason = FORCED_LOGOUT
+        self._logged_in_at = None
         await self._set_state(LoginState("logged_out", reason=reason))
 
     async def _handle_scan(self, payload: dict[str, Any]) -> None:
@@ -215,6 +235,9 @@ class WeChatClient:
     async def _handle_error(self, payload: dict[str, Any]) -> None:
         """The puppet behind the gateway reports a problem (its own, not the connection's)."""
         reason = puppet_error_reason(payload)
+        self._forced = self._forced or bool(FORCED_LOGOUT_SIGNS.search(reason))
+        if self._forced:
+            reason = FORCED_LOGOUT
         self._metrics.puppet_error()
         if reason == self._puppet_error:
             # wechat4u offline repeats its error a few times a second: one warning, not a flood.
