@@ -23,7 +23,7 @@ from bridge.pipeline.templates import TemplateEngine
 from bridge.topics import TopicFilter, Topics
 
 #: Sections a reload does not apply: they set up connections, files and tasks opened at start-up.
-RESTART_ONLY = ("mqtt", "wechaty", "limits", "outbox", "http", "attachments", "pacing", "homeassistant",
+RESTART_ONLY = ("mqtt", "wechaty", "ilink", "limits", "outbox", "http", "attachments", "pacing", "homeassistant",
                 "fallback")
 
 
