@@ -34,10 +34,7 @@ from bridge.errors import StartupError
 from bridge.fallback.apprise import AppriseNotifier
 from bridge.fallback.service import FallbackService
 from bridge.homeassistant import HomeAssistant
-from bridge.http.door import HttpIngress
-from bridge.http.download import download
 from bridge.http.overview import Changes, Overview, RecentReports
-from bridge.http.prometheus import PrometheusMetrics
 from bridge.i18n import texts_for
 from bridge.inbound.dispatch import Dispatch, subscriptions
 from bridge.inbound.intake import Intake
@@ -61,6 +58,8 @@ from bridge.wechat.rooms import RoomDirectory
 from bridge.wechat.transports import NoGateway, TransportOpenings, Transports
 
 if TYPE_CHECKING:  # built only when the config uses them: grpc and aiohttp load with them
+    from bridge.http.door import HttpIngress
+    from bridge.http.prometheus import PrometheusMetrics
     from bridge.wechat.client import WeChatClient
     from bridge.wechat.official import OfficialBots
 
@@ -88,7 +87,7 @@ class Bridge:
         directory = RoomDirectory()
         rooms_ready = asyncio.Event()
         # Prometheus counters only where /metrics can be scraped: the HTTP door serves it.
-        self.prometheus = PrometheusMetrics() if config.http.enabled else None
+        self.prometheus = _prometheus() if config.http.enabled else None
         metrics = self.prometheus or Metrics()
         # What the status page shows changed: the page's signal and recent reports come first, so
         # the stages that change them are handed their methods.
@@ -126,7 +125,7 @@ class Bridge:
         waiting_changed = (self.official_events.changed,) if self.official_events is not None else ()
         self.worker = DeliveryWorker(store=store, wechat=self.wechat, directory=directory, rooms_ready=rooms_ready,
                                      on_finished=Nudges(self.reporter.nudge, *waiting_changed),
-                                     contacts=live.contacts, attachments=config.attachments, download=download,
+                                     contacts=live.contacts, attachments=config.attachments, download=_download,
                                      pacer=Pacer(config.pacing), metrics=metrics, quiet=live.quiet,
                                      openings=TransportOpenings(live=live, rooms_ready=rooms_ready,
                                                                 official=self.official))
@@ -158,8 +157,8 @@ class Bridge:
         overview = Overview(status=self.status, links=links, directory=directory, live=live,
                             queue=self.info.outbox_stats, debug=lambda: config.log_level == "debug",
                             changes=changes, recent=recent)
-        self.http = HttpIngress(config.http, live=live, accept=self.intake.accept_direct, health=self.info.health,
-                                overview=overview, metrics=self.prometheus) if config.http.enabled else None
+        self.http = _http_door(config, live=live, accept=self.intake.accept_direct, health=self.info.health,
+                               overview=overview, metrics=self.prometheus) if config.http.enabled else None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -236,6 +235,30 @@ class Bridge:
             return
         await self.mqtt.publish(reports.state_publication(self.config.topics, "offline"))
         await self.mqtt.flush()
+
+
+# Each outside library is loaded only when its part of the config is there (aiohttp's server and
+# prometheus_client with `http`, grpc with a group chat, Apprise with `fallback`): a small machine
+# running the official bot alone does not pay for the rest.
+
+def _prometheus() -> PrometheusMetrics:
+    from bridge.http.prometheus import PrometheusMetrics
+
+    return PrometheusMetrics()
+
+
+def _http_door(config: Config, *, live: LiveRuntime, accept: Any, health: Any, overview: Overview,
+               metrics: PrometheusMetrics | None) -> HttpIngress:
+    from bridge.http.door import HttpIngress
+
+    return HttpIngress(config.http, live=live, accept=accept, health=health, overview=overview, metrics=metrics)
+
+
+async def _download(url: str, *, max_bytes: int, seconds: float) -> bytes:
+    """An attachment's URL, fetched with aiohttp's client, loaded at the first URL attachment."""
+    from bridge.http.download import download
+
+    return await download(url, max_bytes=max_bytes, seconds=seconds)
 
 
 def _gateway(config: Config, *, listening: Callable[[], bool], connection: Link,

@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     commands_after_load: dict[str, Callable[[], int]] = {
         "check": lambda: _check(config, args.config),
-        "ilink": lambda: _ilink(config, args.action, getattr(args, "name", None)),
+        "ilink": lambda: _ilink(config, args.config, args.action, getattr(args, "name", None)),
         "render": lambda: _render(config, args.topic, args.payload, args.retained, args.last),
         "health": lambda: _health(config, args.timeout),
         "run": lambda: _run(config, Path(args.config)),
@@ -170,12 +170,12 @@ def _check(config: Config, path: str) -> int:
     return EXIT_OK
 
 
-def _ilink(config: Config, action: str, name: str | None) -> int:
+def _ilink(config: Config, path: str, action: str, name: str | None) -> int:
     from bridge.commands import ilink
     from bridge.wechat.ilink.errors import LoginFailed
 
     if action == "list":
-        lines = ilink.listing(config, time.time())
+        lines = ilink.listing(config, time.time(), path)
         print("\n".join(lines) if lines else "nobody is bound to the official bot yet")
         return EXIT_OK
     assert name is not None

@@ -8,6 +8,7 @@ wants one of these values never pulls in the MQTT client, the WeChat link or the
     Delivery, Attachment           one rendered text (and image or file) for one room
     DeliveryPolicy, ThrottleMark   how hard to try it; the route throttle scope it counts against
     StateMark                      what an event says about its route's state per key (`changed`, `for`)
+    SilenceMark, BatchMark         an event heard by a `silence` route; an event gathered by a `batch` route
     Queued | Rejected              what the pipeline made of one target (event x room)
     DeliveryReport, RoomRef        the one terminal outcome of a target, as published
     FallbackOutcome                what the fallback (Apprise) did for it, when it was used
@@ -123,6 +124,8 @@ class DeliveryReport:
     condition_since: float | None = None
     #: Something the reader should know about how the outcome came about (a timer fired late).
     note: str | None = None
+    #: A route with `silence`: when the route (key) was last heard before it went silent.
+    silent_since: float | None = None
     #: Also sent through the fallback (`status` stays the WeChat outcome).
     fallback: FallbackOutcome | None = None
 
@@ -200,6 +203,39 @@ class StateMark:
 
 
 @dataclass(kw_only=True, frozen=True, slots=True)
+class SilenceMark:
+    """An event heard by a route with `silence`, for one key: it restarts the key's silence timer,
+    or ends a silence (`back`). `fires` False: a retained message replayed by the broker, which
+    starts watching a key never heard before and otherwise says nothing (a restart is not a report)."""
+
+    route: str
+    key: str
+    #: The silence window, in seconds.
+    silence: float
+    back: bool
+    message: HeldMessage
+    rooms: tuple[str, ...]
+    #: The event's id: a "back" message carries the id of the event that ended the silence.
+    event_id: str
+    fires: bool = True
+
+    @property
+    def scope(self) -> str:
+        return f"{self.route}\0{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMark:
+    """An event of a route with `batch`: gathered with the route's others for `window` seconds (or
+    until `count` events), then sent as one message; `item` is how the batch message names it."""
+
+    route: str
+    window: float
+    count: int | None
+    item: str
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Queued:
     """A delivery to store as pending, with the policy it is to be tried under."""
 
@@ -212,6 +248,10 @@ class Queued:
     #: Set on the deliveries of a fired `for` timer: when the condition began.
     condition_since: float | None = None
     note: str | None = None
+    #: Set on the deliveries of a `silence` route's messages: when the route was last heard.
+    silent_since: float | None = None
+    #: The route's `batch`: gathered with the route's other events into one message.
+    batch: BatchMark | None = None
     #: The route's `fallback`, stored with the row like the policy.
     fallback: FallbackMode = "default"
 

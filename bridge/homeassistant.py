@@ -40,7 +40,6 @@ from typing import Any, get_args
 from xml.sax.saxutils import escape
 
 import orjson
-import qrcode
 
 from bridge import __version__
 from bridge.chat import LoginState
@@ -223,6 +222,8 @@ QR_CAPTION_MODULES = 5
 def qr_svg(data: str, caption: str = "") -> bytes:
     """`data` as a QR code in SVG: black on an opaque white square, so dark dashboards scan too,
     with `caption` under it (what to do with it, in the config's locale)."""
+    import qrcode  # only while a scan is needed: a logged-in bridge never pays for it
+
     code = qrcode.QRCode(border=QR_BORDER_MODULES, error_correction=qrcode.constants.ERROR_CORRECT_M)
     code.add_data(data)
     code.make(fit=True)

@@ -131,7 +131,7 @@ ensure_gateway() {
 }
 
 ensure_ilink_client() {
-  # Tencent's own iLink client, pinned, that tests/unit/ilink/test_tencent_client.py runs against the
+  # Tencent's own iLink client, pinned, that tests/unit/wechat/ilink/test_tencent_client.py runs against the
   # fake iLink server (with a stub of the few openclaw/plugin-sdk functions it imports).
   local stamp="tests/ilink_client/node_modules/.installed" want
   want="$(sha256sum tests/ilink_client/package-lock.json | cut -d' ' -f1)"

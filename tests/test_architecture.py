@@ -15,6 +15,9 @@ Every import counts, at module level, inside functions and under `TYPE_CHECKING`
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -299,3 +302,42 @@ def _positional_constructors() -> list[str]:
 
 def test_constructors_with_more_than_four_parameters_are_keyword_only() -> None:
     assert not _positional_constructors()
+
+
+#: What a bridge built for the official bot alone (no group chat, no fallback, no HTTP door, no
+#: discovery) must not load: each comes with the part of the config that needs it.
+NOT_FOR_THE_BOT_ALONE = ("grpc", "apprise", "prometheus_client", "aiohttp.web", "qrcode", "bridge.wechat.puppet",
+                         "bridge.wechat.client", "bridge.http.door", "bridge.http.page")
+
+
+def _loaded_by(config: dict[str, object]) -> set[str]:
+    """The modules a bridge built (not run) for `config` has loaded, read in a fresh interpreter."""
+    probe = ("import json, sys; from bridge.config.models import Config; from bridge.app import Bridge; "
+             f"Bridge(Config.model_validate({config!r})); print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=BRIDGE.parent, capture_output=True, text=True,
+                         check=True, timeout=60)
+    return set(json.loads(out.stdout))
+
+
+def test_a_bridge_for_the_official_bot_alone_loads_no_grpc_apprise_prometheus_or_aiohttp_server() -> None:
+    loaded = _loaded_by({"rooms": {"me": {"ilink": "alice"}}, "homeassistant": {"discovery": False}})
+    wrong = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_FOR_THE_BOT_ALONE))
+    assert not wrong, f"loaded without being configured: {wrong}"
+    assert "bridge.wechat.official" in loaded and "importlib.metadata" not in _entry_point_walks()
+
+
+def _entry_point_walks() -> set[str]:
+    """pydantic's plugin lookup walks every distribution's entry points at the first model: it is off."""
+    probe = ("import importlib.metadata as m, sys; calls = []; real = m.entry_points; "
+             "m.entry_points = lambda *a, **k: calls.append(1) or real(*a, **k); "
+             "from bridge.config.models import Config; Config.model_validate({}); "
+             "print('importlib.metadata' if calls else '')")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=BRIDGE.parent, capture_output=True, text=True,
+                         check=True, timeout=60)
+    return {out.stdout.strip()} - {""}
+
+
+def test_each_part_of_the_config_loads_its_library() -> None:
+    loaded = _loaded_by({"rooms": {"ops": {"topic": "Ops"}}, "wechaty": {"token": "t"},
+                         "http": {"enabled": True, "token": "a-long-enough-token-123456"}})
+    assert {"grpc", "prometheus_client", "aiohttp.web", "bridge.http.door"} <= loaded

@@ -148,3 +148,21 @@ def test_check_says_what_to_install_when_apprise_is_missing(tmp_path: Path) -> N
         "configuration has 1 problem(s):\n"
         f"  {path}: fallback.urls: fallback.urls needs the Apprise library, which is not installed: "
         "pip install 'apprise>=2.2,<3' (the Docker image and scripts/setup.sh install it)\n")
+
+
+def test_check_refuses_a_room_naming_a_person_nobody_bound_and_says_how_to_bind_them(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"outbox: {{path: {tmp_path / 'outbox.sqlite3'}}}\nrooms:\n  me: {{ilink: alice}}\n"
+                    "routes:\n  - {topic: home/door, rooms: [me], template: door}\n")
+    result = cli("check", "--config", str(path))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (f"{path}: rooms.me: nobody is bound as 'alice' to the official bot; bind them first: "
+                             f"wechat-mqtt-bridge ilink login --config {path} --name alice\n")
+    # Bound (as `ilink login` stores it), the same config passes, and needs no gateway token.
+    from bridge.wechat.ilink.credentials import Credentials, CredentialStore
+
+    CredentialStore(tmp_path / "ilink").save(Credentials(name="alice", token="t0k3n", base_url="https://x",
+                                                         bot_id="b@im.bot", user_id="alice@im.wechat", bound_at=1.0))
+    result = subprocess.run([sys.executable, "-m", "bridge", "check", "--config", str(path)], check=False,
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, env={"PATH": "/usr/bin:/bin"})
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"{path}: OK (1 route, 1 room)\n", "")

@@ -7,11 +7,13 @@ and captures). The texts are asserted exactly, and so is which `when` holds.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 
+from bridge.cli import main
 from bridge.config.loader import load_config
 from bridge.events import InboundMessage, Queued, Rejected
 from bridge.inbound.intake import idempotency_key
@@ -272,3 +274,217 @@ def test_scripts_in_chinese(tmp_path: Path) -> None:
         ("script-cron-failed", "ops", "⏰ nas 上的定时任务 sync 失败：exit status 23")]
     assert sent(p, "scripts/done/buildbox/build", "3725") == [
         ("script-done", "ops", "✅ buildbox 上的 build 已完成，用时 1小时2分钟")]
+
+
+# ------------------------------------------------------------------ issue 27: what a home publishes
+
+HOME = ["availability.yaml", "frigate.yaml", "owntracks.yaml", "shelly.yaml"]
+
+#: Zigbee2MQTT availability, from its docs (https://www.zigbee2mqtt.io/guide/configuration/device-availability.html)
+#: and its tests (test/extensions/availability.test.ts publishes `{"state":"offline"}`, and plain
+#: `offline` under `legacy_availability_payload`).
+Z2M_OFFLINE, Z2M_ONLINE = '{"state":"offline"}', '{"state":"online"}'
+#: Frigate's own examples (https://docs.frigate.video/integrations/mqtt/, "frigate/reviews" and "frigate/events").
+FRIGATE_REVIEW = {
+    "type": "new",
+    "before": {"id": "1718987129.308396-fqk5ka", "camera": "front_cam", "start_time": 1718987129.308396,
+               "end_time": None, "severity": "alert",
+               "thumb_path": "/media/frigate/clips/review/thumb-front_cam-1718987129.308396-fqk5ka.webp",
+               "data": {"detections": ["1718987128.947436-g92ztx"], "objects": ["person"], "sub_labels": [],
+                        "zones": [], "audio": []}},
+    "after": {"id": "1718987129.308396-fqk5ka", "camera": "front_cam", "start_time": 1718987129.308396,
+              "end_time": None, "severity": "alert",
+              "thumb_path": "/media/frigate/clips/review/thumb-front_cam-1718987129.308396-fqk5ka.webp",
+              "data": {"detections": ["1718987128.947436-g92ztx", "1718987130.12345-abc123"],
+                       "objects": ["person", "car"], "sub_labels": [], "zones": ["front_yard"], "audio": []}},
+}
+FRIGATE_EVENT = {
+    "type": "new",
+    "before": {},
+    "after": {"id": "1607123955.475377-mxklsc", "camera": "front_door", "frame_time": 1607123961.837752,
+              "label": "person", "sub_label": None, "top_score": 0.958984375, "false_positive": False,
+              "start_time": 1607123955.475377, "end_time": None, "score": 0.7890625, "box": [424, 500, 536, 712],
+              "area": 23744, "ratio": 2.113207, "region": [264, 450, 667, 853], "current_zones": ["driveway"],
+              "entered_zones": ["yard", "driveway"], "thumbnail": None, "has_snapshot": True, "has_clip": True,
+              "stationary": False, "motionless_count": 0, "position_changes": 2, "attributes": {}},
+}
+#: OwnTracks' booklet (https://owntracks.org/booklet/tech/json/, _type=transition) and its poster's example.
+OWNTRACKS_ENTER = ('{"_type":"transition","wtst":1425042603,"lat":12.34,"lon":44.5,"tst":1427634603,"acc":130,'
+                   '"tid":"JP","event":"enter","desc":"Home","t":"c"}')
+#: Shelly's Gen2 API docs (https://shelly-api-docs.shelly.cloud/gen2/General/Notifications and
+#: ComponentsAndServices/Input: "single_push", "double_push", "triple_push", "long_push").
+SHELLY_PUSH = ('{"src":"shellyplus1-a8032ab720ac","dst":"shellyplus1-a8032ab720ac/events","method":"NotifyEvent",'
+               '"params":{"ts":1631266595.44,"events":[{"component":"input:0","id":0,"event":"%s",'
+               '"ts":1631266595.44}]}}')
+SHELLY_SWITCH = ('{"src":"shellyplus1pm-441793d69718","dst":"shellyplus1pm-441793d69718/events",'
+                 '"method":"NotifyStatus","params":{"ts":1631186452.56,"switch:0":{"id":0,"output":%s,'
+                 '"source":"button"}}}')
+
+
+@pytest.mark.parametrize("name", HOME)
+def test_each_home_file_holds_routes_only_and_has_chinese_texts(tmp_path: Path, name: str) -> None:
+    text = (MAPPINGS / name).read_text()
+    assert "`family`" in text.split("routes:")[0] and "`ops`" in text.split("routes:")[0]
+    assert "\nrooms:" not in text
+    pipeline_for(tmp_path, name, locale="zh-CN")
+    config = load_config(tmp_path / "config.yaml", environ={})
+    assert all("zh-CN" in route.translations for route in config.routes), name
+    assert all("zh-CN" in route.batch.translations for route in config.routes if route.batch is not None)
+
+
+def test_all_home_files_load_beside_the_others(tmp_path: Path) -> None:
+    assert len(pipeline_for(tmp_path, *READY_MADE, *HOME).routes) == 18 + 4 + 4 + 1 + 4
+
+
+def test_availability(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "availability.yaml")
+    assert sent(p, "zigbee2mqtt/kitchen_plug/availability", Z2M_OFFLINE) == [
+        ("z2m-offline", "ops", "🔌 kitchen plug went offline")]
+    assert sent(p, "zigbee2mqtt/kitchen_plug/availability", "offline") == [  # legacy_availability_payload
+        ("z2m-offline", "ops", "🔌 kitchen plug went offline")]
+    assert sent(p, "zigbee2mqtt/kitchen_plug/availability", Z2M_ONLINE) == [
+        ("z2m-online", "ops", "✅ kitchen plug is back online")]  # when the last state was offline
+    assert sent(p, "tele/kettle/LWT", "Offline") == [("tasmota-lwt-offline", "ops", "🔌 Tasmota kettle went offline")]
+    assert sent(p, "tele/kettle/LWT", "Online") == []
+    assert sent(p, "livingroom/status", "offline") == [
+        ("esphome-status-offline", "ops", "🔌 ESPHome node livingroom went offline")]
+    assert sent(p, "livingroom/status", "online") == []
+    assert sent(p, "homeassistant/status", "offline") == []
+    assert sent(p, "zigbee2mqtt/bridge/state", '{"state":"offline"}') == []  # two levels: not a device
+    zh = pipeline_for(tmp_path, "availability.yaml", locale="zh-CN")
+    assert sent(zh, "zigbee2mqtt/kitchen_plug/availability", Z2M_OFFLINE) == [
+        ("z2m-offline", "ops", "🔌 kitchen plug 已离线")]
+
+
+def test_availability_repeats_say_nothing_and_a_replay_at_start_is_quiet(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "availability.yaml")
+    box = Outbox.open(":memory:")
+
+    def stored(topic: str, payload: str, at: float, retain: bool = False) -> list[str | None]:
+        plan = pipelines.plan(p, InboundMessage(topic=topic, payload=payload.encode(), retain=retain,
+                                                received_at=at, qos=1))
+        arrival = Arrival(key=idempotency_key(topic, payload.encode(), None), dup=False, needs_ack=True,
+                          outcomes=plan.outcomes, received_at=at, observations=plan.observations)
+        [result] = box.accept([arrival], now=at)
+        assert isinstance(result, Accepted)
+        return [r.error for r in result.refused]
+
+    try:
+        assert stored("zigbee2mqtt/lamp/availability", Z2M_ONLINE, 1.0, retain=True) == []  # replayed: remembered
+        assert stored("zigbee2mqtt/lamp/availability", Z2M_ONLINE, 2.0) == [  # not a change: no "back online"
+            "unchanged: the value is still online"]
+        assert stored("zigbee2mqtt/lamp/availability", Z2M_OFFLINE, 3.0) == []
+        assert stored("zigbee2mqtt/lamp/availability", Z2M_OFFLINE, 4.0) == ["unchanged: the value is still offline"]
+        assert stored("tele/kettle/LWT", "Offline", 5.0) == []
+        assert stored("tele/kettle/LWT", "Offline", 6.0) == ["unchanged: payload is still Offline"]
+        assert [r.text for r in box._rows("WHERE status = 'pending' ORDER BY seq")] == [
+            "🔌 lamp went offline", "🔌 Tasmota kettle went offline"]
+    finally:
+        box.close()
+
+
+def test_frigate_review_is_announced_with_the_kept_snapshot(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "frigate.yaml")
+    assert [f.mqtt for f in p.kept_filters] == ["frigate/+/+/snapshot", "frigate/+/+/snapshot"]
+    assert "frigate/+/+/snapshot" in p.route_subscriptions
+    review = json.dumps(FRIGATE_REVIEW)
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256))
+    message = InboundMessage(topic="frigate/reviews", payload=review.encode(), retain=False, received_at=1.0)
+    assert pipelines.plan(p, message).outcomes == ()  # no snapshot yet: waits for a later update
+    [queued] = pipelines.plan(p, message, kept={"frigate/front_cam/person/snapshot": jpeg}).outcomes
+    assert isinstance(queued, Queued)
+    assert queued.delivery.text == "📷 front cam: person, car in front yard"
+    assert queued.delivery.attachment is not None and queued.delivery.attachment.data == jpeg
+    assert queued.throttle is not None and queued.throttle.key == "1718987129.308396-fqk5ka"
+    ended = json.dumps({**FRIGATE_REVIEW, "type": "end"})
+    assert sent(p, "frigate/reviews", ended) == []
+    detection = json.dumps({**FRIGATE_REVIEW, "after": {**FRIGATE_REVIEW["after"], "severity": "detection"}})
+    assert pipelines.plan(p, InboundMessage(topic="frigate/reviews", payload=detection.encode(), retain=False,
+                                            received_at=1.0), kept={"frigate/front_cam/person/snapshot": jpeg}
+                          ).outcomes == ()
+    zh = pipeline_for(tmp_path, "frigate.yaml", locale="zh-CN")
+    [queued] = pipelines.plan(zh, message, kept={"frigate/front_cam/person/snapshot": jpeg}).outcomes
+    assert isinstance(queued, Queued) and queued.delivery.text == "📷 front cam：person、car（front yard）"
+
+
+def test_frigate_with_frigate_url_takes_the_snapshot_from_the_http_api(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    main = tmp_path / "config.yaml"
+    main.write_text("wechaty: {token: t}\nrooms:\n  family: {topic: F}\n  ops: {topic: O}\n"
+                    f"include: ['{MAPPINGS / 'frigate.yaml'}']\n")
+    p = Runtime.compile(load_config(main, environ={"FRIGATE_URL": "http://nvr:5000", "FRIGATE_EVENTS": "on"}))
+    [queued] = pipelines.plan(p, InboundMessage(topic="frigate/reviews", payload=json.dumps(FRIGATE_REVIEW).encode(),
+                                                retain=False, received_at=1.0)).outcomes
+    assert isinstance(queued, Queued) and queued.delivery.attachment is not None
+    assert queued.delivery.attachment.url == "http://nvr:5000/api/events/1718987128.947436-g92ztx/snapshot.jpg"
+    update = json.dumps({**FRIGATE_REVIEW, "type": "update"})
+    assert sent(p, "frigate/reviews", update) == []  # announced on `new` already
+    [queued] = pipelines.plan(p, InboundMessage(topic="frigate/events", payload=json.dumps(FRIGATE_EVENT).encode(),
+                                                retain=False, received_at=1.0)).outcomes
+    assert isinstance(queued, Queued) and queued.delivery.text == "📷 front door: person in yard, driveway"
+    assert queued.delivery.attachment is not None
+    assert queued.delivery.attachment.url == "http://nvr:5000/api/events/1607123955.475377-mxklsc/snapshot.jpg"
+
+
+def test_frigate_events_are_off_unless_asked_for(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "frigate.yaml")
+    assert sent(p, "frigate/events", json.dumps(FRIGATE_EVENT)) == []
+
+
+def test_owntracks(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "owntracks.yaml")
+    assert sent(p, "owntracks/alice/phone/event", OWNTRACKS_ENTER) == [
+        ("owntracks-transition", "family", "🏠 Alice arrived at Home")]
+    leave = OWNTRACKS_ENTER.replace('"enter"', '"leave"').replace('"Home"', '"Office"')
+    assert sent(p, "owntracks/alice/phone/event", leave) == [("owntracks-transition", "family", "🚶 Alice left Office")]
+    private = '{"_type":"transition","lat":49.13,"lon":13.42,"acc":26,"tst":1444818585,"event":"leave","tid":"21"}'
+    assert sent(p, "owntracks/bob/phone/event", private) == [("owntracks-transition", "family", "🚶 Bob left a region")]
+    location = '{"_type":"location","lat":49.13,"lon":13.42,"tst":1444818585,"tid":"21"}'
+    assert sent(p, "owntracks/alice/phone/event", location) == []
+    zh = pipeline_for(tmp_path, "owntracks.yaml", locale="zh-CN")
+    assert sent(zh, "owntracks/alice/phone/event", OWNTRACKS_ENTER) == [
+        ("owntracks-transition", "family", "🏠 alice 到达了Home")]
+
+
+def test_shelly(tmp_path: Path) -> None:
+    p = pipeline_for(tmp_path, "shelly.yaml")
+    topic = "shellyplus1-a8032ab720ac/events/rpc"
+    assert sent(p, topic, SHELLY_PUSH % "single_push") == [
+        ("shelly-button", "family", "🔘 shellyplus1-a8032ab720ac: button 0 pressed")]
+    assert sent(p, topic, SHELLY_PUSH % "long_push") == [
+        ("shelly-button", "family", "🔘 shellyplus1-a8032ab720ac: button 0 held")]
+    assert sent(p, topic, SHELLY_PUSH % "btn_down") == []  # a raw edge, not a press
+    assert sent(p, "shellyplus1pm-441793d69718/events/rpc", SHELLY_SWITCH % "true") == [
+        ("shelly-switch", "family", "🟢 shellyplus1pm-441793d69718 switched on (button)")]
+    power = ('{"src":"shellyplus1pm-441793d69718","dst":"shellyplus1pm-441793d69718/events","method":"NotifyStatus",'
+             '"params":{"ts":1631186545.04,"switch:0":{"id":0,"apower":8.9,"current":0.068}}}')
+    assert sent(p, "shellyplus1pm-441793d69718/events/rpc", power) == []  # a power reading, no switching
+    assert sent(p, "shellies/shelly1-B929CC/relay/0", "off") == [  # the outbox sends it when it is a change
+        ("shelly-gen1-relay", "family", "⚫ shelly1-B929CC relay 0 switched off")]
+    assert sent(p, "shellies/shellybutton1-A4CF12F45301/input_event/0", '{"event":"SS","event_cnt":4}') == [
+        ("shelly-gen1-button", "family", "🔘 shellybutton1-A4CF12F45301: button 0 pressed twice")]
+    zh = pipeline_for(tmp_path, "shelly.yaml", locale="zh-CN")
+    assert sent(zh, topic, SHELLY_PUSH % "double_push") == [
+        ("shelly-button", "family", "🔘 shellyplus1-a8032ab720ac：按钮 0 被按了两下")]
+
+
+@pytest.mark.parametrize(("name", "topic", "payload", "text"), [
+    ("availability.yaml", "zigbee2mqtt/kitchen_plug/availability", Z2M_OFFLINE, "🔌 kitchen plug went offline"),
+    ("availability.yaml", "zigbee2mqtt/kitchen_plug/availability", "offline", "🔌 kitchen plug went offline"),
+    ("availability.yaml", "tele/kettle/LWT", "Offline", "🔌 Tasmota kettle went offline"),
+    ("availability.yaml", "livingroom/status", "offline", "🔌 ESPHome node livingroom went offline"),
+    ("frigate.yaml", "frigate/reviews", json.dumps(FRIGATE_REVIEW), "📷 front cam: person, car in front yard"),
+    ("owntracks.yaml", "owntracks/alice/phone/event", OWNTRACKS_ENTER, "🏠 Alice arrived at Home"),
+    ("shelly.yaml", "shellyplus1-a8032ab720ac/events/rpc", SHELLY_PUSH % "single_push",
+     "🔘 shellyplus1-a8032ab720ac: button 0 pressed"),
+    ("shelly.yaml", "shellyplus1pm-441793d69718/events/rpc", SHELLY_SWITCH % "false",
+     "⚫ shellyplus1pm-441793d69718 switched off (button)"),
+])
+def test_check_passes_and_render_shows_the_message_of_each_documented_sample(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, topic: str, payload: str, text: str) -> None:
+    pipeline_for(tmp_path, name)
+    config = str(tmp_path / "config.yaml")
+    assert main(["check", "--config", config]) == 0
+    assert capsys.readouterr().out.startswith(f"{config}: OK")
+    assert main(["render", "--config", config, "--topic", topic, "--payload", payload]) == 0
+    assert f"\n       {text}\n" in capsys.readouterr().out + "\n"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from bridge.chat import IlinkState
+from bridge.config.models import IlinkSettings
 from bridge.http.prometheus import PrometheusMetrics
+from bridge.i18n import texts_for
+from bridge.reporting.payloads import ilink_body
+from bridge.wechat.ilink.window import Gate, Remaining
+from bridge.wechat.official import OfficialBot, why
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "<!-- checked by tests/test_readme.py: `wechat-mqtt-bridge check` must accept this config -->"
@@ -58,7 +66,9 @@ def test_each_readme_links_the_other_and_says_which_is_authoritative() -> None:
 
 
 #: The sections README.zh-CN.md covers (issue 19, and issue 16's fallback), by the English heading they render.
-SECTIONS = {"Quick start": "快速上手", "Getting your WeChat account online": "让微信号上线",
+SECTIONS = {"Quick start": "快速上手",
+            # the two ways into WeChat: the official bot first, then group chats (issue 24)
+            "Getting WeChat online": "接入微信", "Group chats through a gateway": "群聊走网关",
             "When WeChat is away": "微信不在线的时候",
             "Configuration": "配置", "Home Assistant": "Home Assistant", "Docker": "Docker", "Securing it": "保护好它",
             # the App and the images' sizes (issue 26)
@@ -133,8 +143,53 @@ def test_the_map_check_sees_a_missing_and_a_made_up_entry(monkeypatch: pytest.Mo
         test_the_map_in_how_it_works_names_every_package_and_module_and_nothing_else()
 
 
+# --- the official bot (issue 24) ----------------------------------------------------------------------------
+
+
+def nudges(locale: str) -> list[str]:
+    """The lines the official bot ends a message with (`OfficialBot._nudge`), 2 and 1 left, then none."""
+    bot = SimpleNamespace(_settings=IlinkSettings(), _texts=lambda: texts_for(locale))
+    return [OfficialBot._nudge(bot, left).strip() for left in (2, 1, 0)]  # type: ignore[arg-type]
+
+
+def test_both_readmes_quote_the_nudge_lines_the_bot_sends_in_their_language() -> None:
+    english, chinese = (section((ROOT / name).read_text(), heading)
+                        for name, heading in (("README.md", "Getting WeChat online"), ("README.zh-CN.md", "接入微信")))
+    two, one, last = nudges("en")
+    assert two in english and last in english and one.split(";")[0] in english
+    two, one, last = nudges("zh-CN")
+    assert two in chinese and last in chinese and one.split("；")[0] in chinese
+
+
+def test_the_official_bot_state_examples_are_what_the_bridge_publishes() -> None:
+    """Each `<base>/bridge/ilink/<name>` example: the payload's keys, a state it can have, a reason it writes."""
+    keys = set(ilink_body(IlinkState(name="alice", state="logged_in")))
+    clock = r"\d\d:\d\d:\d\d"
+    reasons = [re.escape(why(name, Remaining(gate=gate, budget=0, window_until=None, retry_at=None,
+                                            context_token=None), 10)).replace("later", clock)
+               for gate in Gate if gate is not Gate.OPEN for name in ("alice", "mama")]
+    # The sentences of an expired session and of the bridge's own QR login (bridge/wechat/official.py).
+    source = (ROOT / "bridge/wechat/official.py").read_text()
+    assert "expired (errcode -14); no call until " in source and "to log the official bot in again " in source
+    reasons += [rf"the official bot's session for (alice|mama) expired \(errcode -14\); no call until {clock}, "
+                "then it tries again",
+                r"scan the QR code with (alice|mama)'s WeChat to log the official bot in again \(code 1 of 3\)"]
+    for readme, heading, part in (("README.md", "MQTT topics", "### Official bots"),
+                                  ("README.zh-CN.md", "接入微信", "### 官方机器人的状态")):
+        text = section((ROOT / readme).read_text(), heading).split(part, 1)[1]
+        block = re.search(r"`<base>/bridge/ilink/<name>`.*?```json\n(.*?)```", text, re.DOTALL)
+        assert block, f"{readme}: no example of <base>/bridge/ilink/<name>"
+        examples = [json.loads(line) for line in block.group(1).splitlines()]
+        assert len(examples) >= 5
+        for example in examples:
+            assert set(example) == keys, example
+            assert example["state"] in ("logged_in", "logged_out", "scan")
+            assert (example["budget"] is None) == (example["state"] != "logged_in"), example
+            assert example["reason"] is None or any(re.fullmatch(r, example["reason"]) for r in reasons), example
+
+
 #: The heading of the section with the table of the routes to group chats, by README (issue 25).
-GROUP_CHATS = {"README.md": "## Group chats\n", "README.zh-CN.md": "## 群聊\n"}
+GROUP_CHATS = {"README.md": "## Group chats through a gateway\n", "README.zh-CN.md": "## 群聊走网关\n"}
 #: Every route of 2026 the table must name, by its id (the first cell's first `code`).
 ROUTES_2026 = ["wechat-skill", "ipad", "xp", "wechat4u", "mock"]
 

@@ -1,18 +1,24 @@
 """Every shell and YAML block a newcomer copies first, run as the README shows it, in both languages.
 
-The blocks of the quick start, "Getting your WeChat account online", "Configuration", "The WeChat
-gateway" and "Docker" are read out of README.md and README.zh-CN.md (issue 29). A block preceded by
+The blocks of the quick start, "Getting WeChat online" (the official bot), "Group chats through a
+gateway", "Configuration", "The WeChat gateway" and "Docker" are read out of README.md and
+README.zh-CN.md (issue 29). A block preceded by
 `<!-- fragment… -->` is a piece of something larger (one line of output, part of a config): it is
 not run as a whole. Every other block is one of:
 
 - a YAML config: `check` must accept it, copied beside the repo's `mappings/`, with only
-  `WECHATY_TOKEN` exported, as the quick start says;
+  `WECHATY_TOKEN` exported, as the quick start says; the people its `ilink` rooms name are bound
+  first with `ilink login`, the person scanning on a fake iLink server (tests/support/fake_ilink.py);
 - shell lines `wechat-mqtt-bridge check|render|doctor --config config.yaml` with the output the
   README shows under them as `# ` comments: run against the real-account config ("the config beside
   them", the one the quick start points to), with the gateway started by the README's own command
   (the mock puppet serving the config's rooms) and a real mosquitto. The output must match line for
   line, where `…` stands for anything and a time of day for any time;
 - the gateway command (marked as such): that is the one started;
+- the official bot's commands (`ilink login`, `ilink list`): run on the official bot's config, in
+  that section, with the output the README shows (a line `…` alone stands for the QR code's lines),
+  `ilink login` against the fake iLink server; `check` refuses that config, as the README shows,
+  before anyone is bound;
 - anything else (the demo, Docker, `run`): the repository files it names must exist.
 """
 
@@ -35,16 +41,21 @@ import pytest
 import yaml
 
 from tests.support.broker import MosquittoBroker
+from tests.support.fake_ilink import FakeIlink
 from tests.support.gateway import free_port
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The sections a newcomer copies from, by README, as their `## ` headings read.
 SECTIONS = {
-    "README.md": ["Quick start", "Getting your WeChat account online", "Configuration", "The WeChat gateway",
-                  "Docker"],
-    "README.zh-CN.md": ["快速上手", "让微信号上线", "配置", "Docker"],
+    "README.md": ["Quick start", "Getting WeChat online", "Group chats through a gateway", "Configuration",
+                  "The WeChat gateway", "Docker"],
+    "README.zh-CN.md": ["快速上手", "接入微信", "群聊走网关", "配置", "Docker"],
 }
+#: The section of the official bot (issue 24), and the markers of its config and of `check`'s refusal.
+OFFICIAL_SECTION = {"README.md": "Getting WeChat online", "README.zh-CN.md": "接入微信"}
+OFFICIAL_MARKER = "<!-- the official bot's config: tests/test_readme_blocks.py binds"
+UNBOUND_MARKER = "<!-- fragment: what check prints while nobody is bound"
 REAL_ACCOUNT_MARKER = "<!-- checked by tests/test_readme.py: `wechat-mqtt-bridge check` must accept this config -->"
 GATEWAY_MARKER = "<!-- the gateway command: tests/test_readme_blocks.py runs it"
 #: The commands whose output a README shows and this test compares; `run` does not end.
@@ -109,12 +120,69 @@ def in_a_copy(directory: Path, config: str) -> Path:
     return directory
 
 
+@pytest.fixture
+def fake_ilink() -> Iterator[FakeIlink]:
+    with FakeIlink(qr_hold=0.5) as server:
+        yield server
+
+
+def people(config: str) -> list[str]:
+    """The people the config's `ilink` rooms name."""
+    rooms = (yaml.safe_load(config) or {}).get("rooms") or {}
+    return sorted({room["ilink"] for room in rooms.values() if isinstance(room, dict) and "ilink" in room})
+
+
+def pointed_at(config: str, fake: FakeIlink) -> str:
+    """`config` with `ilink.base_url` at the fake: what the test's `ilink login` talks to."""
+    data = yaml.safe_load(config)
+    data["ilink"] = {**(data.get("ilink") or {}), "base_url": fake.base_url}
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def ilink_login(line: str, *, cwd: Path, config: str, fake: FakeIlink) -> subprocess.CompletedProcess[str]:
+    """A README's `ilink login` line, as a shell runs it, with `config.yaml` pointed at the fake for the
+    while: the person the line names scans the QR code, the phone says so, then they confirm."""
+    match = re.search(r"--name (\S+)", line)
+    assert match, line
+    (cwd / "config.yaml").write_text(pointed_at(config, fake))
+    before = len(fake.logins)
+    process = subprocess.Popen(["bash", "-c", line], cwd=cwd, env=user_env(TOKEN), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        def asked() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{line!r} exited before asking for a QR code: {process.communicate()}")
+            return len(fake.logins) > before
+        wait_for(asked, timeout=30, what=f"{line!r} asking for a QR code")
+        login = fake.login
+        fake.scan(f"{match.group(1)}@im.wechat")
+        # The scan answered to the login's poll, so that it says "Scanned" before the confirmation.
+        wait_for(lambda: login.seen.get(fake.port) == login.version, timeout=20, what="the login told of the scan")
+        fake.confirm()
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        (cwd / "config.yaml").write_text(config)
+    return subprocess.CompletedProcess(line, process.returncode, out, err)
+
+
+def bind_everyone(workdir: Path, config: str, fake: FakeIlink) -> None:
+    for name in people(config):
+        line = f"wechat-mqtt-bridge ilink login --config config.yaml --name {name}"
+        result = ilink_login(line, cwd=workdir, config=config, fake=fake)
+        assert (result.returncode, result.stderr) == (0, ""), f"{line}\n{result.stdout}"
+
+
 @pytest.mark.parametrize("readme", list(SECTIONS))
-def test_every_full_config_passes_check(tmp_path: Path, readme: str) -> None:
+def test_every_full_config_passes_check(tmp_path: Path, readme: str, fake_ilink: FakeIlink) -> None:
     configs = [b for b in blocks(readme) if b.lang == "yaml" and not b.fragment]
-    assert len(configs) >= 2, "the real-account and the reference config, at least"
+    assert len(configs) >= 3, "the official bot's, the real-account and the reference config, at least"
+    assert any(people(block.text) for block in configs), "no config with an official bot's room"
     for index, block in enumerate(configs):
         workdir = in_a_copy(tmp_path / str(index), block.text)
+        bind_everyone(workdir, block.text, fake_ilink)
         result = shell("wechat-mqtt-bridge check --config config.yaml", cwd=workdir)
         assert (result.returncode, result.stderr) == (0, ""), f"{block}:\n{result.stderr}"
         assert re.fullmatch(r"config\.yaml: OK \(\d+ routes?, \d+ rooms?\)\n", result.stdout), result.stdout
@@ -187,6 +255,61 @@ def test_every_other_shell_line_names_files_that_exist(readme: str) -> None:
                 made.add(words[-1])
             for path in re.findall(REPO_PATH, command.line):
                 assert path in made or (ROOT / path).exists(), f"{block}: {command.line!r} names {path}: missing"
+
+
+# --- the official bot's two commands (issue 24) ------------------------------------------------------------
+
+
+def official_blocks(readme: str) -> list[Block]:
+    return [b for b in blocks(readme) if b.section == OFFICIAL_SECTION[readme]]
+
+
+def shows(output: list[str], printed: str) -> bool:
+    """Whether `printed` is what a README shows as `output`: each line as `expected_pattern` reads it, and
+    a line `…` alone for one line or more (the QR code drawn in the terminal)."""
+    pattern = "".join(r"(?:[^\n]*\n)+?" if line == "…" else expected_pattern(line, {}) + r"\n" for line in output)
+    return re.fullmatch(pattern, printed) is not None
+
+
+def test_shows_reads_a_lone_ellipsis_as_any_lines() -> None:
+    assert shows(["Scan … open https://…", "…", "Bound."], "Scan it, or open https://x\n██\n▀▀\nBound.\n")
+    assert not shows(["Scan … open https://…", "…", "Bound."], "Scan it, or open https://x\nBound.\n")
+    assert not shows(["a", "b"], "a\nb\nc\n")
+
+
+@pytest.mark.parametrize("readme", list(SECTIONS))
+def test_the_official_bot_commands_print_what_the_readme_shows(tmp_path: Path, readme: str,
+                                                                fake_ilink: FakeIlink) -> None:
+    """The official bot's config as the README writes it: `check` refuses it until the person is bound,
+    in the words the README shows; the README's `ilink login` binds them (against the fake iLink server)
+    and `ilink list` prints what the README shows; then `check` accepts the config."""
+    [config] = [b.text for b in official_blocks(readme) if b.marker.startswith(OFFICIAL_MARKER)]
+    [refusal] = [b.text for b in official_blocks(readme) if b.marker.startswith(UNBOUND_MARKER)]
+    workdir = in_a_copy(tmp_path, config)
+    # No wechaty section, no token: a config of official bots only needs neither.
+    result = shell("wechat-mqtt-bridge check --config config.yaml", cwd=workdir, token=None)
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", refusal)
+    shown = [c for b in official_blocks(readme) if b.lang in ("sh", "") and not b.fragment for c in commands(b)]
+    ran = []
+    for command in shown:
+        words = command.line.split("#", 1)[0].split()
+        assert words[0] == "wechat-mqtt-bridge", command.line
+        if words[1] == "run":
+            continue  # it does not end: tests/integration/test_ilink.py runs the bridge on such a config
+        if words[1:3] == ["ilink", "login"]:
+            result = ilink_login(command.line, cwd=workdir, config=config, fake=fake_ilink)
+        else:
+            result = shell(command.line, cwd=workdir, token=None)
+        assert (result.returncode, result.stderr) == (0, ""), f"{command.line}\n{result.stdout}{result.stderr}"
+        assert shows(command.output, result.stdout), f"{command.line}\nREADME {command.output}\ngot\n{result.stdout}"
+        ran.append(" ".join(words[1:3]))
+    assert ran == ["ilink login", "ilink list"], ran
+    credentials = workdir / "data" / "ilink"
+    assert [p.name for p in credentials.glob("*.json")] and all(
+        p.stat().st_mode & 0o077 == 0 for p in credentials.glob("*.json"))
+    result = shell("wechat-mqtt-bridge check --config config.yaml", cwd=workdir, token=None)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert re.fullmatch(r"config\.yaml: OK \(2 routes, 1 room\)\n", result.stdout), result.stdout
 
 
 # --- the gateway, started by the README's command -----------------------------------------------------------

@@ -54,7 +54,7 @@ STARTER_ROOMS = """\
 # the sidebar, bind yourself as "me" (scan the QR code with your WeChat), then write to the bot once.
 # Every *.yaml file in this folder is read: rooms, routes and contacts, as in the bridge's README.
 # The ready-made mappings (the App's option) send to the rooms "family" and "ops".
-# Group chats need a gateway (the App's gateway options; README, "Group chats"): give such a room
+# Group chats need a gateway (the App's gateway options; README, "Group chats through a gateway"): give such a room
 # the group's exact name instead, for example  family: {topic: "Happy Family"}
 rooms:
   family: {ilink: me}

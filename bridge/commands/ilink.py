@@ -67,7 +67,7 @@ async def login(config: Config, name: str, *, ask: Ask = input, out: Callable[[s
     return True
 
 
-def listing(config: Config, now: float) -> list[str]:
+def listing(config: Config, now: float, path: str = "FILE") -> list[str]:
     """A line per bound person: when bound, which rooms name them, when they last wrote, what remains."""
     store = CredentialStore(config.ilink_credentials)
     named = {person: [key for key, room in config.rooms.items() if room.ilink == person]
@@ -88,7 +88,7 @@ def listing(config: Config, now: float) -> list[str]:
     for person in config.ilink_people:
         if store.load(person) is None:
             lines.append(f"{person}: NOT BOUND (rooms: {', '.join(named[person])}); "
-                         f"run: wechat-mqtt-bridge ilink login --config FILE --name {person}")
+                         f"run: wechat-mqtt-bridge ilink login --config {path} --name {person}")
     return lines
 
 

@@ -1,11 +1,12 @@
 """The `routes` section: what an MQTT message becomes, with its attachments, retries, throttle and
-state (`changed`, `key`, `for`); and the attachment limits every route shares."""
+state (`changed`, `key`, `for`, `silence`, `batch`); and the attachment limits every route shares."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from pydantic import (
+    BeforeValidator,
     Field,
     PrivateAttr,
     field_validator,
@@ -20,7 +21,8 @@ from bridge.i18n import Locale
 from bridge.topics import TopicFilter
 
 #: Template variables the bridge provides; a named topic level may not shadow them.
-RESERVED_TEMPLATE_NAMES = frozenset({"payload", "raw", "topic", "wildcards", "now", "route", "room"})
+RESERVED_TEMPLATE_NAMES = frozenset({"payload", "raw", "topic", "wildcards", "now", "route", "room", "silent",
+                                    "silent_for", "silent_since"})
 
 
 class RetrySettings(Strict):
@@ -39,16 +41,21 @@ class RetrySettings(Strict):
 
 
 class AttachmentSource(Strict):
-    """Where a route's image or file comes from: a URL or a local path (templates), with a file name."""
+    """Where a route's image or file comes from: a URL, a local path, or the latest message kept from
+    an MQTT topic (templates), with a file name."""
 
     url: str | None = None
     path: str | None = None
-    name: str | None = None  # a template too; defaults to the last part of the URL or path
+    #: The latest payload on this topic (a Frigate snapshot, `frigate/{{ camera }}/person/snapshot`):
+    #: the bridge subscribes to it and keeps the last message of each such topic in memory.
+    topic: str | None = None
+    name: str | None = None  # a template too; defaults to the last part of the URL, path or topic
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> AttachmentSource:
-        if (self.url is None) == (self.path is None):
-            raise ValueError("give exactly one of 'url' or 'path' (or write 'payload' for the MQTT payload itself)")
+        if sum(source is not None for source in (self.url, self.path, self.topic)) != 1:
+            raise ValueError("give exactly one of 'url', 'path' or 'topic' (or write 'payload' for the MQTT "
+                             "payload itself)")
         return self
 
 
@@ -71,6 +78,36 @@ class ThrottleSettings(Strict):
     period: PositiveDuration
     #: A template rendered for each event (the route's variables); events with equal keys share a period.
     key: Annotated[str, Field(min_length=1)] = "{{ topic }}"
+
+
+#: `batch: true`: the window people mean by "at once" when a coordinator restarts or the power flickers.
+DEFAULT_BATCH_WINDOW = 30.0
+
+
+def _batch_shorthand(value: object) -> object:
+    """`batch: true` -> a 30 s window; `batch: 10s` -> that window; a mapping as written."""
+    if value is True:
+        return {"window": DEFAULT_BATCH_WINDOW}
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return {"window": value}
+    return value
+
+
+class BatchSettings(Strict):
+    """Events of the route within `window` (or until `count` of them) become one message."""
+
+    window: PositiveDuration = DEFAULT_BATCH_WINDOW
+    #: Send the batch as soon as this many events are in it.
+    count: Annotated[int, Field(ge=2, le=1000)] | None = None
+    #: How the batch message names each event (a template, the route's variables); default: its text.
+    item: Annotated[str, Field(min_length=1)] | None = None
+    #: The batch message (a template with `count`, `items`, `texts`, `route`); default: the catalog's
+    #: "{count} events on route {route}:" with one line per event's text.
+    template: Annotated[str, Field(min_length=1)] | None = None
+    translations: dict[Locale, str] = Field(default_factory=dict)
+
+    def template_in(self, locale: Locale) -> str | None:
+        return self.translations.get(locale, self.template)
 
 
 class RouteSettings(Strict):
@@ -106,6 +143,12 @@ class RouteSettings(Strict):
     key: Annotated[str, Field(min_length=1)] | None = None
     #: Send only if `when` still holds this long after it became true (a durable timer per key).
     hold: PositiveDuration | None = Field(default=None, alias="for")
+    #: No message on the route (per `key`) for this long -> one message (`silent` true in the template).
+    silence: PositiveDuration | None = None
+    #: After a silence, one message when the route is heard again (`silent` false).
+    back: bool = True
+    #: Gather the route's events for a window into one message (`true`: 30 s; a duration; or a mapping).
+    batch: Annotated[BatchSettings | None, BeforeValidator(_batch_shorthand)] = None
 
     _origin: tuple[YamlDocument, Path_] | None = PrivateAttr(default=None)
 

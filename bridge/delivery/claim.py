@@ -17,6 +17,9 @@ due and the oldest due row is one of them (`Outbox.claim_digest`), as many as fi
 (`bridge.pacing.digest_fit`); digests are folded only while pacing is on, as only pacing makes a
 backlog.
 
+A route's batch whose window ran out goes before anything else, as the one text it was composed
+as (`Outbox.claim_batch`, `bridge.outbox.watches`), its rows delivered together like a digest's.
+
 Quiet hours (`bridge.quiet_hours.QuietNow`): the normal rows of rooms inside their window are
 not claimed (under `then: drop` they end `dropped` here, returned with the expired ones); once a
 window has ended, what was due inside it goes first, as one digest whatever the threshold and
@@ -77,6 +80,12 @@ def take(box: Outbox, now: float, *, pace: Pace, finish: Finish | None, digest: 
     """The claim on the outbox's thread (`Claim` runs it there; tests may call it on an `Outbox`)."""
     quiet = quiet or QuietNow()
     held = quiet.held
+    if pace.claim:  # a route's flushed batch goes first, as the one message it was composed as
+        gathered = box.claim_batch(now, skip_rooms=pace.blocked, held=held, finish=finish)
+        if gathered is not None:
+            finish = None  # committed with the claim
+            if gathered.rows:
+                return Taken(box.expire_due(now), Batch(gathered.rows, digest=True, text=gathered.text))
     if pace.claim and digest is None and not quiet.held and not quiet.released:
         expired, row = box.expire_and_claim(now, skip_rooms=pace.blocked, finish=finish)
         return Taken(expired, Batch((row,)) if row is not None else None)

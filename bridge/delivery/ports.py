@@ -138,6 +138,8 @@ class Batch:
 
     rows: tuple[OutboxRow, ...]
     digest: bool = False
+    #: A route's batch: the one text that carries the rows (instead of the digest format).
+    text: str | None = None
 
     @property
     def first(self) -> OutboxRow:

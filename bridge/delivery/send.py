@@ -80,7 +80,8 @@ class Send:
                     log.warning("%s to room %r holds deliveries that were in doubt: sending them again, once "
                                 "(WeChat may show them twice)", batch.name, batch.room_key)
                 texts = [row.text or "" for row in batch.rows]
-                await self._text(found.id, batch.room_key, format_digest(texts, self._pacer.settings.digest))
+                text = batch.text if batch.text is not None else format_digest(texts, self._pacer.settings.digest)
+                await self._text(found.id, batch.room_key, text)
             else:
                 note = await self._row(batch.first, found.id)
         except SendInDoubt as exc:

@@ -29,8 +29,6 @@ from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import qrcode
-
 from bridge.chat import LoginState, qr_url
 from bridge.config.routes import RetrySettings
 from bridge.i18n import ENGLISH, Texts
@@ -218,6 +216,8 @@ def secret_parts(url: str) -> list[str]:
 def qr_png(data: str) -> bytes:
     """`data` as a QR code in PNG (8-bit grey, black on white), written with zlib alone: every
     notification service that takes a picture takes a PNG, few take the SVG Home Assistant gets."""
+    import qrcode  # only when a QR is to be sent: a bridge never logged out never pays for it
+
     code = qrcode.QRCode(border=QR_BORDER_MODULES, error_correction=qrcode.constants.ERROR_CORRECT_M)
     code.add_data(data)
     code.make(fit=True)

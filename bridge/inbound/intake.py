@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from bridge.errors import OutboxError
 from bridge.events import Acknowledge, DeliveryReport, InboundMessage, Planned, Queued, Rejected
+from bridge.inbound.kept import KeptMessages
 from bridge.metrics import Metrics
 from bridge.outbox import admission
 from bridge.outbox.records import Accepted, Arrival, Duplicate, IdempotencyKey
@@ -57,6 +58,8 @@ class Intake:
                  clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
         #: Read at each message: a reload applies to the messages taken after it.
         self._live = live
+        #: The latest message of each topic a route attaches from (a Frigate snapshot).
+        self._kept = KeptMessages()
         self._metrics = metrics or Metrics()
         self._store = store
         self._on_stored = on_stored
@@ -153,8 +156,8 @@ class Intake:
                          admission.duplicate_reason(result, now))
             self._count(arrival, result)
             sent = ack()
-            if isinstance(result, Accepted) and result.rows:
-                stored = True
+            if isinstance(result, Accepted) and (result.rows or arrival.silences):
+                stored = True  # deliveries to send, or a silence timer armed or ended to look at
                 if sent and arrival.needs_ack and result.event_row:
                     self._acknowledged.append(result.event_row)
         if stored:
@@ -162,7 +165,8 @@ class Intake:
 
     def _arrival(self, message: InboundMessage, kind: TopicKind) -> Arrival:
         try:
-            planned = pipeline.plan(self._live.current, message, kind)
+            self._kept.offer(self._live.current, message)
+            planned = pipeline.plan(self._live.current, message, kind, self._kept.view)
         except Exception:  # a bug must not stop the intake; logged and acknowledged, as a redelivery would fail too
             log.exception("planning the message on %s failed", message.topic)
             planned = Plan(())
@@ -172,7 +176,7 @@ class Intake:
         return Arrival(
             key=idempotency_key(message.topic, message.payload, planned.producer_id),
             dup=message.dup, needs_ack=message.qos > 0, outcomes=planned.outcomes, received_at=message.received_at,
-            observations=planned.observations,
+            observations=planned.observations, silences=planned.silences,
         )
 
     def _count(self, arrival: Arrival, result: Accepted | Duplicate) -> None:

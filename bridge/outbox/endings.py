@@ -48,6 +48,11 @@ def fired_late(*, late: float) -> str:
     return f"the hold time ran out while the bridge was stopped; sent at start-up, {span(late)} late"
 
 
+def silent_while_stopped(*, late: float) -> str:
+    """The note of a silence that began while the bridge was not running."""
+    return f"the route went silent while the bridge was stopped; sent at start-up, {span(late)} late"
+
+
 def quiet_hours(window: str) -> str:
     """A normal delivery due inside its room's quiet window, under `then: drop`."""
     return f"quiet hours ({window})"

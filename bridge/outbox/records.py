@@ -19,6 +19,7 @@ from bridge.events import (
     HeldMessage,
     Planned,
     RoomRef,
+    SilenceMark,
     StateMark,
     ThrottleMark,
 )
@@ -52,6 +53,8 @@ class Arrival:
     received_at: float
     #: What the message says about routes' state per key with no target to carry it (`Plan.observations`).
     observations: tuple[StateMark, ...] = ()
+    #: The `silence` routes that heard it (`Plan.silences`).
+    silences: tuple[SilenceMark, ...] = ()
 
     @property
     def event_id(self) -> str | None:
@@ -161,6 +164,62 @@ StateVerdict = Unchanged | Holding | Armed
 
 
 @dataclass(kw_only=True, frozen=True, slots=True)
+class Silence:
+    """A `silence` route's timer for one key, as the outbox keeps it (`bridge.outbox.watches`)."""
+
+    route: str
+    key: str
+    rooms: tuple[str, ...]
+    silence: float
+    back: bool
+    #: When the key was last heard (while silent: when the silence began).
+    heard_at: float
+    due_at: float
+    #: Silent since then (its message was sent); None: watching.
+    silent_since: float | None
+    #: Heard again while silent: a "back" message to send.
+    back_at: float | None
+    #: The event heard last: a "back" message carries its id.
+    event_id: str
+    message: HeldMessage
+    version: int = 0
+
+    @property
+    def scope(self) -> str:
+        return f"{self.route}\0{self.key}"
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
+class BatchMember:
+    """One pending delivery gathered in a batch."""
+
+    seq: int
+    event_id: str
+    room_key: str
+    text: str
+    item: str
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
+class GatheredBatch:
+    """A batch whose window ran out, with its pending deliveries, oldest first."""
+
+    batch_id: str
+    route: str
+    opened_at: float
+    members: tuple[BatchMember, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchClaim:
+    """The deliveries of one batch in one room, claimed together, and the text that carries them
+    (no rows: the claim committed the last outcome and found nothing to send)."""
+
+    rows: tuple[OutboxRow, ...]
+    text: str
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
 class Finish:
     """The outcome of a send, to commit on its own (`Outbox.finish`) or with the next claim."""
 
@@ -189,6 +248,7 @@ class RowExtras:
     digest: str | None = None
     condition_since: float | None = None
     note: str | None = None
+    silent_since: float | None = None
 
     @classmethod
     def parse(cls, stored: str | None) -> RowExtras:
@@ -201,7 +261,8 @@ class RowExtras:
             url=a.get("url"), path=a.get("path"))
         return cls(mentions=tuple(found.get("mentions", ())), attachment=attachment,
                    text_sent=bool(found.get("text_sent")), digest=found.get("digest"),
-                   condition_since=found.get("condition_since"), note=found.get("note"))
+                   condition_since=found.get("condition_since"), note=found.get("note"),
+                   silent_since=found.get("silent_since"))
 
     def to_json(self) -> str | None:
         """The JSON stored in `extras` (only the keys set; None when nothing is)."""
@@ -210,6 +271,8 @@ class RowExtras:
             found["condition_since"] = self.condition_since
         if self.note is not None:
             found["note"] = self.note
+        if self.silent_since is not None:
+            found["silent_since"] = self.silent_since
         if self.mentions:
             found["mentions"] = list(self.mentions)
         a = self.attachment
@@ -297,6 +360,7 @@ class OutboxRow:
             room=RoomRef(self.room_key, self.room_id, self.room_topic), error=self.error,
             ts=self.finished_at if self.finished_at is not None else time.time(),
             digest=self.extras.digest, condition_since=self.extras.condition_since, note=self.extras.note,
+            silent_since=self.extras.silent_since,
         )
 
 

@@ -24,6 +24,8 @@ together; each still ends with its own report. A delivery row moves only forward
                  per route and key: the last `changed` value and the `for` timer, decided in
                  `accept` too (`bridge.outbox.state`); a timer that runs out is fired by
                  `fire_timer`, which stores its deliveries and marks it fired in one transaction
+    silences, batches, batch_items, batch_texts
+                 `silence` timers and gathered `batch`es (`bridge.outbox.watches`)
 
 `sending_since` is set, and committed, before each send and cleared with its outcome; a
 pending row found with it set at start-up was being sent when the bridge stopped ("in doubt").
@@ -84,6 +86,7 @@ from bridge.outbox.records import (
     Unchanged,
 )
 from bridge.outbox.sending import MAX_DOUBTS, SYNC_EVERY_SENDS, SendingLedger
+from bridge.outbox.watches import WATCH_SCHEMA, WatchLedger
 
 __all__ = ["MAX_DOUBTS", "SYNC_EVERY_SENDS", "Outbox"]
 
@@ -93,7 +96,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Outbox(SendingLedger, FallbackLedger):
+class Outbox(SendingLedger, FallbackLedger, WatchLedger):
     """The outbox database; see the module docstring. Not thread-safe: use from one thread."""
 
     _db: sqlite3.Connection
@@ -143,6 +146,7 @@ class Outbox(SendingLedger, FallbackLedger):
                 db.executescript(schema.SCHEMA)
                 db.executescript(outbox_state.SCHEMA)
                 db.executescript(FALLBACK_SCHEMA)
+                db.executescript(WATCH_SCHEMA)
                 schema.add_missing_columns(db)
                 db.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
             except BaseException:
@@ -183,6 +187,8 @@ class Outbox(SendingLedger, FallbackLedger):
             self._db.executemany("UPDATE events SET awaiting_ack = 0 WHERE id = ?", [(r,) for r in acknowledged])
             pending = self._count_pending() if self._pending_bound is None else self._pending_bound
             for arrival in arrivals:
+                for heard in arrival.silences:
+                    self._heard(heard)
                 if not arrival.outcomes:
                     # Nothing to deliver or report; what it says about a route's state is still remembered.
                     ended = self._observe(arrival, "", now)
@@ -247,7 +253,9 @@ class Outbox(SendingLedger, FallbackLedger):
                 pending = self._count_pending()
                 verdict = admission.queue_full(pending, self._max_pending)
             if verdict is None:
-                self._insert_pending(outcome)
+                seq = self._insert_pending(outcome)
+                if outcome.batch is not None:
+                    self._gather(outcome, seq, now)
                 self._fallback_accepted(outcome)
                 return None, pending + 1
             report = admission.refusal(outcome, verdict, now)
@@ -274,12 +282,16 @@ class Outbox(SendingLedger, FallbackLedger):
         with self._transaction():
             if not outbox_state.mark_fired(self._db, timer, now):
                 return None
-            pending = self._count_pending() if self._pending_bound is None else self._pending_bound
-            refused = []
-            for outcome in outcomes:
-                report, pending = self._admit(outcome, now, pending)
-                if report is not None:
-                    refused.append(report)
+            return self._admit_all(outcomes, now)
+
+    def _admit_all(self, outcomes: Sequence[Planned], now: float) -> list[DeliveryReport]:
+        """Inside a transaction: `_admit` each; returns the reports of those stored finished."""
+        pending = self._count_pending() if self._pending_bound is None else self._pending_bound
+        refused = []
+        for outcome in outcomes:
+            report, pending = self._admit(outcome, now, pending)
+            if report is not None:
+                refused.append(report)
         self._pending_bound = pending
         return refused
 
@@ -328,21 +340,24 @@ class Outbox(SendingLedger, FallbackLedger):
                              (mark.scope, d.event_id, now, now + mark.period))
         return verdict
 
-    def _insert_pending(self, queued: Queued) -> None:
+    def _insert_pending(self, queued: Queued) -> int:
         d, policy = queued.delivery, queued.policy
         expires_at = None if policy.expire_after is None else d.created_at + policy.expire_after
         extras = RowExtras(mentions=tuple(d.mentions), attachment=d.attachment,
-                           condition_since=queued.condition_since, note=queued.note)
-        self._db.execute(
+                           condition_since=queued.condition_since, note=queued.note, silent_since=queued.silent_since)
+        cursor = self._db.execute(
             "INSERT INTO deliveries (event_id, route, source_topic, room_key, text, status, max_attempts, backoff, "
             "max_backoff, created_at, expires_at, next_attempt_at, extras, priority) "
             "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
             (d.event_id, d.route, d.source_topic, d.room_key, d.text, policy.attempts, policy.backoff,
              policy.max_backoff, d.created_at, expires_at, d.created_at, extras.to_json(), policy.priority),
         )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     def _insert_finished(self, report: DeliveryReport) -> None:
-        extras = RowExtras(condition_since=report.condition_since, note=report.note).to_json()
+        extras = RowExtras(condition_since=report.condition_since, note=report.note,
+                           silent_since=report.silent_since).to_json()
         self._db.execute(
             "INSERT INTO deliveries (event_id, route, source_topic, room_key, status, max_attempts, backoff, "
             "max_backoff, created_at, next_attempt_at, finished_at, room_id, room_topic, error, extras) "

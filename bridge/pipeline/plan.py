@@ -10,12 +10,17 @@ A route with `changed` or `for` also says what the event means for its key (`Sta
 `Queued` when `when` holds, else in `Plan.observations` (the door closing must be remembered too,
 and cancels the key's timer). A retained message the route does not act on is observed only.
 `fire` renders a `for` timer that has run out from the latest message it kept.
+
+A route with `silence` sends nothing for the message itself: it says it was heard (`SilenceMark`,
+in `Plan.silences`), and `bridge.pipeline.watch` renders the silence and "back" messages later.
+A route with `batch` marks each `Queued` with its item (`BatchMark`) for the outbox to gather.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +34,11 @@ from bridge.events import (
     Queued,
     Rejected,
     RejectReason,
+    SilenceMark,
     StateMark,
     new_event_id,
 )
-from bridge.pipeline.attachments import build_attachment
+from bridge.pipeline.attachments import NOTHING_KEPT, NotKeptYet, build_attachment
 from bridge.pipeline.payloads import DecodedPayload, decode_payload
 from bridge.pipeline.routing import Route, RouteMatch
 from bridge.pipeline.runtime import Runtime
@@ -53,9 +59,11 @@ class Plan:
     #: What the message says about routes' state per key without a target to carry it (`when`
     #: false, a retained message, a rejection): remembered and acted on all the same.
     observations: tuple[StateMark, ...] = ()
+    #: The `silence` routes that heard the message, per key.
+    silences: tuple[SilenceMark, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True, frozen=True, slots=True)
 class RouteTrace:
     """What one matching route made of a message: its `when` verdict and its outcomes."""
 
@@ -64,6 +72,8 @@ class RouteTrace:
     outcomes: tuple[Planned, ...]
     #: The route's state for the event's key (`changed`, `for`), when it has one.
     state: StateMark | None = None
+    #: A `silence` route heard the message.
+    silence: SilenceMark | None = None
 
     @property
     def observation(self) -> StateMark | None:
@@ -94,8 +104,10 @@ class _Payload:
         return cls(decoded, None, given or new_event_id(), given)
 
 
-def plan(runtime: Runtime, message: InboundMessage, kind: TopicKind | None = None) -> Plan:
-    """What `message` turns into under `runtime`; `kind` as the dispatcher classified its topic."""
+def plan(runtime: Runtime, message: InboundMessage, kind: TopicKind | None = None,
+         kept: Mapping[str, bytes] = NOTHING_KEPT) -> Plan:
+    """What `message` turns into under `runtime`; `kind` as the dispatcher classified its topic;
+    `kept`: the latest payload of each topic routes attach from (`image: {topic: ...}`)."""
     kind = kind or runtime.topics.classify(message.topic)
     if kind.room_key is not None:
         payload = _Payload.of(message, runtime)
@@ -103,17 +115,19 @@ def plan(runtime: Runtime, message: InboundMessage, kind: TopicKind | None = Non
     if kind.kind != "event":
         # Our own reports and state: a route with a broad filter such as `#` must not feed them back.
         return Plan(())
-    traces, decoded = _traces(runtime, message)
+    traces, decoded = _traces(runtime, message, kept)
     return Plan(tuple(o for trace in traces for o in trace.outcomes), decoded.producer_id if decoded else None,
-                tuple(mark for trace in traces if (mark := trace.observation) is not None))
+                tuple(mark for trace in traces if (mark := trace.observation) is not None),
+                tuple(heard for trace in traces if (heard := trace.silence) is not None))
 
 
-def trace(runtime: Runtime, message: InboundMessage) -> list[RouteTrace]:
+def trace(runtime: Runtime, message: InboundMessage, kept: Mapping[str, bytes] = NOTHING_KEPT) -> list[RouteTrace]:
     """Each route the message matches, with what it made of it (for the `render` command)."""
-    return _traces(runtime, message)[0]
+    return _traces(runtime, message, kept)[0]
 
 
-def _traces(runtime: Runtime, message: InboundMessage) -> tuple[list[RouteTrace], _Payload | None]:
+def _traces(runtime: Runtime, message: InboundMessage,
+            kept: Mapping[str, bytes]) -> tuple[list[RouteTrace], _Payload | None]:
     matches = runtime.match(message.topic)
     if message.retain:
         skipped = [m.route.name for m in matches if not m.route.retained]
@@ -121,22 +135,33 @@ def _traces(runtime: Runtime, message: InboundMessage) -> tuple[list[RouteTrace]
             log.debug("retained message on %s skipped by routes %s (a route with state only remembers it)",
                       message.topic, skipped)
         # A route with `changed` or `for` remembers a replayed state without acting on it: a restart is quiet.
-        matches = [m for m in matches if m.route.retained or m.route.state is not None]
+        # A `silence` route starts watching a key from a replayed message, and is not reset by one.
+        matches = [m for m in matches if m.route.retained or m.route.state is not None or m.route.silence is not None]
     if not matches:
         return [], None
     payload = _Payload.of(message, runtime)
-    return [_render(runtime, message, payload, match, fires=not message.retain or match.route.retained)
+    return [_listen(message, payload, match, fires=not message.retain or match.route.retained)
+            if match.route.silence is not None else
+            _render(runtime, message, payload, match, fires=not message.retain or match.route.retained, kept=kept)
             for match in matches], payload
 
 
+def _listen(message: InboundMessage, payload: _Payload, match: RouteMatch, *, fires: bool) -> RouteTrace:
+    """A message on a `silence` route: heard (or not, when `when` is false or it cannot be decoded)."""
+    context = _context(message, payload, match)
+    if context is None:
+        return RouteTrace(route=match.route, when=None, outcomes=())
+    return _heard(match.route, message, context, event_id=payload.event_id, fires=fires)
+
+
 def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match: RouteMatch, *,
-            fires: bool = True) -> RouteTrace:
+            fires: bool = True, kept: Mapping[str, bytes] = NOTHING_KEPT) -> RouteTrace:
     route = match.route
     if not fires:
         return _observe(message, payload, match)
 
     def rejected(error: str, when: bool | None = None) -> RouteTrace:
-        return RouteTrace(route, when, tuple(
+        return RouteTrace(route=route, when=when, outcomes=tuple(
             Rejected(event_id=payload.event_id, route=route.name, topic=message.topic, room_key=key,
                      error=error) for key in route.rooms))
 
@@ -159,25 +184,47 @@ def _render(runtime: Runtime, message: InboundMessage, payload: _Payload, match:
                           message.topic, exc)
         if holds is False:
             log.debug("route %s: 'when' is false for %s", route.name, message.topic)
-            return RouteTrace(route, False, (), state)
+            return RouteTrace(route=route, when=False, outcomes=(), state=state)
         text = route.template.render(context) if route.template is not None else ""
         attachment = None
         if route.attachment is not None:
             attachment = build_attachment(route.attachment, payload=message.payload, context=context,
                                           max_bytes=runtime.attachments.max_bytes,
-                                          default_name=_file_stem(message.topic))
+                                          default_name=_file_stem(message.topic), kept=kept)
         mark = route.throttle.mark(route.name, context) if route.throttle is not None else None
+        batch = route.batch.mark(route.name, context, text) if route.batch is not None else None
+    except NotKeptYet as exc:
+        # Announced once the image exists: like `when` false now, and a later message (Frigate's
+        # next `update`) sends it; the state it says is remembered all the same.
+        log.debug("route %s: %s: nothing is sent for %s yet", route.name, exc, message.topic)
+        return RouteTrace(route=route, when=False, outcomes=(), state=state)
     except EventRejected as exc:
         refused = rejected(str(exc) if isinstance(exc, PayloadError) and not binary
                            else f"route {route.name!r}: {exc}", holds)
         # Remembered all the same; the timer is left alone: this event cannot be sent, and says nothing of `when`.
-        return RouteTrace(route, holds, refused.outcomes, _no_timer(state))
-    return RouteTrace(route, holds, tuple(
+        return RouteTrace(route=route, when=holds, outcomes=refused.outcomes, state=_no_timer(state))
+    return RouteTrace(route=route, when=holds, outcomes=tuple(
         Queued(delivery=Delivery(event_id=payload.event_id, route=route.name, source_topic=message.topic,
                                  room_key=key, text=text, created_at=message.received_at, mentions=route.mentions,
                                  attachment=attachment),
-               policy=route.policy, throttle=mark, state=state, fallback=route.fallback)
-        for key in route.rooms), state)
+               policy=route.policy, throttle=mark, state=state, fallback=route.fallback, batch=batch)
+        for key in route.rooms), state=state)
+
+
+def _heard(route: Route, message: InboundMessage, context: dict[str, Any], *, event_id: str,
+           fires: bool) -> RouteTrace:
+    """A `silence` route's message: when `when` holds (or there is none), the route heard its key."""
+    assert route.silence is not None
+    try:
+        holds = route.when.holds(context) if route.when is not None else None
+        if holds is False:
+            return RouteTrace(route=route, when=False, outcomes=())
+        heard = route.silence.mark(route, context, _held(message), event_id=event_id, fires=fires)
+        return RouteTrace(route=route, when=holds, outcomes=(), silence=heard)
+    except EventRejected as exc:
+        # Nothing to send now, so nothing to report: the message does not count as the route being heard.
+        log.info("route %s: a message on %s does not count as heard: %s", route.name, message.topic, exc)
+        return RouteTrace(route=route, when=None, outcomes=())
 
 
 def _context(message: InboundMessage, payload: _Payload, match: RouteMatch) -> dict[str, Any] | None:
@@ -202,10 +249,11 @@ def _observe(message: InboundMessage, payload: _Payload, match: RouteMatch) -> R
         if context is None:
             raise EventRejected(payload.problem or "the payload cannot be decoded")
         holds = route.when.holds(context) if route.when is not None else True
-        return RouteTrace(route, holds, (), route.state.mark(route, context, holds, _held(message), fires=False))
+        return RouteTrace(route=route, when=holds, outcomes=(),
+                          state=route.state.mark(route, context, holds, _held(message), fires=False))
     except EventRejected as exc:
         log.debug("route %s: retained message on %s not remembered: %s", route.name, message.topic, exc)
-        return RouteTrace(route, None, ())
+        return RouteTrace(route=route, when=None, outcomes=())
 
 
 def _held(message: InboundMessage) -> HeldMessage:

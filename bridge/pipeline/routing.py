@@ -11,6 +11,10 @@ the decision survives restarts and a burst is decided in arrival order (`bridge.
 `changed`, `key` and `for` (`RouteState`) work the same way: the key and the `changed` value are
 rendered here, into a `StateMark`; the outbox compares the value with the one it remembers, and
 arms, cancels or fires the key's `for` timer, in the transaction that stores the event.
+
+`silence` (`SilenceSpec`) renders only the key here; the outbox restarts the key's silence timer,
+and `bridge.pipeline.watch` renders the silence and "back" messages when the timers task fires
+them. `batch` (`BatchSpec`) renders each event's item here; the outbox gathers the events.
 """
 
 from __future__ import annotations
@@ -22,9 +26,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bridge.config.models import Config, DeliverySettings
-from bridge.config.routes import RetrySettings, RouteSettings
-from bridge.errors import ConfigError, ConfigProblem, EventRejected
-from bridge.events import DeliveryPolicy, FallbackMode, HeldMessage, StateMark, ThrottleMark
+from bridge.config.routes import BatchSettings, RetrySettings, RouteSettings
+from bridge.errors import ConfigError, ConfigProblem, EventRejected, TopicFilterError
+from bridge.events import (
+    BatchMark,
+    DeliveryPolicy,
+    FallbackMode,
+    HeldMessage,
+    SilenceMark,
+    StateMark,
+    ThrottleMark,
+)
 from bridge.i18n import Locale
 from bridge.pipeline.templates import CompiledExpression, CompiledTemplate, TemplateEngine
 from bridge.topics import TopicFilter, TopicMatch
@@ -39,6 +51,16 @@ class AttachmentSpec:
     url: CompiledTemplate | None = None
     path: CompiledTemplate | None = None
     name: CompiledTemplate | None = None
+    #: The topic whose latest message is the attachment, and the filter subscribed to for it.
+    topic: CompiledTemplate | None = None
+    kept_filter: TopicFilter | None = None
+
+
+def kept_filter(template: str) -> TopicFilter:
+    """The filter that catches every topic a `topic:` template can render to: a level with a template
+    in it is any level (`frigate/{{ camera }}/person/snapshot` -> `frigate/+/person/snapshot`)."""
+    levels = ["+" if "{{" in level or "{%" in level else level for level in template.split("/")]
+    return TopicFilter.parse("/".join(levels))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +137,37 @@ class RouteState:
                          hold=hold, message=message if hold else None, rooms=route.rooms, fires=fires)
 
 
+@dataclass(frozen=True, slots=True)
+class SilenceSpec:
+    """A route's `silence` and `back`, with the key its timers are kept by."""
+
+    key: CompiledTemplate
+    silence: float
+    back: bool
+
+    def mark(self, route: Route, context: dict[str, Any], message: HeldMessage, *, event_id: str,
+             fires: bool) -> SilenceMark:
+        """Raises `EventRejected` when the key cannot be rendered."""
+        return SilenceMark(route=route.name, key=self.key.render(context, what="the key"), silence=self.silence,
+                           back=self.back, message=message, rooms=route.rooms, event_id=event_id, fires=fires)
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
+class BatchSpec:
+    """A route's `batch`: the window, the count that sends it early, the item and the message templates."""
+
+    window: float
+    count: int | None
+    item: CompiledTemplate | None
+    #: None: the catalog's header and one line per event's text.
+    template: CompiledTemplate | None
+
+    def mark(self, route: str, context: dict[str, Any], text: str) -> BatchMark:
+        """Raises `EventRejected` when the item cannot be rendered."""
+        item = self.item.render(context, what="the batch item") if self.item is not None else text
+        return BatchMark(route, self.window, self.count, item)
+
+
 @dataclass(kw_only=True, frozen=True, slots=True)
 class Route:
     name: str
@@ -129,6 +182,8 @@ class Route:
     throttle: Throttle | None = None
     state: RouteState | None = None
     fallback: FallbackMode = "default"
+    silence: SilenceSpec | None = None
+    batch: BatchSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +234,22 @@ def _problems(settings: RouteSettings, engine: TemplateEngine) -> list[ConfigPro
     sources = {"template": settings.template, "when": settings.when,
                "throttle.key": settings.throttle.key if settings.throttle is not None else None,
                "changed": settings.changed, "key": settings.key}
+    if settings.batch is not None:
+        sources |= {"batch.item": settings.batch.item, "batch.template": settings.batch.template}
+        sources |= {f"batch.translations.{locale}": text for locale, text in settings.batch.translations.items()}
     # Every locale's text, not only the one in use: `check` on an English config catches a broken Chinese one.
     sources |= {f"translations.{locale}": text for locale, text in settings.translations.items()}
     attachment = settings.attachment
     if attachment is not None and not isinstance(attachment[1], str):
         kind, source = attachment
-        for field in ("url", "path", "name"):
+        for field in ("url", "path", "topic", "name"):
             sources[f"{kind}.{field}"] = getattr(source, field)
     problems = _state_problems(settings)
+    if attachment is not None and not isinstance(attachment[1], str) and attachment[1].topic is not None:
+        try:
+            kept_filter(attachment[1].topic)
+        except TopicFilterError as exc:
+            problems.append(settings.problem((attachment[0], "topic"), str(exc)))
     for key, source_text in sources.items():
         if source_text is None:
             continue
@@ -202,9 +265,25 @@ def _state_problems(settings: RouteSettings) -> list[ConfigProblem]:
     problems = []
     if settings.hold is not None and settings.when is None:
         problems.append(settings.problem(("for",), "'for' needs a 'when': it is how long 'when' must hold"))
-    if settings.key is not None and settings.changed is None and settings.hold is None:
-        problems.append(settings.problem(("key",), "'key' says what 'changed' and 'for' track per thing: "
-                                                   "give one of them, or leave 'key' out"))
+    if settings.key is not None and settings.changed is None and settings.hold is None and settings.silence is None:
+        problems.append(settings.problem(("key",), "'key' says what 'changed', 'for' and 'silence' track per "
+                                                   "thing: give one of them, or leave 'key' out"))
+    if settings.silence is not None:
+        others = [name for name, value in (("changed", settings.changed), ("for", settings.hold),
+                                           ("batch", settings.batch), ("throttle", settings.throttle)) if value]
+        if others:
+            problems.append(settings.problem(("silence",), f"'silence' cannot be combined with '{others[0]}': a "
+                                             "silence route sends only when the route goes silent and comes back"))
+        if settings.attachment is not None:
+            problems.append(settings.problem(("silence",), "a silence message is text only: there is no message "
+                                             "to take an image or file from; leave out 'image'/'file'"))
+    if settings.batch is not None:
+        if settings.hold is not None:
+            problems.append(settings.problem(("batch",), "'batch' cannot be combined with 'for': a 'for' timer "
+                                             "sends one key's message on its own"))
+        if settings.attachment is not None or settings.mention:
+            problems.append(settings.problem(("batch",), "a batch message is one text: leave out 'image', 'file' "
+                                             "and 'mention', or the 'batch'"))
     if not settings.changed_initial and settings.changed is None:
         problems.append(settings.problem(("changed_initial",), "'changed_initial' needs a 'changed'"))
     return problems
@@ -245,7 +324,19 @@ def _compile(settings: RouteSettings, name: str, engine: TemplateEngine, default
         throttle=Throttle(engine.compile(throttle.key), throttle.period) if throttle is not None else None,
         state=_state(settings, engine),
         fallback=settings.fallback,
+        silence=SilenceSpec(engine.compile(settings.key or "{{ topic }}"), settings.silence, settings.back)
+        if settings.silence is not None else None,
+        batch=_batch(settings.batch, engine, locale),
     )
+
+
+def _batch(settings: BatchSettings | None, engine: TemplateEngine, locale: Locale) -> BatchSpec | None:
+    if settings is None:
+        return None
+    text = settings.template_in(locale)
+    return BatchSpec(window=settings.window, count=settings.count,
+                     item=engine.compile(settings.item) if settings.item is not None else None,
+                     template=engine.compile(text) if text is not None else None)
 
 
 def _policy(retry: RetrySettings, expire_after: float | None, priority: int = 0) -> DeliveryPolicy:
@@ -264,7 +355,8 @@ def _attachment(settings: RouteSettings, engine: TemplateEngine) -> AttachmentSp
         return engine.compile(text) if text is not None else None
 
     return AttachmentSpec(kind=kind, from_payload=False, url=compiled(source.url), path=compiled(source.path),
-                          name=compiled(source.name))
+                          name=compiled(source.name), topic=compiled(source.topic),
+                          kept_filter=kept_filter(source.topic) if source.topic is not None else None)
 
 
 class _RouteNames:

@@ -20,10 +20,10 @@ from bridge.i18n import texts_for
 from bridge.pipeline.quiet_hours import QuietHours
 from bridge.pipeline.routing import Route, RouteMatch, compile_routes, direct_policy, match_routes
 from bridge.pipeline.templates import TemplateEngine
-from bridge.topics import Topics
+from bridge.topics import TopicFilter, Topics
 
 #: Sections a reload does not apply: they set up connections, files and tasks opened at start-up.
-RESTART_ONLY = ("mqtt", "wechaty", "limits", "outbox", "http", "attachments", "pacing", "homeassistant",
+RESTART_ONLY = ("mqtt", "wechaty", "ilink", "limits", "outbox", "http", "attachments", "pacing", "homeassistant",
                 "fallback")
 
 
@@ -66,8 +66,15 @@ class Runtime:
 
     @property
     def route_subscriptions(self) -> list[str]:
-        """The MQTT filters of the routes, each once, in config order."""
-        return list(dict.fromkeys(route.filter.mqtt for route in self.routes))
+        """The MQTT filters of the routes, and of the topics their attachments are kept from, each once."""
+        return list(dict.fromkeys([*(route.filter.mqtt for route in self.routes),
+                                   *(f.mqtt for f in self.kept_filters)]))
+
+    @property
+    def kept_filters(self) -> tuple[TopicFilter, ...]:
+        """The topics whose latest message a route attaches (`image: {topic: ...}`)."""
+        return tuple(r.attachment.kept_filter for r in self.routes
+                     if r.attachment is not None and r.attachment.kept_filter is not None)
 
 
 class LiveRuntime:

@@ -39,6 +39,8 @@ def delivery_publication(topics: Topics, report: DeliveryReport) -> Publication:
         body["digest"] = report.digest
     if report.condition_since is not None:
         body["condition_since"] = iso_time(report.condition_since)
+    if report.silent_since is not None:
+        body["silent_since"] = iso_time(report.silent_since)
     if report.note is not None:
         body["note"] = report.note
     if report.fallback is not None:

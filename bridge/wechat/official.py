@@ -191,7 +191,7 @@ class OfficialBot:
         if left_after <= 0:
             return "\n\n" + texts.gettext("(That was the last message I can send until you reply. "
                                           "Reply anything to receive what comes next.)")
-        return "\n\n" + texts.gettext("({count} more messages can reach you; reply anything to renew them.)").format(
+        return "\n\n" + texts.gettext("(I can send you {count} more; reply anything to renew them.)").format(
             count=left_after)
 
     # --- what the poll says (ilink.poller.PollEvents) --------------------------------------

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,15 @@ def skip_reason() -> str | None:
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    # Output to files, not pipes: `podman exec` and `healthcheck run` start conmon, which may keep a
+    # pipe's write end open after podman exits, and then reading a pipe never ends (nor does
+    # subprocess.run's own timeout, which reads the pipes again after killing the child).
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        code = subprocess.run(["podman", *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout,
+                              check=False).returncode
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(["podman", *args], code, out.read(), err.read())
     if check and result.returncode != 0:
         raise AssertionError(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")
     return result

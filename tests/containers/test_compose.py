@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,8 +77,14 @@ class Stack:
 def compose(compose_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", "TZ": "Europe/Berlin",
            "BRIDGE_CONFIG": BRIDGE_CONFIG}
-    return subprocess.run([shutil.which("podman-compose") or "podman-compose", "-f", str(compose_file), "-p", PROJECT,
-                           *args], capture_output=True, text=True, timeout=300, env=env, check=False)
+    # Output to files, not pipes: the containers' conmon may hold a pipe open after podman-compose exits.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        command = [shutil.which("podman-compose") or "podman-compose", "-f", str(compose_file), "-p", PROJECT, *args]
+        code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=300, env=env,
+                              check=False).returncode
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(command, code, out.read(), err.read())
 
 
 def forget_stack(compose_file: Path) -> subprocess.CompletedProcess[str]:

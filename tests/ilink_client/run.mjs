@@ -1,7 +1,7 @@
 // Tencent's own client (@tencent-weixin/openclaw-weixin, pinned in package.json) against the fake
 // iLink server: its QR login, getUpdates, sendMessageWeixin, the CDN image path and getConfig, each
 // called as the plugin calls them. Prints one `RESULT {json}` line with what the client returned.
-// Driven by tests/unit/ilink/test_tencent_client.py, which plays the person on the fake's side.
+// Driven by tests/unit/wechat/ilink/test_tencent_client.py, which plays the person on the fake's side.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";

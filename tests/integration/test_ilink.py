@@ -198,7 +198,7 @@ def test_the_budget_nudges_then_folds_what_waits_into_the_last_message_then_wait
     person(watcher, "alice", lambda s: s["waiting"] == 2 and s["budget"] == 0, "two deliveries waiting")
     received = texts_to(fake, ALICE)
     assert received[0] == (f"Door open ({first})\n\n"
-                           "(1 more messages can reach you; reply anything to renew them.)")
+                           "(I can send you 1 more; reply anything to renew them.)")
     digest = received[1]
     assert digest.startswith("3 notifications:")
     assert all(f"Door open ({event_id})" in digest for event_id in burst)

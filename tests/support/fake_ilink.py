@@ -94,6 +94,7 @@ class Received:
     file_name: str | None = None
     context_token: str | None = None
     client_id: str | None = None
+    at: float = field(default_factory=time.time)  # when the fake accepted it (wall clock: latencies)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Tests wait on state (a message on the broker, a row in the outbox, what the gateway or Home
 Assistant recorded), never on a log line or a fixed sleep: `wait_for(check)` calls `check`
-until it returns something truthy, and returns that. `wait_on(condition, check)` is the same for
+until it returns something truthy, and returns that (`wait_for_async` inside an event loop).
+`wait_on(condition, check)` is the same for
 state a background thread changes under a `threading.Condition`: woken by it, not by polling.
 Every other helper that waits (the gateway's, the notification server's, the MQTT client's) is
 built on these two.
@@ -10,6 +11,7 @@ built on these two.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +38,20 @@ def wait_for(check: Callable[[], T], *, timeout: float, what: str, detail: Calla
             extra = f":\n{detail()}" if detail is not None else ""
             raise AssertionError(f"waited {timeout:g} s for {what}{extra}")
         time.sleep(interval)
+
+
+async def wait_for_async(check: Callable[[], T], *, timeout: float, what: str,  # noqa: ASYNC109 - as wait_for
+                         detail: Callable[[], str] | None = None, interval: float = POLL_SECONDS) -> T:
+    """`wait_for` from inside an event loop (a test's own, while a server of it runs on that loop)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            extra = f":\n{detail()}" if detail is not None else ""
+            raise AssertionError(f"waited {timeout:g} s for {what}{extra}")
+        await asyncio.sleep(interval)
 
 
 def wait_on(condition: threading.Condition, check: Callable[[], T], *, timeout: float, what: str,

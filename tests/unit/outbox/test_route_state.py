@@ -211,7 +211,7 @@ def test_render_says_whether_the_event_is_a_change_and_that_for_would_arm_a_time
     ('{topic: a, rooms: [ops], template: x, for: 10m}', "routes[0].for",
      "'for' needs a 'when': it is how long 'when' must hold"),
     ('{topic: a, rooms: [ops], template: x, key: "{{ topic }}"}', "routes[0].key",
-     "'key' says what 'changed' and 'for' track per thing: give one of them, or leave 'key' out"),
+     "'key' says what 'changed', 'for' and 'silence' track per thing: give one of them, or leave 'key' out"),
 ])
 def test_check_refuses_state_keys_that_cannot_mean_what_they_say(tmp_path: Path, route: str, where: str,
                                                                   problem: str) -> None:

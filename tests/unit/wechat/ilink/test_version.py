@@ -9,5 +9,5 @@ import bridge
 
 
 def test_the_constant_version_is_pyprojects() -> None:
-    pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).parents[4] / "pyproject.toml").read_text())
     assert bridge.__version__ == pyproject["project"]["version"]

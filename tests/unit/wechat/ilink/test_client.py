@@ -21,7 +21,7 @@ from bridge.wechat.ilink.errors import (
     WindowClosed,
 )
 from tests.support.fake_ilink import Bot, FakeIlink
-from tests.unit.ilink.conftest import BOT_AGENT, until
+from tests.unit.wechat.ilink.conftest import BOT_AGENT, until
 
 
 async def test_requests_carry_the_headers_and_base_info_of_tencents_client(

@@ -22,9 +22,9 @@ import pytest
 from bridge.wechat.ilink.api import IlinkClient
 from tests.support.fake_ilink import Bot, FakeIlink, Request
 from tests.support.waiting import wait_for
-from tests.unit.ilink.conftest import BOT_AGENT
+from tests.unit.wechat.ilink.conftest import BOT_AGENT
 
-CLIENT = Path(__file__).resolve().parents[2] / "ilink_client"
+CLIENT = Path(__file__).resolve().parents[3] / "ilink_client"
 IMAGE = bytes(range(256)) * 7 + b"\x89PNG tail"
 
 

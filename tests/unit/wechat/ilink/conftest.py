@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import aiohttp
@@ -11,6 +9,7 @@ import pytest
 
 from bridge.wechat.ilink.api import BOT_AGENT, IlinkClient
 from tests.support.fake_ilink import Bot, FakeIlink
+from tests.support.waiting import wait_for_async
 
 __all__ = ["BOT_AGENT", "until"]
 
@@ -39,8 +38,4 @@ def client(fake: FakeIlink, session: aiohttp.ClientSession, alice: Bot) -> Ilink
 
 async def until(check: Callable[[], object], *, what: str, seconds: float = 5.0) -> None:
     """Wait on the fake's state from inside the test's event loop (the fake runs in its own thread)."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {seconds:g} s for {what}")
-        await asyncio.sleep(0.01)
+    await wait_for_async(check, timeout=seconds, what=what)

@@ -11,7 +11,7 @@ from bridge.wechat.ilink.api import IlinkClient
 from bridge.wechat.ilink.login import Bound, qr_login
 from bridge.wechat.ilink.models import QrCode
 from tests.support.fake_ilink import FakeIlink
-from tests.unit.ilink.conftest import BOT_AGENT
+from tests.unit.wechat.ilink.conftest import BOT_AGENT
 
 
 class Ui:
