@@ -266,12 +266,13 @@ def _gateway(config: Config, *, listening: Callable[[], bool], connection: Link,
     """The puppet-service gateway's client, when a room is a group chat (grpc is imported only then)."""
     if not config.uses_gateway:
         return None
+    from bridge.wechat.capabilities import gateway_capabilities
     from bridge.wechat.client import WeChatClient, link_tls
 
     token = config.wechaty.token.get_secret_value() if config.wechaty.token else ""
     return WeChatClient(endpoint=config.wechaty.endpoint, token=token, send_timeout=config.wechaty.send_timeout,
                         listening=listening, tls=link_tls(config.wechaty.tls), connection=connection,
-                        metrics=metrics)
+                        metrics=metrics, capabilities=gateway_capabilities(config.wechaty.puppet))
 
 
 def _official(config: Config, live: LiveRuntime) -> OfficialBots | None:

@@ -92,6 +92,22 @@ class IlinkState:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What one way into WeChat can carry, as declared for it (`bridge.wechat.capabilities`) or
+    learned on the connection (a gateway that answered a file send with UNIMPLEMENTED).
+
+    `transport` names it in the sentence a report's `note` carries ("the official bot", "the
+    wechat-skill gateway"); `groups`: it reaches group chats; `files`: images and files;
+    `mentions`: real @-mentions (the people are notified), not only `@Name` in the text.
+    """
+
+    transport: str
+    groups: bool = True
+    files: bool = True
+    mentions: bool = True
+
+
 WeChatEvent = LoginState | RoomChange | ConnectionProblem | IncomingMessage
 EventHandler = Callable[[WeChatEvent], Awaitable[None]]
 

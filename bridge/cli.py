@@ -162,6 +162,10 @@ def _check(config: Config, path: str) -> int:
                   f"wechat-mqtt-bridge ilink login --config {path} --name {name}", file=sys.stderr)
         if missing:
             return EXIT_CONFIG
+    from bridge.wechat.capabilities import capability_warnings
+
+    for warning in capability_warnings(config):
+        print(f"{path}: warning: {warning}", file=sys.stderr)
     print(f"{path}: OK ({config.size})")
     return EXIT_OK
 

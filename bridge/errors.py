@@ -17,7 +17,9 @@
     │   ├── GatewayUnavailable  not connected or not logged in: the message waits, no attempt is counted
     │   │   ├── TokenRefused     the gateway does not take our token
     │   │   └── EventStreamTaken another client holds the gateway's one event stream
-    │   └── SendInDoubt      the send timed out or was cut off: it may have reached WeChat
+    │   ├── SendInDoubt      the send timed out or was cut off: it may have reached WeChat
+    │   └── Unsupported      the transport does not do this at all (UNIMPLEMENTED): never retried;
+    │                        `capability` says what it lacks, the delivery goes out without it
     ├── OutboxError          the outbox database cannot be opened, read or written
     ├── FallbackError        Apprise is missing, or cannot use a fallback URL (`bridge.fallback_apprise`)
     └── BrokerUnavailable    a one-shot MQTT client (the `health` command) cannot reach the broker
@@ -135,6 +137,18 @@ class SendInDoubt(SendError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, transient=True)
+
+
+class Unsupported(SendError):
+    """The transport does not implement what was asked (a gateway's gRPC UNIMPLEMENTED): permanent.
+
+    `capability` is the `bridge.chat.Capabilities` field it lacks (`files`, `mentions`), so the
+    client can remember it for the connection and the sender can go on without it.
+    """
+
+    def __init__(self, message: str, *, capability: str, cause: str | None = None) -> None:
+        super().__init__(message, transient=False, cause=cause)
+        self.capability = capability
 
 
 class OutboxError(BridgeError):

@@ -59,20 +59,54 @@ def test_compose_file_with_the_docker_cli() -> None:
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True,
                                          check=False).returncode != 0:
         pytest.skip("the docker client here has no compose plugin; the file is checked with PyYAML below")
-    env = {**os.environ, "WECHATY_TOKEN": "w"}
-    result = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
-                            capture_output=True, text=True, check=False, env=env)
-    assert result.returncode == 0, result.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("WECHATY_TOKEN", "BRIDGE_CONFIG")}
+    for profile in ([], ["--profile", "gateway"]):
+        # No token needed for either: the default stack has no gateway, and the gateway says it itself.
+        result = subprocess.run([docker, "compose", "-f", str(COMPOSE), *profile, "config", "--services"],
+                                capture_output=True, text=True, check=False, env=env)
+        assert result.returncode == 0, result.stderr
+        expected = {"mosquitto", "bridge", *(["gateway"] if profile else [])}
+        assert set(result.stdout.split()) == expected
 
 
-def test_compose_services_images_and_secrets() -> None:
+def test_compose_default_is_broker_and_bridge_with_the_official_bot() -> None:
     services = compose()["services"]
     assert set(services) == {"mosquitto", "gateway", "bridge"}
+    default = {name for name, service in services.items() if "profiles" not in service}
+    assert default == {"mosquitto", "bridge"}  # no wechaty gateway unless asked for
     assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:")
     assert "./mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in services["mosquitto"]["volumes"]
     assert (DOCKER / "mosquitto.conf").is_file()
 
+    bridge = services["bridge"]
+    assert bridge["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
+    # Never on a profiled service: `docker compose up` without the profile would refuse the file.
+    assert bridge["depends_on"] == ["mosquitto"]
+    assert "./${BRIDGE_CONFIG:-bridge.yaml}:/config/bridge.yaml:ro" in bridge["volumes"]
+    # The token is optional for the bridge too: only a config with group chats asks for it.
+    assert bridge["environment"]["WECHATY_PUPPET_SERVICE_TOKEN"] == "${WECHATY_TOKEN:-}"
+    assert not any(":?" in str(value) for service in services.values()
+                   for value in (service.get("environment") or {}).values())
+    # Only images we build or the official mosquitto one; no wechaty/wechaty (Chatie's cloud, Node 16).
+    images = {name: s.get("image") for name, s in services.items() if "build" not in s}
+    assert images == {"mosquitto": services["mosquitto"]["image"]}
+    for path in (COMPOSE, DOCKER / ".env.example", DOCKER / "Dockerfile", DOCKER / "gateway.Dockerfile",
+                 ROOT / "README.md"):
+        # The image name, not our own bridge/wechaty/wechaty-ca.pem nor an issue (wechaty/wechaty#2774).
+        assert not re.search(r"(?<![\w/])wechaty/wechaty(?![\w/#-])", path.read_text()), path
+    assert "docker/.env" in (ROOT / ".gitignore").read_text().splitlines()
+    # Home Assistant takes every config.yaml in a repository for an App.
+    assert not list(DOCKER.glob("config.yaml"))
+
+
+def test_compose_gateway_profile_runs_our_gateway_for_the_bridge() -> None:
+    services = compose()["services"]
     gateway = services["gateway"]
+    assert gateway["profiles"] == ["gateway"]
+    text = COMPOSE.read_text()
+    comment = text[text.index("  gateway:"):text.index("    profiles:")]
+    for puppet in ("wechat4u", "2025-01-09", "puppet-xp", "2025-11", "mock", "wechat-skill"):
+        assert puppet in comment, puppet  # what it can run and how each fares in 2026
     # Our own gateway, built here; wechat4u unless docker/.env says otherwise.
     assert gateway["build"] == {"context": "..", "dockerfile": "docker/gateway.Dockerfile"}
     assert gateway["image"] == "wechat-mqtt-bridge-gateway"
@@ -81,23 +115,15 @@ def test_compose_services_images_and_secrets() -> None:
     assert env["WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER"] == "true"
     assert "ports" not in gateway and "network_mode" not in gateway  # without TLS: the compose network only
     assert "gateway-data:/data" in gateway["volumes"] and "gateway-data" in compose()["volumes"]
-    # Only images we build or the official mosquitto one; no wechaty/wechaty (Chatie's cloud, Node 16).
-    images = {name: s.get("image") for name, s in services.items() if "build" not in s}
-    assert images == {"mosquitto": services["mosquitto"]["image"]}
-    for path in (COMPOSE, DOCKER / ".env.example", DOCKER / "Dockerfile", DOCKER / "gateway.Dockerfile",
-                 ROOT / "README.md"):
-        # The image name, not our own bridge/wechaty/wechaty-ca.pem.
-        assert not re.search(r"(?<![\w/])wechaty/wechaty(?![\w/-])", path.read_text()), path
-
     bridge = services["bridge"]
-    assert bridge["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
-    assert set(bridge["depends_on"]) == {"mosquitto", "gateway"}
     assert bridge["environment"]["WECHATY_PUPPET_SERVICE_ENDPOINT"] == f"gateway:{env['WECHATY_PUPPET_SERVER_PORT']}"
     # Secrets are references to docker/.env, never values; both sides share one gateway token.
     assert env["WECHATY_PUPPET_PADLOCAL_TOKEN"] == "${WECHATY_PUPPET_PADLOCAL_TOKEN:-}"
-    assert env["WECHATY_TOKEN"].startswith("${WECHATY_TOKEN:?")
-    assert bridge["environment"]["WECHATY_PUPPET_SERVICE_TOKEN"].startswith("${WECHATY_TOKEN:?")
-    assert "docker/.env" in (ROOT / ".gitignore").read_text().splitlines()
+    assert env["WECHATY_TOKEN"] == bridge["environment"]["WECHATY_PUPPET_SERVICE_TOKEN"] == "${WECHATY_TOKEN:-}"
+    example = dict(line.lstrip("#").split("=", 1) for line in (DOCKER / ".env.example").read_text().splitlines()
+                   if re.match(r"^#?[A-Z_]+=", line))
+    assert example["BRIDGE_CONFIG"] == "bridge-gateway.yaml" and (DOCKER / example["BRIDGE_CONFIG"]).is_file()
+    assert {"WECHATY_TOKEN", "WECHATY_PUPPET", "TZ"} <= set(example)
 
 
 def base_and_stages(dockerfile: str) -> tuple[str, list[str]]:
@@ -171,9 +197,11 @@ def test_gateway_entrypoint_runs_with_the_compose_environment(tmp_path: Path) ->
         gw.close()
 
 
-def mounted_config_root(tmp_path: Path) -> Path:
-    """The bridge container's filesystem as far as the compose volumes make it: host paths linked in."""
-    for volume in compose()["services"]["bridge"]["volumes"]:
+def mounted_config_root(tmp_path: Path, bridge_config: str | None = None) -> Path:
+    """The bridge container's filesystem as far as the compose volumes make it: host paths linked in,
+    with docker/.env's BRIDGE_CONFIG (None: unset, the default)."""
+    for written in compose()["services"]["bridge"]["volumes"]:
+        volume = re.sub(r"\$\{BRIDGE_CONFIG:-([^}]+)\}", lambda m: bridge_config or m.group(1), written)
         source, target = volume.split(":")[:2]
         if not source.startswith("."):
             continue  # a named volume
@@ -188,30 +216,56 @@ def container_command(tmp_path: Path, arguments: list[str]) -> list[str]:
     return [str(SCRIPT), *(str(tmp_path / a.lstrip("/")) if a.startswith("/config/") else a for a in arguments)]
 
 
+def check_in_container(tmp_path: Path, bridge_config: str | None) -> subprocess.CompletedProcess[str]:
+    """The image's `check` on the config compose mounts, with the compose environment (no token set)."""
+    root = mounted_config_root(tmp_path, bridge_config)
+    command = exec_form(dockerfile_instruction("CMD"))
+    assert command[:1] == ["run"]
+    environment = {k: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", v)
+                   for k, v in compose()["services"]["bridge"]["environment"].items()}
+    env = {"PATH": os.environ["PATH"], **environment}
+    return subprocess.run(container_command(root, ["check", *command[1:]]), capture_output=True, text=True,
+                          check=False, env=env, cwd=tmp_path)
+
+
 def test_entrypoint_runs_and_checks_the_mounted_config(tmp_path: Path) -> None:
     entrypoint = exec_form(dockerfile_instruction("ENTRYPOINT"))
     assert entrypoint == ["wechat-mqtt-bridge"] and SCRIPT.is_file()
     helped = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
-    assert helped.returncode == 0 and "{run,check,render,health,doctor}" in helped.stdout
+    assert helped.returncode == 0 and "{run,check,render,health,doctor,ilink}" in helped.stdout
 
-    root = mounted_config_root(tmp_path)
-    command = exec_form(dockerfile_instruction("CMD"))
-    assert command[:1] == ["run"]
-    environment = dict(compose()["services"]["bridge"]["environment"])
-    env = {"PATH": os.environ["PATH"], **environment, "WECHATY_PUPPET_SERVICE_TOKEN": "from-docker-env"}
-    checked = subprocess.run(container_command(root, ["check", *command[1:]]), capture_output=True, text=True,
-                             check=False, env=env, cwd=tmp_path)
-    assert (checked.returncode, checked.stderr) == (0, "")
-    assert checked.stdout == f"{root}/config/bridge.yaml: OK (18 routes, 2 rooms)\n"
+    # The default: the official bot, valid, with the one step left said (nobody is bound yet).
+    checked = check_in_container(tmp_path / "default", None)
+    config = tmp_path / "default" / "config" / "bridge.yaml"
+    assert (checked.returncode, checked.stdout) == (1, "")
+    assert checked.stderr == (
+        f"{config}: rooms.family, ops: nobody is bound as 'me' to the official bot; bind them first: "
+        f"wechat-mqtt-bridge ilink login --config {config} --name me\n")
     health = exec_form(dockerfile_instruction("HEALTHCHECK"))
     helped = subprocess.run([str(SCRIPT), *health[1:2], "--help"], capture_output=True, text=True, check=False)
     assert helped.returncode == 0 and "--timeout" in helped.stdout
 
 
+def test_the_gateway_config_checks_with_the_token_from_docker_env(tmp_path: Path) -> None:
+    without = check_in_container(tmp_path / "without", "bridge-gateway.yaml")
+    config = tmp_path / "without" / "config" / "bridge.yaml"
+    assert (without.returncode, without.stdout) == (1, "")
+    assert "wechaty.token: the gateway token is missing: set wechaty.token or WECHATY_PUPPET_SERVICE_TOKEN" in \
+        without.stderr
+    root = mounted_config_root(tmp_path / "with", "bridge-gateway.yaml")
+    env = {"PATH": os.environ["PATH"], "WECHATY_PUPPET_SERVICE_ENDPOINT": "gateway:8788",
+           "WECHATY_PUPPET_SERVICE_TOKEN": "from-docker-env"}
+    checked = subprocess.run(container_command(root, ["check", "--config", "/config/bridge.yaml"]),
+                             capture_output=True, text=True, check=False, env=env, cwd=tmp_path)
+    assert (checked.returncode, checked.stderr) == (0, "")
+    assert checked.stdout == f"{root}/config/bridge.yaml: OK (18 routes, 2 rooms)\n"
+    assert config.parent.parent.is_dir()
+
+
 def env_vars_in_code() -> set[str]:
     """Names the bridge reads from the environment: ENV_* constants and os.environ/getenv literals."""
     names: set[str] = set()
-    for path in (ROOT / "bridge").glob("*.py"):
+    for path in (ROOT / "bridge").rglob("*.py"):
         text = path.read_text()
         names.update(re.findall(r'^ENV_\w+\s*=\s*"([A-Z][A-Z0-9_]*)"', text, re.MULTILINE))
         names.update(re.findall(r'(?:environ(?:\.get)?\(|environ\[|getenv\()\s*"([A-Z][A-Z0-9_]*)"', text))

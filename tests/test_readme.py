@@ -186,3 +186,49 @@ def test_the_official_bot_state_examples_are_what_the_bridge_publishes() -> None
             assert example["state"] in ("logged_in", "logged_out", "scan")
             assert (example["budget"] is None) == (example["state"] != "logged_in"), example
             assert example["reason"] is None or any(re.fullmatch(r, example["reason"]) for r in reasons), example
+
+
+#: The heading of the section with the table of the routes to group chats, by README (issue 25).
+GROUP_CHATS = {"README.md": "## Group chats through a gateway\n", "README.zh-CN.md": "## 群聊走网关\n"}
+#: Every route of 2026 the table must name, by its id (the first cell's first `code`).
+ROUTES_2026 = ["wechat-skill", "ipad", "xp", "wechat4u", "mock"]
+
+
+def group_chat_routes(readme: str) -> list[tuple[str, list[str]]]:
+    """The rows of the first table of the README's Group chats section: (route id, cells)."""
+    text = (ROOT / readme).read_text()
+    assert GROUP_CHATS[readme] in text, f"{readme}: no Group chats section"
+    section = text.split(GROUP_CHATS[readme], 1)[1].split("\n## ", 1)[0]
+    table = section[section.index("\n|"):].split("\n\n", 1)[0].strip().splitlines()
+    rows = []
+    for line in table[2:]:  # the header and its rule
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        found = re.match(r"`([^`]+)`", cells[0])
+        assert found, line
+        rows.append((found.group(1), cells))
+    return rows
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_the_group_chats_table_lists_the_routes_of_2026_with_every_fact_marked(readme: str) -> None:
+    rows = group_chat_routes(readme)
+    assert [route for route, _ in rows] == ROUTES_2026
+    for route, cells in rows:
+        # route, cost, platform, group chats, images and files, @-mentions, status in 2026, sources
+        assert len(cells) == 8, (route, cells)
+        for cell in cells[1:7]:
+            # T (tested here) or U (reported upstream): `(U)`, `(T: the test)`, `（U：...）`
+            assert re.search(r"(?<![A-Za-z])[TU][)）:：]", cell), (route, cell)
+        assert "](" in cells[7], (route, cells[7])  # a link to its source
+    text = (ROOT / readme).read_text()
+    statement = {"README.md": "no free route to group chats runs on Linux",
+                 "README.zh-CN.md": "没有任何免费、能发群聊的方式能在 Linux 上跑"}[readme]
+    assert statement in text
+
+
+def test_both_readmes_list_the_same_group_chat_routes() -> None:
+    english, chinese = (group_chat_routes(readme) for readme in READMES)
+    assert [route for route, _ in english] == [route for route, _ in chinese]
+    # The same sources, link for link.
+    for (route, en_cells), (_, zh_cells) in zip(english, chinese, strict=True):
+        assert re.findall(r"\]\(([^)]+)\)", en_cells[7]) == re.findall(r"\]\(([^)]+)\)", zh_cells[7]), route

@@ -4,10 +4,12 @@
    Configuration tab);
 2. asks the Supervisor for the MQTT broker (`/services/mqtt`: host, port, user, password, TLS)
    and the time zone (`/info`), with the `SUPERVISOR_TOKEN` it gives every App;
-3. writes the bridge's config to `/data/bridge.yaml`: the broker, the gateway, the status page on
-   the ingress port (trusting the Supervisor's address), the outbox in `/data`; the user's rooms and
-   routes are every `*.yaml` in the App's config folder (`/config` here; on the first start a
-   commented `rooms.yaml` is written there);
+3. writes the bridge's config to `/data/bridge.yaml`: the broker, the gateway when one is given
+   (group chats; without one, the official WeChat bot alone), the status page on the ingress port
+   (trusting the Supervisor's address; people bind to the official bot there), the outbox in
+   `/data` with the bot's bindings beside it; the user's rooms and routes are every `*.yaml` in
+   the App's config folder (`/config` here; on the first start a commented `rooms.yaml` is written
+   there, sending to you through the official bot);
 4. replaces itself with the bridge (`exec`), with TZ set, so the Supervisor's stop signal reaches it.
 
 A bad option ends the start with one log line saying which option and what to do, and exit code 0:
@@ -44,14 +46,19 @@ READY_MADE = Path("/app/mappings")
 SUPERVISOR_TIMEOUT = 10.0
 _ENDPOINT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$")
 _LEVELS = ("debug", "info", "warning", "error")
+#: config.yaml's gateway_puppet choices, as the bridge's `wechaty.puppet` takes them.
+_PUPPETS = ("unknown", "mock", "wechat4u", "xp", "padlocal", "wechat-skill")
 
 STARTER_ROOMS = """\
-# Your WeChat group chats, by their exact names (or ids: the status page lists them after login).
+# Who gets the messages. Here: you, through the official WeChat bot (ClawBot). Open "WeChat" in
+# the sidebar, bind yourself as "me" (scan the QR code with your WeChat), then write to the bot once.
 # Every *.yaml file in this folder is read: rooms, routes and contacts, as in the bridge's README.
 # The ready-made mappings (the App's option) send to the rooms "family" and "ops".
+# Group chats need a gateway (the App's gateway options; README, "Group chats through a gateway"): give such a room
+# the group's exact name instead, for example  family: {topic: "Happy Family"}
 rooms:
-  family: {topic: "Happy Family"}
-  ops: {topic: "Ops"}
+  family: {ilink: me}
+  ops: {ilink: me}
 """
 
 
@@ -65,8 +72,10 @@ class SupervisorError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    gateway_endpoint: str
-    gateway_token: str
+    #: None: no gateway, the official bot alone.
+    gateway_endpoint: str | None
+    gateway_token: str | None
+    gateway_puppet: str
     base_topic: str
     discovery: bool
     ready_made_mappings: tuple[str, ...]
@@ -79,12 +88,18 @@ def read_options(path: Path) -> Options:
         raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise OptionError(f"cannot read {path}: {exc}") from None
-    endpoint = str(raw.get("gateway_endpoint") or "").strip()
-    if not _ENDPOINT.match(endpoint):
+    endpoint = str(raw.get("gateway_endpoint") or "").strip() or None
+    token = str(raw.get("gateway_token") or "") or None
+    if endpoint is None and token is not None:
+        raise OptionError("gateway_token is set but gateway_endpoint is not: give both for group chats through "
+                          "a gateway, or neither for the official bot alone")
+    if endpoint is not None and not _ENDPOINT.match(endpoint):
         raise OptionError(f"gateway_endpoint {endpoint!r} is not host:port (for example 192.168.1.20:8788)")
-    token = str(raw.get("gateway_token") or "")
-    if len(token) < 16:
+    if endpoint is not None and len(token or "") < 16:
         raise OptionError("gateway_token must be the gateway's WECHATY_TOKEN, 16 characters or more")
+    puppet = str(raw.get("gateway_puppet") or "unknown")
+    if puppet not in _PUPPETS:
+        raise OptionError(f"gateway_puppet {puppet!r} is not one of {', '.join(_PUPPETS)}")
     level = str(raw.get("log_level", "info"))
     if level not in _LEVELS:
         raise OptionError(f"log_level {level!r} is not one of {', '.join(_LEVELS)}")
@@ -92,7 +107,7 @@ def read_options(path: Path) -> Options:
     for name in mappings:
         if not (READY_MADE / f"{name}.yaml").is_file():
             raise OptionError(f"ready_made_mappings: there is no ready-made mapping {name!r}")
-    return Options(gateway_endpoint=endpoint, gateway_token=token, base_topic=str(raw.get("base_topic", "wechat")),
+    return Options(gateway_endpoint=endpoint, gateway_token=token, gateway_puppet=puppet, base_topic=str(raw.get("base_topic", "wechat")),
                    discovery=bool(raw.get("discovery", True)), ready_made_mappings=mappings,
                    locale=str(raw.get("locale", "en")), log_level=level)
 
@@ -141,9 +156,11 @@ def bridge_config(options: Options, mqtt: dict[str, Any], *, data: Path, config_
         broker["tls"] = {}
     includes = [str(READY_MADE / f"{name}.yaml") for name in options.ready_made_mappings]
     includes.append(str(config_dir / "*.yaml"))
+    gateway = {} if options.gateway_endpoint is None else {"wechaty": {
+        "endpoint": options.gateway_endpoint, "token": options.gateway_token, "puppet": options.gateway_puppet}}
     return {
         "mqtt": broker,
-        "wechaty": {"endpoint": options.gateway_endpoint, "token": options.gateway_token},
+        **gateway,
         "http": {"enabled": True, "host": "0.0.0.0", "port": INGRESS_PORT, "token": token,
                  "ingress_from": [INGRESS_FROM]},
         "outbox": {"path": str(data / "outbox.sqlite3")},

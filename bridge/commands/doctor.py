@@ -28,6 +28,7 @@ from bridge.chat import LoginState, WeChatRoom, WeChatUser, qr_url
 from bridge.config.models import Config
 from bridge.errors import BrokerUnavailable, EventStreamTaken, GatewayUnavailable, SendError, TokenRefused
 from bridge.mqtt.oneshot import read_retained
+from bridge.wechat.capabilities import capability_warnings
 from bridge.wechat.rooms import resolve_rooms
 
 if TYPE_CHECKING:
@@ -53,9 +54,11 @@ class Finding:
     extra: str | None = None
     #: False for a link that could not be checked because one before it broke (`○`, not ✗).
     checked: bool = True
+    #: A link that holds with something to know (`!`): a route sends what its room's transport cannot carry.
+    warning: bool = False
 
     def line(self) -> str:
-        mark = ("✓" if self.ok else "✗") if self.checked else "○"
+        mark = ("!" if self.warning else "✓" if self.ok else "✗") if self.checked else "○"
         fix = f" Fix: {self.fix}" if self.fix and not self.ok else ""
         return f"{mark} {self.link}: {self.detail}{fix}"
 
@@ -72,6 +75,8 @@ async def diagnose(config: Config, source: str) -> list[Finding]:
     """Every finding, in the order of the chain. A broken link skips only the links that cannot be
     checked without it: the token, login and rooms need the gateway, and the rooms a login."""
     findings = [Finding(link="config", ok=True, detail=f"{source} is valid ({config.size})")]
+    findings.extend(Finding(link="capabilities", ok=True, warning=True, detail=warning)
+                    for warning in capability_warnings(config))
     broker, seen = await _check_broker(config)
     findings.append(broker)
     findings.extend(await _check_gateway(config, seen))

@@ -105,8 +105,20 @@ class GatewayTlsSettings(Strict):
         return self
 
 
+#: What a gateway may run, by the names `bridge.wechat.capabilities` declares what each can carry;
+#: `unknown`: learned from its answers (a file send answered UNIMPLEMENTED), per connection.
+GatewayPuppet = Literal["unknown", "mock", "wechat4u", "xp", "padlocal", "wechat-skill"]
+
+
+def _puppet_name(value: Any) -> Any:
+    """`wechaty-puppet-wechat4u` (WECHATY_PUPPET's form) is `wechat4u`."""
+    return value.removeprefix("wechaty-puppet-") if isinstance(value, str) else value
+
+
 class WechatySettings(Strict):
     endpoint: str = "127.0.0.1:8788"
+    #: What the gateway runs: it decides what the bridge sends there as declared, not by failing.
+    puppet: Annotated[GatewayPuppet, BeforeValidator(_puppet_name)] = "unknown"
     token: SecretStr | None = None
     token_file: ConfigPath | None = None
     #: How long one send may take before it is in doubt (the connection is dropped).

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, Protocol, TypeVar
 
-from bridge.chat import LoginState, WeChatContact, WeChatRoom
+from bridge.chat import Capabilities, LoginState, WeChatContact, WeChatRoom
 from bridge.errors import OutboxError
 from bridge.events import RoomRef
 from bridge.outbox.records import Finish, OutboxRow
@@ -46,6 +46,10 @@ class Sender(Protocol):
 
     @property
     def state(self) -> LoginState: ...
+
+    def capabilities(self, room_id: str) -> Capabilities:
+        """What the transport of the room can carry now (declared, less what it refused on this connection)."""
+        ...
 
     async def send_text(self, room_id: str, text: str, mentions: Sequence[WeChatContact] = ()) -> str: ...
 
@@ -158,9 +162,11 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """WeChat took every part (and the attachment)."""
+    """WeChat took every part (and the attachment); `note`: what the transport could not carry and
+    was left out or written as text instead (the report says it)."""
 
     room: RoomRef
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The worker's record: a send's outcome written to the outbox, then told (log line, reporter nudge).
 
-    Sent      one row: not written here. It is returned as `Delivered` and goes with the next
-              claim (`bridge.delivery_claim`), one commit per send; `announce` tells it once that
-              claim is committed. A digest: every row delivered at once, naming the digest.
+    Sent      one row: not written here. It is returned as `Delivered` (with its `note`, when the
+              transport left something out) and goes with the next claim (`bridge.delivery_claim`),
+              one commit per send; `announce` tells it once that claim is committed. A digest:
+              every row delivered at once, naming the digest.
     Rejected  every row ends `rejected` with the sentence; no attempt counted.
     Waiting   pending again in `UNAVAILABLE_PAUSE_SECONDS`; no attempt counted.
     Refused   transient and attempts left: pending again after the row's backoff, one attempt
@@ -46,11 +47,13 @@ class Record:
         """Commit `outcome`; a single row's delivery is returned instead, to commit with the next claim."""
         rows, now = batch.rows, self._clock.now()
         match outcome:
-            case Sent(room) if not batch.digest:
+            case Sent(room, note) if not batch.digest:
                 row = batch.first
-                return Delivered(Finish(seq=row.seq, status="delivered", now=now, room=room), row.event_id,
-                                 row.attempts + 1)
-            case Sent(room):
+                if note is not None:
+                    log.info("delivery %s to room %r: %s", row.event_id, row.room_key, note)
+                return Delivered(Finish(seq=row.seq, status="delivered", now=now, room=room, note=note),
+                                 row.event_id, row.attempts + 1)
+            case Sent(room, _):
                 await self._store.call(Outbox.mark_delivered_many, [row.seq for row in rows], now=now, room=room,
                                        digest=batch.digest_id)
                 self._metrics.digest(len(rows))

@@ -230,6 +230,8 @@ class Finish:
     error: str | None = None
     #: False: WeChat was not asked (rejected before the send): no attempt is counted.
     attempted: bool = True
+    #: What the report should say beyond the status (an attachment the transport could not carry).
+    note: str | None = None
 
 
 @dataclass(kw_only=True, frozen=True, slots=True)

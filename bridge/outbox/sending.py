@@ -238,11 +238,15 @@ class SendingLedger:
                 "WHERE seq = ? AND status = 'pending'", (int(attempted), retry_at, error, seq))
 
     def _finish_row(self, f: Finish) -> None:
-        """Within a transaction; a row already finished is left as it is."""
+        """Within a transaction; a row already finished is left as it is. A `note` joins the row's extras."""
         self._db.execute(
             "UPDATE deliveries SET status = ?, attempts = attempts + ?, sending_since = NULL, finished_at = ?, "
-            "room_id = ?, room_topic = ?, error = ? WHERE seq = ? AND status = 'pending'",
-            (f.status, int(f.attempted), f.now, f.room.id, f.room.topic, f.error, f.seq))
+            "room_id = ?, room_topic = ?, error = ?, "
+            # A note already there (a timer that fired late) stays, the new one after it.
+            "extras = CASE WHEN ? IS NULL THEN extras ELSE json_set(COALESCE(extras, '{}'), '$.note', "
+            "COALESCE(json_extract(extras, '$.note') || '; ', '') || ?) END "
+            "WHERE seq = ? AND status = 'pending'",
+            (f.status, int(f.attempted), f.now, f.room.id, f.room.topic, f.error, f.note, f.note, f.seq))
 
     def expire_due(self, now: float) -> list[OutboxRow]:
         """Finish as `expired` every waiting delivery past its `expires_at`; returns them."""

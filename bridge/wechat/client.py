@@ -11,6 +11,10 @@ connection it was made on is dropped at once, so it is never retried there; the 
 when, and whether, to send it again. A send asked for while not connected and logged in raises
 `GatewayUnavailable` without being made.
 
+What the gateway can carry (`capabilities`) is declared by `wechaty.puppet`; a file send it
+answers UNIMPLEMENTED (`Unsupported`) takes files off for the rest of the connection, so the next
+deliveries go out as text without asking again. A new connection starts from the declaration.
+
 Every message in the account's rooms, the bot's own sends included (the gateway echoes them),
 arrives as a bare id whose payload costs a call; while no room listens (`listening()` is False)
 they are not read at all, which halves the gateway calls during a burst of sends.
@@ -26,9 +30,11 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
 from bridge.chat import (
+    Capabilities,
     ConnectionProblem,
     EventHandler,
     IncomingMessage,
@@ -40,7 +46,7 @@ from bridge.chat import (
     WeChatUser,
 )
 from bridge.config.models import GatewayTlsSettings
-from bridge.errors import GatewayUnavailable, SendError, SendInDoubt
+from bridge.errors import GatewayUnavailable, SendError, SendInDoubt, Unsupported
 from bridge.links import Link
 from bridge.metrics import Metrics
 from bridge.tasks import Backoff
@@ -76,8 +82,11 @@ class WeChatClient:
     def __init__(self, *, endpoint: str, token: str, send_timeout: float, on_event: EventHandler | None = None,
                  listening: Callable[[], bool] = lambda: True, tls: LinkTls | None = None,
                  connection: Link | None = None, metrics: Metrics | None = None,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, capabilities: Capabilities | None = None) -> None:
         self._endpoint = endpoint
+        #: What `wechaty.puppet` declares, and what this connection has shown it lacks on top.
+        self._declared = capabilities or Capabilities("the gateway")
+        self._capabilities = self._declared
         #: Up while a connection to the gateway stands (logged in or not): for the page and metrics.
         self.connection = connection or Link("gateway")
         self._metrics = metrics or Metrics()
@@ -102,6 +111,10 @@ class WeChatClient:
     @property
     def state(self) -> LoginState:
         return self._state
+
+    def capabilities(self, room_id: str = "") -> Capabilities:
+        """What the gateway carries on this connection: the declaration, less what it refused."""
+        return self._capabilities
 
     async def wait_logged_in(self) -> None:
         await self._logged_in.wait()
@@ -137,6 +150,7 @@ class WeChatClient:
     async def _connect_once(self) -> tuple[bool, str]:
         """One connection, until its event stream ends: whether it got logged in, and why it ended."""
         link = PuppetLink(self._endpoint, self._token, tls=self._tls, timeout=READ_TIMEOUT_SECONDS)
+        self._capabilities = self._declared  # another gateway may answer on this port now
         self._had_login = False
         self._drop_reason = None
         self._puppet_error = None
@@ -323,9 +337,19 @@ class WeChatClient:
                                                                         deadline=self._send_timeout)))
 
     async def send_file(self, room_id: str, name: str, data: bytes) -> str:
-        """Send bytes as a file; WeChat shows images inline. Files over 1 MiB are uploaded first."""
-        return await self._timed(self._send(lambda link: link.send_file(room_id, name, data,
-                                                                        deadline=self._send_timeout)))
+        """Send bytes as a file; WeChat shows images inline. Files over 1 MiB are uploaded first.
+
+        Raises `Unsupported` when the gateway does not implement file sends, and remembers it.
+        """
+        try:
+            return await self._timed(self._send(lambda link: link.send_file(room_id, name, data,
+                                                                            deadline=self._send_timeout)))
+        except Unsupported as exc:
+            if exc.capability == "files" and self._capabilities.files:
+                log.warning("WeChat gateway at %s: %s; sending text only on this connection", self._endpoint,
+                            exc.cause)
+                self._capabilities = replace(self._capabilities, files=False)
+            raise
 
     async def _timed(self, send: Awaitable[str]) -> str:
         """A send to WeChat, counted with its latency (`GatewayUnavailable`: not made, not counted)."""

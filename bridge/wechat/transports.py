@@ -15,10 +15,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from bridge.chat import LoginState, WeChatContact, WeChatRoom
+from bridge.chat import Capabilities, LoginState, WeChatContact, WeChatRoom
 from bridge.errors import GatewayUnavailable
 from bridge.events import Openings
 from bridge.pipeline.runtime import LiveRuntime
+from bridge.wechat.capabilities import ILINK, PUPPETS
 from bridge.wechat.rooms import ilink_room_id, person_of
 
 if TYPE_CHECKING:  # the bots come with aiohttp: a config without them does not load it
@@ -33,6 +34,8 @@ class GroupSender(Protocol):
 
     @property
     def state(self) -> LoginState: ...
+
+    def capabilities(self, room_id: str = "") -> Capabilities: ...
 
     async def send_text(self, room_id: str, text: str, mentions: Sequence[WeChatContact] = ()) -> str: ...
 
@@ -56,6 +59,12 @@ class Transports:
 
     def set_account(self, state: LoginState) -> None:
         self._account = state
+
+    def capabilities(self, room_id: str) -> Capabilities:
+        """What the transport of `room_id` can carry (`bridge.wechat.capabilities`)."""
+        if person_of(room_id) is not None:
+            return ILINK
+        return self._group().capabilities(room_id) if self._gateway is not None else PUPPETS["unknown"]
 
     async def send_text(self, room_id: str, text: str, mentions: Sequence[WeChatContact] = ()) -> str:
         person = person_of(room_id)

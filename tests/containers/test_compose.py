@@ -1,10 +1,16 @@
-"""docker/compose.yaml brought up with podman-compose: broker, gateway (mock puppet) and bridge.
+"""docker/compose.yaml brought up with podman-compose on its gateway path: broker, gateway (mock
+puppet) and bridge with docker/bridge-gateway.yaml.
 
 The stack is the file users run, with what this machine cannot have swapped out: mosquitto's image
 (Docker Hub is out of reach; Debian's mosquitto stands in, laid out as the official image is) and
 its published port (the machine's own broker holds 1883: a free loopback port instead). Relative
 paths are made absolute, since the copy lives in a temporary folder. The images are the ones the
 session built from docker/Dockerfile and docker/gateway.Dockerfile, under the names compose gives them.
+
+The gateway path is what `--profile gateway` with `BRIDGE_CONFIG=bridge-gateway.yaml` in docker/.env
+gives: the copy drops the gateway's `profiles:` (podman-compose 1.0.3 ignores profiles and would
+start it anyway; Docker compose would not without the flag) and mounts that config. The default
+path (the official bot) cannot log in here; tests/test_docker.py checks its files.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from tests.support.waiting import wait_for
 
 DOCKER = ROOT / "docker"
 TOKEN = "compose-gateway-token-0123456789"
+#: docker/.env's choice of config for the gateway path.
+BRIDGE_CONFIG = "bridge-gateway.yaml"
 #: podman-compose 1.0.3 names containers <project>_<service>_1; one project per test run, so two
 #: checkouts testing at once on one machine do not take each other's stack down.
 PROJECT = f"wmbtest{os.getpid()}"
@@ -39,10 +47,15 @@ PROJECT = f"wmbtest{os.getpid()}"
 def test_stack(compose_file: Path, mosquitto_image: str, port: int) -> dict[str, Any]:
     stack: dict[str, Any] = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     for service in stack["services"].values():
+        service.pop("profiles", None)  # `--profile gateway`
         if "build" in service:
             service["build"]["context"] = str((DOCKER / service["build"]["context"]).resolve())
+        # BRIDGE_CONFIG resolved first: its `:-` default holds a colon of its own.
+        volumes = [v.replace("${BRIDGE_CONFIG:-bridge.yaml}", BRIDGE_CONFIG) for v in service.get("volumes", [])]
         service["volumes"] = [str((DOCKER / v.split(":")[0]).resolve()) + v[v.index(":"):] if v.startswith(".")
-                              else v for v in service.get("volumes", [])]
+                              else v for v in volumes]
+    assert any(v.startswith(str(DOCKER / BRIDGE_CONFIG) + ":/config/bridge.yaml") for v in
+               stack["services"]["bridge"]["volumes"]), stack["services"]["bridge"]["volumes"]
     stack["services"]["mosquitto"]["image"] = mosquitto_image
     stack["services"]["mosquitto"]["ports"] = [f"127.0.0.1:{port}:1883"]
     compose_file.write_text(yaml.safe_dump(stack, sort_keys=False))
@@ -62,7 +75,8 @@ class Stack:
 
 
 def compose(compose_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", "TZ": "Europe/Berlin"}
+    env = {**os.environ, "WECHATY_TOKEN": TOKEN, "WECHATY_PUPPET": "wechaty-puppet-mock", "TZ": "Europe/Berlin",
+           "BRIDGE_CONFIG": BRIDGE_CONFIG}
     # Output to files, not pipes: the containers' conmon may hold a pipe open after podman-compose exits.
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         command = [shutil.which("podman-compose") or "podman-compose", "-f", str(compose_file), "-p", PROJECT, *args]
@@ -110,7 +124,7 @@ def stack(images: Images, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 def test_the_stack_delivers_an_event_published_from_the_host(stack: Stack) -> None:
     event_id = uuid.uuid4().hex[:8]
-    # ops, not family: docker/bridge.yaml gives family quiet hours, which would hold it till morning.
+    # ops, not family: docker/bridge-gateway.yaml gives family quiet hours, which would hold it till morning.
     stack.listener.publish("wechat/send/ops", json.dumps({"id": event_id, "text": "Hello through compose"}))
     report = stack.listener.wait_for(lambda m: m.topic == "wechat/bridge/delivery" and m.json()["id"] == event_id,
                                      timeout=30)[0].json()

@@ -47,6 +47,34 @@ const PUPPET = await gatewayModule('wechaty-puppet')
 const { PuppetMock } = await gatewayModule('wechaty-puppet-mock')
 const { PuppetServer } = await gatewayModule('wechaty-puppet-service')
 
+// ---------------------------------------------------------------- profiles
+// TEST_GATEWAY_PROFILE=wechat-skill: a third-party gateway as leeguooooo/wechat-skill documents
+// its own (a puppet-service on port 18401, TLS off, "any wechaty 1.x client"): it sends text only,
+// so every way to send a file (MessageSendFile, MessageSendFileStream, Upload) answers gRPC
+// UNIMPLEMENTED, as a server without those methods does. Its rooms and token are the test's.
+const PROFILE = process.env.TEST_GATEWAY_PROFILE || ''
+const TEXT_ONLY_METHODS = ['messageSendFile', 'messageSendFileStream', 'upload']
+if (PROFILE === 'wechat-skill') {
+  const grpc = await gatewayModule('@grpc/grpc-js')
+  const { Server, status } = grpc.Server ? grpc : grpc.default
+  const addService = Server.prototype.addService
+  Server.prototype.addService = function (service, implementation) {
+    if (implementation && 'messageSendFile' in implementation) {
+      implementation = { ...implementation }
+      for (const name of TEXT_ONLY_METHODS) {
+        implementation[name] = (call, callback) => {
+          emitLine({ event: 'unimplemented', method: name })
+          callback({ code: status.UNIMPLEMENTED, details: `wechat-skill: ${name} is not implemented (text only)` })
+        }
+      }
+    }
+    return addService.call(this, service, implementation)
+  }
+} else if (PROFILE) {
+  logErr(`unknown TEST_GATEWAY_PROFILE=${PROFILE}; known: wechat-skill`)
+  process.exit(2)
+}
+
 // ---------------------------------------------------------------- state
 let puppet = null
 let mocker = null

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from bridge.chat import qr_url
+from bridge.wechat.rooms import ilink_room_id
 from tests.integration.conftest import DELIVERY
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker
@@ -304,6 +305,37 @@ def test_an_image_goes_through_the_cdn_byte_identical_and_two_people_have_their_
     # The caption and the image cost alice two, the next one a third: her budget is spent, bob has 2 left.
     person(watcher, "alice", lambda s: s["budget"] == 0, "alice's budget spent")
     person(watcher, "bob", lambda s: s["budget"] == 2, "bob with two left")
+
+
+def test_a_mention_to_the_official_bot_goes_as_plain_text_with_a_note(
+        home: Home, fake: FakeIlink, watcher: TestClient) -> None:
+    """The official bot makes no real @-mentions (a person's chat has nobody to @): the name goes
+    as text, delivered, and the report's note says so (issue 25)."""
+    home.write("""\
+        contacts:
+          alice: {name: Alice}
+        rooms:
+          me: {ilink: alice}
+        routes:
+          - name: leak
+            topic: "home/leak"
+            rooms: [me]
+            mention: [alice]
+            template: "Water leak ({{ payload.id }})"
+        """)
+    home.bind("alice", ALICE)
+    home.start()
+    fake.push(ALICE, "hi")
+    person(watcher, "alice", lambda s: s["budget"] == 10, "alice's window open")
+    leak = event(watcher, "home/leak")
+    found = report(watcher, leak)
+    found.pop("ts")
+    assert found == {
+        "id": leak, "status": "delivered", "route": "leak", "topic": "home/leak",
+        "room": {"key": "me", "id": ilink_room_id("alice"), "topic": "alice"}, "error": None,
+        "note": "@Alice sent as plain text: the official bot cannot make real @-mentions, so nobody was notified"}
+    assert texts_to(fake, ALICE) == [f"@Alice Water leak ({leak})"]
+    assert [m.json()["status"] for m in watcher.messages(DELIVERY)] == ["delivered"]
 
 
 def test_ilink_only_bridge_imports_no_grpc() -> None:

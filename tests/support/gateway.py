@@ -555,8 +555,11 @@ class MockGateway:
             records = self.messages()
             return records if len(records) >= count else None
 
-        return wait_on(self._events_changed, check, timeout=timeout, what=f"{count} sent messages",
-                       detail=lambda: str(self.messages()), error=TimeoutError)
+        # Polled, not under `_events_changed`: `messages()` is a command, whose reply needs that lock.
+        try:
+            return wait_for(check, timeout=timeout, what=f"{count} sent messages", detail=lambda: str(self.messages()))
+        except AssertionError as exc:
+            raise TimeoutError(str(exc)) from None
 
 
 class GatewayProcess:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from bridge.chat import LoginState, WeChatContact, WeChatUser
+from bridge.chat import Capabilities, LoginState, WeChatContact, WeChatUser
 from bridge.events import Attachment, Delivery, DeliveryPolicy, Queued, Rejected
 from bridge.outbox.records import Arrival, IdempotencyKey, OutboxRow
 from bridge.outbox.runner import OutboxRunner
@@ -75,10 +75,15 @@ class FakeWeChat:
     block_on: str | None = None
     blocked: asyncio.Event = field(default_factory=asyncio.Event)
     on_text: Callable[[str], None] | None = None
+    #: What the fake transport carries (everything, unless a test says otherwise).
+    can: Capabilities = field(default_factory=lambda: Capabilities("the fake transport"))
 
     @property
     def state(self) -> LoginState:
         return LoginState("logged_in", user=WeChatUser("wxid_bot", "Bot"))
+
+    def capabilities(self, room_id: str) -> Capabilities:
+        return self.can
 
     @property
     def sent(self) -> list[str]:

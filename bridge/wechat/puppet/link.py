@@ -8,6 +8,8 @@ its .proto files do not say, and the server (wechaty-puppet-service 1.19.9) does
 - the server takes one event stream at a time (a second is ALREADY_EXISTS); its first event is a
   heartbeat, after which `Start` may be called; it replays `login` to a new stream if logged in;
 - errors of the puppet behind it come back as UNKNOWN, with the JS message as the details;
+- a method the gateway does not implement is UNIMPLEMENTED (wechat-skill's file sends): that is
+  `Unsupported`, naming the capability, for the client to remember per connection;
 - a message over 4 MiB is RESOURCE_EXHAUSTED, so large files go up first in chunks (`Upload`,
   answered with a UUID) and are then sent as a small UUID FileBox.
 
@@ -43,7 +45,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import grpc
 import grpc.aio
 
-from bridge.errors import EventStreamTaken, GatewayUnavailable, SendError, SendInDoubt, TokenRefused
+from bridge.errors import EventStreamTaken, GatewayUnavailable, SendError, SendInDoubt, TokenRefused, Unsupported
 from bridge.wechat.puppet.payloads import ContactPayload, LinkTls, MessagePayload, PuppetEvent, RoomPayload
 from bridge.wechat.puppet.proto.wechaty import puppet_pb2_grpc
 from bridge.wechat.puppet.proto.wechaty.deprecated import file_box_pb2
@@ -245,14 +247,14 @@ class PuppetLink:
         else:
             box = {"type": _FILEBOX_UUID, "uuid": await self.upload(data), "name": name, "size": len(data)}
         request = message_pb2.MessageSendFileRequest(conversation_id=conversation_id, file_box=json.dumps(box))
-        return _message_id(await self._send(self._stub.MessageSendFile, request, deadline))
+        return _message_id(await self._send(self._stub.MessageSendFile, request, deadline, capability="files"))
 
     async def upload(self, data: bytes) -> str:
         """Store bytes on the gateway in chunks; returns the UUID a FileBox names them by."""
         chunks = (download_upload_pb2.UploadRequest(chunk=data[i:i + CHUNK_BYTES])
                   for i in range(0, len(data), CHUNK_BYTES))
         response = await self._read("upload a file", self._stub.Upload, chunks,
-                                    deadline=self.timeout + len(data) / UPLOAD_BYTES_PER_SECOND)
+                                    deadline=self.timeout + len(data) / UPLOAD_BYTES_PER_SECOND, capability="files")
         return str(response.id)
 
     async def send_file_stream(self, conversation_id: str, name: str, data: bytes, *,
@@ -269,11 +271,12 @@ class PuppetLink:
                 yield file_box_pb2.MessageSendFileStreamRequest(file_box_chunk=chunk)
 
         budget = (self.timeout if deadline is None else deadline) + len(data) / UPLOAD_BYTES_PER_SECOND
-        return _message_id(await self._send(self._stub.MessageSendFileStream, requests(), budget))
+        return _message_id(await self._send(self._stub.MessageSendFileStream, requests(), budget, capability="files"))
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _read(self, what: str, method: Any, request: Any, *, deadline: float | None = None) -> Any:
+    async def _read(self, what: str, method: Any, request: Any, *, deadline: float | None = None,
+                    capability: str | None = None) -> Any:
         """A call that changes nothing in WeChat: any failure only means it was not answered."""
         self._check_open()
         seconds = self.timeout if deadline is None else deadline
@@ -287,11 +290,11 @@ class PuppetLink:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _CUT_OFF or exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise self._unavailable(what, exc) from None
-            raise _refused(f"cannot {what}", exc) from None
+            raise _refused(f"cannot {what}", exc, capability) from None
         self._answered = True
         return response
 
-    async def _send(self, method: Any, request: Any, deadline: float | None) -> Any:
+    async def _send(self, method: Any, request: Any, deadline: float | None, *, capability: str | None = None) -> Any:
         """A call that puts a message into WeChat: once made, a call that is not answered is in doubt."""
         self._check_open()
         if not self.connected:
@@ -312,7 +315,7 @@ class PuppetLink:
                 raise SendInDoubt(f"the connection broke during the send: {describe(exc)}") from None
             if code == grpc.StatusCode.UNAUTHENTICATED:
                 raise self._unavailable("send", exc) from None
-            raise _refused("WeChat refused the message", exc) from None
+            raise _refused("WeChat refused the message", exc, capability) from None
 
     def _unavailable(self, what: str, exc: grpc.aio.AioRpcError) -> GatewayUnavailable:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
@@ -365,8 +368,12 @@ def _short(details: str) -> str:
     return details.rsplit("; last error: ", maxsplit=1)[-1].split(". ", maxsplit=1)[0][:200]
 
 
-def _refused(what: str, exc: grpc.aio.AioRpcError) -> SendError:
+def _refused(what: str, exc: grpc.aio.AioRpcError, capability: str | None = None) -> SendError:
+    """A call the gateway answered with a refusal; `capability`: what an UNIMPLEMENTED answer means it lacks."""
     code = exc.code()
+    if code == grpc.StatusCode.UNIMPLEMENTED and capability is not None:
+        why = f"the gateway does not implement it ({describe(exc)})"
+        return Unsupported(f"{what}: {why}", capability=capability, cause=why)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         why = f"the gateway refused a message this large ({describe(exc)})"
         return SendError(f"{what}: {why}", transient=False, cause=why)
