@@ -107,7 +107,8 @@ def read_options(path: Path) -> Options:
     for name in mappings:
         if not (READY_MADE / f"{name}.yaml").is_file():
             raise OptionError(f"ready_made_mappings: there is no ready-made mapping {name!r}")
-    return Options(gateway_endpoint=endpoint, gateway_token=token, gateway_puppet=puppet, base_topic=str(raw.get("base_topic", "wechat")),
+    return Options(gateway_endpoint=endpoint, gateway_token=token, gateway_puppet=puppet,
+                   base_topic=str(raw.get("base_topic", "wechat")),
                    discovery=bool(raw.get("discovery", True)), ready_made_mappings=mappings,
                    locale=str(raw.get("locale", "en")), log_level=level)
 
