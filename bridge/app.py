@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bridge.chat import IlinkState
 from bridge.config.models import Config
 from bridge.delivery.pacing import Pacer
 from bridge.delivery.worker import DeliveryWorker
@@ -105,10 +106,12 @@ class Bridge:
         self.gateway = _gateway(config, listening=incoming.listening, connection=links["gateway"], metrics=metrics)
         self.official = _official(config, live)
         self.wechat = Transports(gateway=self.gateway, official=self.official)
+        # Each person's official bot as last published: kept by the status topics, read by `bridge/info`.
+        ilink_states: dict[str, IlinkState] | None = {} if self.official is not None else None
         self.info = BridgeInfo(store=store, broker=self.mqtt, wechat=self.wechat, directory=directory, live=live,
-                               started=time.time())
+                               started=time.time(), ilink=ilink_states)
         self.status = BridgeStatus(topics=topics, publish=self.mqtt.publish, info=self.info.info, metrics=metrics,
-                                   on_change=changes.notify)
+                                   on_change=changes.notify, ilink=ilink_states)
         self.homeassistant = HomeAssistant(config, self.mqtt.publish)
 
         # Outbox -> WeChat -> reports, and the fallback beside them.
@@ -156,7 +159,7 @@ class Bridge:
 
         overview = Overview(status=self.status, links=links, directory=directory, live=live,
                             queue=self.info.outbox_stats, debug=lambda: config.log_level == "debug",
-                            changes=changes, recent=recent)
+                            changes=changes, recent=recent, ilink=self.official)
         self.http = _http_door(config, live=live, accept=self.intake.accept_direct, health=self.info.health,
                                overview=overview, metrics=self.prometheus) if config.http.enabled else None
 

@@ -80,7 +80,8 @@ class IlinkState:
 
     `window_until` and `budget` are our estimate (the server decides); `waiting` counts the
     deliveries for this person that wait in the outbox; `qr` is the text of the login QR code while
-    a scan is needed; `reason` says, in plain words, why the bot cannot write now.
+    a scan is needed; `reason` says, in plain words, why the bot cannot write now; `asks_code` while
+    the login waits for the number the phone shows (typed on the status page).
     """
 
     name: str
@@ -90,6 +91,7 @@ class IlinkState:
     waiting: int = 0
     qr: str | None = None
     reason: str | None = None
+    asks_code: bool = False
 
 
 @dataclass(frozen=True, slots=True)

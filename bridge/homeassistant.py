@@ -12,6 +12,8 @@ Entities (each a retained config on `<prefix>/<component>/<node id>/<object id>/
 |                               |                                | (`fallback`: what the fallback did, if used) |
 | sensor "Last delivery time"   | `<base>/bridge/delivery`       | when that outcome was decided               |
 | image "Login QR code"         | `<base>/bridge/login/qrcode`   | the QR code to scan, rendered as SVG        |
+| sensor "Official bot <name>", | `<base>/bridge/ilink/<name>`   | logged_in / scan / logged_out; attributes:  |
+| one per person of `ilink`     |                                | window_until, budget, waiting, reason        |
 
 The QR code is rendered here as an SVG (no network, no extra dependency) rather than handed to
 HA as a URL of wechaty.js.org: the login code would otherwise travel to a third-party site, and
@@ -57,6 +59,8 @@ QR_MODULE_PIXELS = 10
 #: The quiet zone the QR standard asks for, in modules.
 QR_BORDER_MODULES = 4
 LOGIN_STATES = ("connecting", "scan", "logged_in", "logged_out")
+#: The states of `<base>/bridge/ilink/<name>` (`bridge.chat.IlinkState`).
+ILINK_STATES = ("logged_in", "scan", "logged_out")
 #: The Last delivery sensor's enum options: every status a report can carry, read off the one type
 #: that defines them. HA ignores a state outside the options and keeps showing the previous one.
 DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
@@ -190,6 +194,21 @@ def entities(config: Config) -> list[Entity]:
             "content_type": "image/svg+xml",
             "icon": "mdi:qrcode",
         }),
+    ]
+    # Each person of the official bot (a room with `ilink:`): whether it may write, and until when.
+    found += [
+        entity("sensor", f"ilink_{slug(name)}", f"ilink_{slug(name)}", {
+            "name": texts.pgettext("Home Assistant", "Official bot {name}").format(name=name),
+            "state_topic": topics.ilink(name),
+            "value_template": "{{ value_json.state }}",
+            "device_class": "enum",
+            "options": list(ILINK_STATES),
+            "json_attributes_topic": topics.ilink(name),
+            "json_attributes_template": "{{ {'window_until': value_json.window_until, 'budget': value_json.budget, "
+                                        "'waiting': value_json.waiting, 'reason': value_json.reason} | tojson }}",
+            "icon": "mdi:robot-outline",
+        })
+        for name in config.ilink_people
     ]
     return found
 

@@ -168,9 +168,11 @@ def test_the_official_bot_state_examples_are_what_the_bridge_publishes() -> None
     reasons = [re.escape(why(name, Remaining(gate=gate, budget=0, window_until=None, retry_at=None,
                                             context_token=None), 10)).replace("later", clock)
                for gate in Gate if gate is not Gate.OPEN for name in ("alice", "mama")]
-    # The sentences of an expired session and of the bridge's own QR login (bridge/wechat/official.py).
-    source = (ROOT / "bridge/wechat/official.py").read_text()
-    assert "expired (errcode -14); no call until " in source and "to log the official bot in again " in source
+    # The sentences of an expired session and of the bridge's own QR login (bridge/wechat/official.py,
+    # its steps in official_login.py: " again" for a person bound before).
+    source = "".join((ROOT / f"bridge/wechat/{module}.py").read_text() for module in ("official", "official_login"))
+    assert "expired (errcode -14); no call until " in source
+    assert "to log the official bot in{self._again} " in source and '_again = " again"' in source
     reasons += [rf"the official bot's session for (alice|mama) expired \(errcode -14\); no call until {clock}, "
                 "then it tries again",
                 r"scan the QR code with (alice|mama)'s WeChat to log the official bot in again \(code 1 of 3\)"]

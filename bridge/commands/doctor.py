@@ -10,6 +10,9 @@ own client id). The puppet-service gateway takes one event stream at a time, and
 the only way to learn the login state: when a bridge holds it, doctor does not take it over
 (that would end the bridge's stream) and reports what the running bridge publishes on
 `<base>/bridge/login` instead. Its unary calls (version, room list) are safe beside a bridge.
+
+The gateway is checked when a room is a group chat; the official bot (`bridge.commands.doctor_ilink`)
+when a room names a person (`ilink:`).
 """
 
 from __future__ import annotations
@@ -79,11 +82,16 @@ async def diagnose(config: Config, source: str) -> list[Finding]:
                     for warning in capability_warnings(config))
     broker, seen = await _check_broker(config)
     findings.append(broker)
-    findings.extend(await _check_gateway(config, seen))
+    if config.uses_gateway:
+        findings.extend(await _check_gateway(config, seen))
+    if config.ilink_people:
+        from bridge.commands.doctor_ilink import check_ilink  # aiohttp, only for the official bot
+
+        findings.extend(await check_ilink(config, source))
     return findings
 
 
-def _skipped(links: tuple[str, ...], needs: str) -> list[Finding]:
+def skipped(links: tuple[str, ...], needs: str) -> list[Finding]:
     """A line for each link after a broken one, so the chain is always shown whole."""
     return [Finding(link=link, ok=False, detail=f"not checked: it needs {needs}", checked=False) for link in links]
 
@@ -131,11 +139,11 @@ async def _check_gateway(config: Config, seen: BridgeSeen | None) -> list[Findin
                     Finding(link="token", ok=False, detail=f"the gateway refused the token ({exc})",
                             fix="WECHATY_PUPPET_SERVICE_TOKEN (or wechaty.token) must equal the gateway's "
                                 "WECHATY_TOKEN."),
-                    *_skipped(("login", "rooms"), "a gateway that accepts the token")]
+                    *skipped(("login", "rooms"), "a gateway that accepts the token")]
         except GatewayUnavailable as exc:
             return [Finding(link="gateway", ok=False, detail=f"cannot reach {where}: {exc}",
                             fix=_gateway_fix(config)),
-                    *_skipped(("token", "login", "rooms"), "a gateway that answers")]
+                    *skipped(("token", "login", "rooms"), "a gateway that answers")]
         findings = [Finding(link="gateway", ok=True, detail=f"{where} answers (puppet version {version})"),
                     Finding(link="token", ok=True, detail="the gateway accepts it")]
         try:
@@ -147,7 +155,7 @@ async def _check_gateway(config: Config, seen: BridgeSeen | None) -> list[Findin
                             fix="look at the gateway's log for why it ends the event stream.")
         findings.append(login)
         if not login.ok:
-            return [*findings, *_skipped(("rooms",), "a logged-in account")]
+            return [*findings, *skipped(("rooms",), "a logged-in account")]
         try:
             rooms = await _rooms(link)
         except GatewayUnavailable as exc:

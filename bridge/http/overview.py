@@ -16,7 +16,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
+from bridge.chat import IlinkState
 from bridge.config.rooms import ListenSettings
 from bridge.errors import OutboxError
 from bridge.events import DeliveryReport
@@ -72,9 +74,19 @@ class OtherRoom:
     member_count: int
 
 
+class IlinkLogins(Protocol):
+    """The official bots as the page drives them (`bridge.wechat.official.OfficialBots`)."""
+
+    def start_login(self, name: str) -> None: ...
+
+    def give_verify_code(self, name: str, code: str) -> bool: ...
+
+
 @dataclass(kw_only=True, frozen=True, slots=True)
 class Snapshot:
     login: LoginView
+    #: Each person's official bot, as `<base>/bridge/ilink/<name>` last said; None without `ilink` rooms.
+    ilink: list[IlinkState] | None
     links: Mapping[str, LinkState]
     configured: list[ConfiguredRoom]
     others: list[OtherRoom]
@@ -124,8 +136,10 @@ class RecentReports:
 class Overview:
     def __init__(self, *, status: BridgeStatus, links: Mapping[str, Link], directory: RoomDirectory,
                  live: LiveRuntime, queue: Callable[[], Awaitable[OutboxStats]], debug: Callable[[], bool],
-                 changes: Changes, recent: RecentReports) -> None:
+                 changes: Changes, recent: RecentReports, ilink: IlinkLogins | None = None) -> None:
         self._status = status
+        #: The official bots' logins, when the config has `ilink` rooms (else the page shows no such section).
+        self.ilink = ilink
         self._links = links
         self._directory = directory
         self._live = live
@@ -165,6 +179,7 @@ class Overview:
                             qrcode=login.qrcode if login.state == "scan" else None,
                             last_logout_at=logout[0] if logout else None,
                             last_logout_reason=logout[1] if logout else None),
+            ilink=[status.ilink[name] for name in sorted(status.ilink)] if self.ilink is not None else None,
             links={name: link.state for name, link in self._links.items()},
             configured=self._configured(),
             others=self._others(),

@@ -146,6 +146,8 @@ class StatusPage:
         app.router.add_get(PREFIX + "events", self._events)
         app.router.add_post(PREFIX + "try", self._try)
         app.router.add_post(PREFIX + "send", self._send)
+        app.router.add_post(PREFIX + "ilink/login", self._ilink_login)
+        app.router.add_post(PREFIX + "ilink/verify", self._ilink_verify)
         app.router.add_get(PREFIX + "static/{name}", self._static)
         app.router.add_get(METRICS_PATH, self._metrics_page)
         app.on_shutdown.append(self._on_shutdown)
@@ -173,8 +175,8 @@ class StatusPage:
 
     def _macros(self, snapshot: Snapshot) -> dict[str, str]:
         module = self._env.get_template("sections.html").make_module({"version": self._version})
-        return {name: str(getattr(module, name)(snapshot)) for name in ("login", "links", "rooms", "queue",
-                                                                         "deliveries")}
+        return {name: str(getattr(module, name)(snapshot)) for name in ("login", "ilink", "links", "rooms",
+                                                                         "queue", "deliveries")}
 
     async def _sections(self) -> dict[str, str]:
         return self._macros(await self._overview.snapshot())
@@ -195,7 +197,7 @@ class StatusPage:
         room_keys = sorted({r.key for r in snapshot.configured} | {r.report.room.key for r in snapshot.recent})
         return self._html(request, "page.html", csrf=self._sessions.csrf(session),
                           sections=map_markup(self._macros(snapshot)), statuses=STATUSES, room_keys=room_keys,
-                          direct_rooms=self._overview.direct_rooms())
+                          direct_rooms=self._overview.direct_rooms(), ilink=snapshot.ilink is not None)
 
     async def _login(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -274,6 +276,40 @@ class StatusPage:
                          {"error": rejection.error, "id": rejection.id})
         assert isinstance(outcome, Queued)
         return _json(202, {"id": outcome.delivery.event_id, "status": "queued"})
+
+    async def _ilink_login(self, request: web.Request) -> web.Response:
+        """Start a QR login for a person (bound or not): the page shows its code as it comes."""
+        body = await self._action_body(request)
+        if isinstance(body, web.Response):
+            return body
+        logins, name = self._overview.ilink, body.get("name")
+        if logins is None:
+            return self._error(404, N_("no room uses the official bot ({key})"), key="ilink")
+        if not isinstance(name, str) or not name:
+            return self._error(400, N_("give the person's name"))
+        try:
+            logins.start_login(name)
+        except ValueError:
+            return self._error(400, N_("{name} cannot name a person: use 1 to 64 of a-z, 0-9, _ and -, "
+                                       "starting with a letter or a digit"), name=repr(name))
+        except RuntimeError:
+            return self._error(503, N_("the official bot is starting: try again in a moment"))
+        log.info("status page: a QR login for %s started", name)
+        return _json(202, {"name": name, "status": "started"})
+
+    async def _ilink_verify(self, request: web.Request) -> web.Response:
+        """The number the phone shows, for the login that asks for it."""
+        body = await self._action_body(request)
+        if isinstance(body, web.Response):
+            return body
+        logins, name, code = self._overview.ilink, body.get("name"), body.get("code")
+        if logins is None:
+            return self._error(404, N_("no room uses the official bot ({key})"), key="ilink")
+        if not isinstance(name, str) or not isinstance(code, str) or not code.strip():
+            return self._error(400, N_("give the person's name and the number"))
+        if not logins.give_verify_code(name, code.strip()):
+            return self._error(409, N_("no login for {name} waits for a number"), name=name)
+        return _json(200, {"name": name, "status": "sent"})
 
     async def _static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bridge import __version__
-from bridge.chat import LoginState
+from bridge.chat import IlinkState, LoginState
 from bridge.fallback.rules import scheme
 from bridge.outbox.records import OutboxStats
 from bridge.outbox.runner import OutboxRunner
@@ -42,8 +43,11 @@ class LoginSource(Protocol):
 
 class BridgeInfo:
     def __init__(self, *, store: OutboxRunner, broker: BrokerLink, wechat: LoginSource, directory: RoomDirectory,
-                 live: LiveRuntime, started: float) -> None:
+                 live: LiveRuntime, started: float, ilink: Mapping[str, IlinkState] | None = None) -> None:
         self._store = store
+        #: Each person's official bot as `<base>/bridge/ilink/<name>` last said (the status topics
+        #: keep it); None when no room uses the official bot.
+        self._ilink = ilink
         self._broker = broker
         self._wechat = wechat
         self._directory = directory
@@ -85,6 +89,17 @@ class BridgeInfo:
         return body | {"pending": stats.pending, "sent": stats.sent, "failed": stats.failed,
                        "in_doubt": stats.in_doubt}
 
+    def ilink(self) -> dict[str, Any] | None:
+        """The `ilink` object of `bridge/info`: each person's state, window, budget, what waits and why
+        (never a token, nor the login QR code: that is on `bridge/ilink/<name>`)."""
+        if self._ilink is None:
+            return None
+        found = {}
+        for name in sorted(self._ilink):
+            body = reports.ilink_body(self._ilink[name])
+            found[name] = {key: body[key] for key in ("state", "window_until", "budget", "waiting", "reason")}
+        return found
+
     async def info(self) -> dict[str, Any]:
         """The retained `bridge/info` payload."""
         resolutions = self._directory.resolutions
@@ -103,6 +118,7 @@ class BridgeInfo:
             },
             "queue": await self.queue(),
             "fallback": await self.fallback(),
+            "ilink": self.ilink(),
             "started": reports.iso_time(self.started),
             "uptime": round(time.time() - self.started),
         }

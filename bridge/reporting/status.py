@@ -31,7 +31,7 @@ InfoSource = Callable[[], Awaitable[dict[str, Any]]]
 
 class BridgeStatus:
     def __init__(self, *, topics: Topics, publish: Publish, info: InfoSource, metrics: Metrics | None = None,
-                 on_change: Callable[[], None] = lambda: None) -> None:
+                 on_change: Callable[[], None] = lambda: None, ilink: dict[str, IlinkState] | None = None) -> None:
         self._topics = topics
         self._publish = publish
         self._info = info
@@ -42,8 +42,9 @@ class BridgeStatus:
         self.login_since = time.time()
         self.last_logout: tuple[float, str | None] | None = None
         self._rooms: list[dict[str, Any]] | None = None
-        #: Each person's official bot as last published (`<base>/bridge/ilink/<name>`).
-        self.ilink: dict[str, IlinkState] = {}
+        #: Each person's official bot as last published (`<base>/bridge/ilink/<name>`); the root
+        #: hands the same mapping to `bridge/info`.
+        self.ilink: dict[str, IlinkState] = ilink if ilink is not None else {}
 
     async def replay(self) -> None:
         """Everything retained, again: called after each broker connect."""
@@ -80,6 +81,7 @@ class BridgeStatus:
         self.ilink[state.name] = state
         self._on_change()
         await self._publish(reports.ilink_publication(self._topics, state))
+        await self.publish_info()  # its `ilink` object says the same
 
     async def set_rooms(self, body: list[dict[str, Any]]) -> None:
         if body == self._rooms:

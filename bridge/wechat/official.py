@@ -16,6 +16,10 @@ keeps the client, the long poll (`ilink.poller`) and the window (`ilink.window`)
   and makes the person `logged_out`; a second -14 after the pause means a new QR login is needed,
   which the bridge starts itself, so the QR reaches the status page, the retained state topic and
   the fallback's logout alert.
+- A QR login can also be started from the status page (`OfficialBots.start_login`): a bound
+  person's bot logs in again (`relogin`), anyone else gets a `FirstLogin` that stores their
+  credentials as `ilink login` does; the steps the person sees and the number the phone shows go
+  through `official_login.LoginPrompts`, the same for both.
 - What the person writes goes to `on_message` (`<base>/rooms/<key>/message` when the room listens),
   and renews the window: the worker is woken (`on_change`) to send what waited.
 """
@@ -27,6 +31,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from bridge.chat import IlinkState, IncomingMessage
@@ -35,13 +40,14 @@ from bridge.errors import GatewayUnavailable, SendError
 from bridge.i18n import Texts
 from bridge.wechat.ilink import cdn
 from bridge.wechat.ilink.api import IlinkClient, Session, new_session
-from bridge.wechat.ilink.credentials import Credentials, CredentialStore, Cursor
+from bridge.wechat.ilink.credentials import Credentials, CredentialStore, Cursor, check_name
 from bridge.wechat.ilink.errors import LoginFailed
 from bridge.wechat.ilink.login import AlreadyBound, qr_login
-from bridge.wechat.ilink.models import InboundMessage, QrCode
+from bridge.wechat.ilink.models import InboundMessage
 from bridge.wechat.ilink.poller import Poller
 from bridge.wechat.ilink.text import split_text
 from bridge.wechat.ilink.window import Gate, Remaining, Window, WindowPolicy
+from bridge.wechat.official_login import FirstLogin, LoginPrompts
 from bridge.wechat.rooms import ilink_room_id
 
 log = logging.getLogger(__name__)
@@ -85,7 +91,7 @@ def _clock(at: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at)) if at is not None else "later"
 
 
-class OfficialBot:
+class OfficialBot(LoginPrompts):
     """One bound person's bot. The poller's events (`PollEvents`) and the sends meet here."""
 
     def __init__(self, *, credentials: Credentials, store: CredentialStore, settings: IlinkSettings,
@@ -135,7 +141,7 @@ class OfficialBot:
             reason = why(self.name, left, self._settings.per_message)
         return IlinkState(name=self.name, state=self.state.state, window_until=left.window_until,
                           budget=left.budget if self.state.state == "logged_in" else None, waiting=waiting,
-                          qr=self.state.qr, reason=reason)
+                          qr=self.state.qr, reason=reason, asks_code=self.state.asks_code)
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -227,11 +233,12 @@ class OfficialBot:
         self.state = IlinkState(name=self.name, state="logged_in")
         self._on_change()
 
-    # --- a new QR login, run by the bridge (ilink.login.LoginUi) ---------------------------
+    # --- a new QR login, run by the bridge (its steps: official_login.LoginPrompts) ----------
 
     async def relogin(self) -> None:
         """A QR login for this person; the credentials it gives replace the stored ones."""
         fresh = IlinkClient(session=self._session, base_url=self._settings.base_url)
+        before = self.state
         try:
             bound = await qr_login(fresh, self, local_tokens=self._store.local_tokens())
             if not isinstance(bound, AlreadyBound):
@@ -247,40 +254,17 @@ class OfficialBot:
             self.state = IlinkState(name=self.name, state="logged_in")
             log.info("official bot %s: logged in again", self.name)
         except LoginFailed as exc:
-            self.state = IlinkState(name=self.name, state="logged_out", reason=f"the QR login failed: {exc}")
             log.warning("official bot %s: the QR login failed: %s", self.name, exc)
+            self.state = IlinkState(name=self.name, state="logged_out", reason=f"the QR login failed: {exc}")
+            if before.state == "logged_in":  # started from the status page: the old session still works
+                self.state = before
+        except asyncio.CancelledError:
+            if before.state == "logged_in":
+                self.state = before
+            raise
         finally:
             self.login = None
             self._on_change()
-
-    async def show_qr(self, qr: QrCode, *, attempt: int, attempts: int) -> None:
-        reason = (f"scan the QR code with {self.name}'s WeChat to log the official bot in again "
-                  f"(code {attempt} of {attempts})")
-        self.state = IlinkState(name=self.name, state="scan", qr=qr.url, reason=reason)
-        self._on_change()
-
-    async def scanned(self) -> None:
-        self.state = IlinkState(name=self.name, state="scan", qr=self.state.qr,
-                                reason="scanned: confirm the login on the phone")
-        self._on_change()
-
-    async def ask_verify_code(self, *, retry: bool) -> str:
-        again = "that number was wrong: " if retry else ""
-        self.state = IlinkState(name=self.name, state="scan", qr=self.state.qr,
-                                reason=f"{again}enter the number the phone shows (status page)")
-        self._verify = asyncio.get_running_loop().create_future()
-        self._on_change()
-        try:
-            return await self._verify
-        finally:
-            self._verify = None
-
-    def give_verify_code(self, code: str) -> bool:
-        """The number from the phone, typed on the status page; False when none is asked for."""
-        if self._verify is None or self._verify.done():
-            return False
-        self._verify.set_result(code)
-        return True
 
 
 class OfficialBots:
@@ -299,6 +283,8 @@ class OfficialBots:
         self._polls: dict[str, asyncio.Task[None]] = {}
         self._polling: dict[str, float] = {}  # name -> bound_at of the credentials its poll uses
         self._session: Session | None = None
+        #: QR logins started from the status page for people not bound yet, by name.
+        self.first_logins: dict[str, FirstLogin] = {}
         #: Set once the credentials were read and the bound people's polls started.
         self.started = asyncio.Event()
 
@@ -310,17 +296,46 @@ class OfficialBots:
         return None if bot is None else bot.remaining(now)
 
     def states(self, now: float, waiting: dict[str, int]) -> list[IlinkState]:
-        """Each person the rooms name: bound or not, with what waits for them."""
+        """Each person the rooms name, bound or not, with what waits for them; and anyone else
+        a login from the status page is for."""
         found = []
-        for name in self._people():
-            bot = self.bots.get(name)
-            if bot is None:
+        for name in dict.fromkeys([*self._people(), *self.first_logins]):
+            bot, first = self.bots.get(name), self.first_logins.get(name)
+            if bot is not None:
+                found.append(bot.snapshot(now, waiting.get(name, 0)))
+            elif first is not None:
+                found.append(replace(first.state, waiting=waiting.get(name, 0)))
+            else:
                 found.append(IlinkState(name=name, state="logged_out", waiting=waiting.get(name, 0),
                                         reason=f"nobody is bound as {name!r}: run `wechat-mqtt-bridge ilink login "
                                                f"--name {name}` or use the status page"))
-            else:
-                found.append(bot.snapshot(now, waiting.get(name, 0)))
         return found
+
+    def start_login(self, name: str) -> None:
+        """A QR login for `name`, run by the bridge (the status page shows its QR code and asks for
+        the number): a bound person's bot logs in again, anyone else is bound as `ilink login` would.
+        Nothing new starts while one runs for that name. ValueError when `name` cannot name a person."""
+        check_name(name)
+        if self._session is None:
+            raise RuntimeError("the official bots are not running")
+        bot = self.bots.get(name)
+        if bot is not None:
+            if bot.login is None:
+                bot.login = asyncio.create_task(bot.relogin(), name=f"ilink-login-{name}")
+            return
+        first = self.first_logins.get(name)
+        if first is not None and first.running:
+            return
+        first = FirstLogin(name=name, store=self.store, base_url=self._settings.base_url, session=self._session,
+                           on_change=self._on_change, on_bound=self.sync, clock=self._clock)
+        self.first_logins[name] = first
+        first.task = asyncio.create_task(first.run(), name=f"ilink-login-{name}")
+        self._on_change()
+
+    def give_verify_code(self, name: str, code: str) -> bool:
+        """The number `name`'s phone shows, for the login waiting on it; False when none waits."""
+        prompts: LoginPrompts | None = self.bots.get(name) or self.first_logins.get(name)
+        return prompts is not None and prompts.give_verify_code(code)
 
     async def send_text(self, name: str, text: str) -> str:
         return await self._bot_for(name).send_text(text)
@@ -352,6 +367,9 @@ class OfficialBots:
                 for bot in self.bots.values():
                     if bot.login is not None:
                         bot.login.cancel()
+                for first in self.first_logins.values():
+                    if first.task is not None:
+                        first.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(*self._polls.values(), return_exceptions=True)
 
@@ -374,6 +392,7 @@ class OfficialBots:
                               session=self._session, texts=self._texts, on_change=self._on_change,
                               on_message=self._on_message, rebound=self._poll, clock=self._clock)
             self.bots[name] = bot
+            self.first_logins.pop(name, None)  # bound from the status page: the bot's state from now on
             self._poll(bot)
             log.info("official bot %s: polling for messages", name)
             changed = True

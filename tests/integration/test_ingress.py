@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_status_page import Setup, body, page_setup
-from tests.support.broker import MosquittoBroker
+from tests.support.bridge_process import BridgeProcess
+from tests.support.broker import MosquittoBroker, free_port
+from tests.support.fake_ilink import FakeIlink
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,23 +67,27 @@ def test_through_ingress_the_page_opens_without_login_and_links_under_the_prefix
     assert headers["X-Frame-Options"] == "SAMEORIGIN" and "frame-ancestors 'self'" in headers["Content-Security-Policy"]
 
 
-def test_through_ingress_a_test_send_needs_the_pages_csrf_token(trusted: Setup) -> None:
-    _, _, html = get(trusted.base + "/", {"X-Ingress-Path": PREFIX})
+def csrf_of(html: str) -> str:
     match = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
     assert match is not None
+    return match.group(1)
 
-    def send(csrf: str) -> int:
-        request = urllib.request.Request(trusted.base + "/page/send", method="POST", data=json.dumps(
-            {"room": "family", "text": "through ingress"}).encode(), headers={
-            "X-Ingress-Path": PREFIX, "Content-Type": "application/json", "X-CSRF-Token": csrf})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
 
-    assert send("forged") == 403
-    assert send(match.group(1)) == 202
+def post(url: str, body: dict[str, str], csrf: str) -> int:
+    request = urllib.request.Request(url, method="POST", data=json.dumps(body).encode(), headers={
+        "X-Ingress-Path": PREFIX, "Content-Type": "application/json", "X-CSRF-Token": csrf})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_through_ingress_a_test_send_needs_the_pages_csrf_token(trusted: Setup) -> None:
+    _, _, html = get(trusted.base + "/", {"X-Ingress-Path": PREFIX})
+    send = {"room": "family", "text": "through ingress"}
+    assert post(trusted.base + "/page/send", send, "forged") == 403
+    assert post(trusted.base + "/page/send", send, csrf_of(html)) == 202
     assert any(m["text"] == "through ingress" for m in trusted.gateway.wait_for_messages(1))
 
 
@@ -96,3 +103,37 @@ def test_from_any_other_address_the_token_is_still_needed(elsewhere: Setup, tmp_
     assert headers["X-Frame-Options"] == "DENY"
     status, _, _ = get(elsewhere.base + "/page/events", {"X-Ingress-Path": PREFIX})
     assert status == 401
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> Iterator[tuple[str, FakeIlink]]:
+    """A bridge with only the official bot (the fake iLink server), behind ingress from this machine."""
+    tmp = tmp_path_factory.mktemp("ingress-ilink")
+    port = free_port()
+    with FakeIlink(poll_hold=1.0, qr_hold=0.5) as fake:
+        config = tmp / "config.yaml"
+        config.write_text(
+            f"mqtt: {{host: 127.0.0.1, port: {broker.port}, client_id: ingress-ilink, base_topic: ingress3}}\n"
+            f"ilink: {{base_url: '{fake.base_url}', credentials: '{tmp / 'ilink'}'}}\n"
+            f"outbox: {{path: '{tmp / 'outbox.sqlite3'}'}}\n"
+            f"http: {{enabled: true, port: {port}, token: ingress-ilink-token-0123456789, ingress_from: [127.0.0.1]}}\n"
+            "rooms:\n  me: {ilink: alice}\n")
+        bridge = BridgeProcess(config, env={}).start(wait_ready=True)
+        try:
+            yield f"http://127.0.0.1:{port}", fake
+        finally:
+            bridge.stop()
+
+
+def test_through_ingress_the_official_bot_section_starts_a_qr_login(official: tuple[str, FakeIlink]) -> None:
+    base, fake = official
+    status, _, html = get(base + "/", {"X-Ingress-Path": PREFIX})
+    assert status == 200 and 'id="ilink-alice"' in html and 'id="ilink-login-form"' in html
+    assert all(a.startswith(PREFIX + "/") for a in addresses(html)), addresses(html)
+    assert post(base + "/page/ilink/login", {"name": "alice"}, "forged") == 403
+    assert fake.logins == []
+    assert post(base + "/page/ilink/login", {"name": "alice"}, csrf_of(html)) == 202
+    wait_for(lambda: fake.logins, timeout=10, what="the bridge asking iLink for a QR code")
+    wait_for(lambda: 'id="ilink-qr-alice"' in get(base + "/", {"X-Ingress-Path": PREFIX})[2], timeout=10,
+             what="the QR code on the page")
+    assert post(base + "/page/ilink/verify", {"name": "alice", "code": "1"}, csrf_of(html)) == 409  # none asked

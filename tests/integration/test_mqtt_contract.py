@@ -92,6 +92,7 @@ def test_retained_status_topics_after_start_up(start_bridge: BridgeFactory, brok
         "version": info["version"], "login": "logged_in", "routes": 1,
         "rooms": {"configured": 4, "resolved": 2, "unresolved": UNRESOLVED},
         "queue": EMPTY_QUEUE, "fallback": None,  # no `fallback` section
+        "ilink": None,  # no room uses the official bot
     }
     assert info["version"]
     # `run` says what it is doing, one line per step, and why a room is unusable.

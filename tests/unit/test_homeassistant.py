@@ -173,3 +173,49 @@ async def test_a_room_without_direct_sends_has_no_notify_entity_and_loses_it_on_
     published.clear()
     await HomeAssistant(config(tmp_path, closed), publish).on_message(message(ops, b"{}", retain=True))
     assert published == [Publication(ops, b"", qos=1, retain=True)]
+
+
+ILINK = """\
+mqtt: {client_id: "bridge.home 1", base_topic: wechat}
+rooms:
+  me: {ilink: alice}
+  also_me: {ilink: alice, allow_direct: false}
+  grandpa: {ilink: bob-2}
+"""
+
+
+def test_each_person_of_the_official_bot_is_a_sensor_of_their_retained_state(tmp_path: Path) -> None:
+    pubs = discovery_publications(config(tmp_path, ILINK))
+    node = "bridge_home_1"
+    alice = orjson.loads(pubs[f"homeassistant/sensor/{node}/ilink_alice/config"].payload)
+    assert (alice["name"], alice["state_topic"], alice["json_attributes_topic"]) == (
+        "Official bot alice", "wechat/bridge/ilink/alice", "wechat/bridge/ilink/alice")
+    assert (alice["unique_id"], alice["default_entity_id"]) == (f"{node}_ilink_alice", "sensor.wechat_ilink_alice")
+    assert alice["device_class"] == "enum" and alice["options"] == ["logged_in", "scan", "logged_out"]
+    bob = orjson.loads(pubs[f"homeassistant/sensor/{node}/ilink_{slug('bob-2')}/config"].payload)
+    assert bob["state_topic"] == "wechat/bridge/ilink/bob-2"
+    # One sensor per person, not per room: alice has two rooms.
+    assert sum(1 for t in pubs if "/ilink_" in t) == 2
+    zh = orjson.loads(discovery_publications(config(tmp_path, "locale: zh-CN\n" + ILINK))[
+        f"homeassistant/sensor/{node}/ilink_alice/config"].payload)
+    assert zh["name"] == "官方机器人 alice"
+
+
+def test_the_official_bot_sensor_reads_what_the_retained_state_says(tmp_path: Path) -> None:
+    """The templates HA applies, applied here with Jinja to a payload as the bridge publishes it."""
+    import jinja2
+
+    from bridge.chat import IlinkState
+    from bridge.reporting.payloads import ilink_body
+
+    pubs = discovery_publications(config(tmp_path, ILINK))
+    alice = orjson.loads(pubs["homeassistant/sensor/bridge_home_1/ilink_alice/config"].payload)
+    body = ilink_body(IlinkState(name="alice", state="logged_in", window_until=1_800_000_000.0, budget=3,
+                                 waiting=2, reason=None))
+    env = jinja2.Environment()
+    env.filters["tojson"] = lambda value: orjson.dumps(value).decode()
+    state = env.from_string(alice["value_template"]).render(value_json=body)
+    attributes = orjson.loads(env.from_string(alice["json_attributes_template"]).render(value_json=body))
+    assert state == "logged_in"
+    assert attributes == {"window_until": body["window_until"], "budget": 3, "waiting": 2, "reason": None}
+    assert body["window_until"].startswith("2027-01-15T")

@@ -127,6 +127,39 @@
     });
   }
 
+  // The official bot: start a QR login (a person's button, or any name), and the number the phone shows.
+  const ilinkResult = document.getElementById('ilink-result');
+  function ilinkAnswer (r, done) {
+    if (!ilinkResult) return;
+    ilinkResult.textContent = r.ok ? done : t('error', { error: r.json.error });
+    ilinkResult.className = r.ok ? '' : 'error';
+  }
+  function startLogin (name) {
+    post(base + '/page/ilink/login', { name: name }).then(function (r) {
+      ilinkAnswer(r, t('login_started', { name: name }));
+    }, function (e) { ilinkAnswer({ ok: false, json: { error: e } }); });
+  }
+  document.addEventListener('click', function (event) {
+    const button = event.target.closest('button.ilink-login');
+    if (button) startLogin(button.dataset.name);
+  });
+  const ilinkForm = document.getElementById('ilink-login-form');
+  if (ilinkForm) {
+    ilinkForm.addEventListener('submit', function (event) {
+      event.preventDefault();
+      startLogin(document.getElementById('ilink-name').value.trim());
+    });
+  }
+  // The verify form is inside a live section: listen on the document, so a re-rendered form works too.
+  document.addEventListener('submit', function (event) {
+    const form = event.target.closest('form.ilink-verify');
+    if (!form) return;
+    event.preventDefault();
+    post(base + '/page/ilink/verify', { name: form.dataset.name, code: form.elements.code.value })
+      .then(function (r) { ilinkAnswer(r, t('code_sent')); },
+        function (e) { ilinkAnswer({ ok: false, json: { error: e } }); });
+  });
+
   localTimes(document);
   applyFilter();
 })();
