@@ -267,7 +267,7 @@ def main() -> int:
         broker = MosquittoBroker().start()
         gateway = MockGateway().start(bench.WORLD)
         try:
-            with FakeIlink(poll_hold=25.0) as fake:
+            with FakeIlink(poll_hold=25.0, budget=100) as fake:
                 makers: list[tuple[str, Callable[[], Setup], tuple[int, ...], int]] = [
                     ("official bot only", lambda: Setup("bot", workdir, broker, gateway=None, fake=fake),
                      bot_points, 90),

@@ -69,7 +69,7 @@ def wechat4u_gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
 
 
 def warning_line(reason: str) -> str:
-    return f"WARNING bridge.wechat: WeChat gateway reports: {reason}"
+    return f"WARNING bridge.wechat.client: WeChat gateway reports: {reason}"
 
 
 def scrape(port: int) -> dict[str, float]:
