@@ -20,7 +20,7 @@ from bridge.errors import GatewayUnavailable
 from bridge.events import Openings
 from bridge.pipeline.runtime import LiveRuntime
 from bridge.wechat.capabilities import ILINK, PUPPETS
-from bridge.wechat.rooms import ilink_room_id, person_of
+from bridge.wechat.rooms import person_of
 
 if TYPE_CHECKING:  # the bots come with aiohttp: a config without them does not load it
     from bridge.wechat.official import OfficialBots
@@ -103,12 +103,6 @@ class NoGateway:
 
     async def rooms(self) -> list[WeChatRoom]:
         return []
-
-
-def official_rooms(live: LiveRuntime) -> list[WeChatRoom]:
-    """The rooms of the official bots, resolved as soon as they are configured (no list to fetch)."""
-    return [WeChatRoom(ilink_room_id(room.ilink), room.ilink, 1) for room in live.current.rooms.values()
-            if room.ilink is not None]
 
 
 class TransportOpenings:
