@@ -58,7 +58,7 @@ from bridge.reporting.status import BridgeStatus
 from bridge.wechat.rooms import RoomDirectory
 from bridge.wechat.transports import NoGateway, TransportOpenings, Transports
 
-if TYPE_CHECKING:  # built only when the config uses them: grpc and aiohttp load with them
+if TYPE_CHECKING:  # built only when the config uses them: grpc and aiohttp's server load with them
     from bridge.http.door import HttpIngress
     from bridge.http.prometheus import PrometheusMetrics
     from bridge.wechat.client import WeChatClient
@@ -279,7 +279,7 @@ def _gateway(config: Config, *, listening: Callable[[], bool], connection: Link,
 
 
 def _official(config: Config, live: LiveRuntime) -> OfficialBots | None:
-    """The official bots of the people the rooms name (rooms with `ilink:`); aiohttp loads with them."""
+    """The official bots of the people the rooms name (rooms with `ilink:`), loaded only then."""
     if not config.ilink_people:
         return None
     from bridge.wechat.official import OfficialBots

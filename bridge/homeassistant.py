@@ -39,7 +39,6 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, get_args
-from xml.sax.saxutils import escape
 
 import orjson
 
@@ -236,6 +235,11 @@ def subscriptions(config: Config) -> list[str]:
 
 #: The caption's height under the code, in modules: one line of text in the code's own units.
 QR_CAPTION_MODULES = 5
+
+
+def escape(text: str) -> str:
+    """Text for SVG: what xml.sax.saxutils.escape does, without loading the xml package (~12 ms)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def qr_svg(data: str, caption: str = "") -> bytes:

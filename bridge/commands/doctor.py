@@ -85,7 +85,7 @@ async def diagnose(config: Config, source: str) -> list[Finding]:
     if config.uses_gateway:
         findings.extend(await _check_gateway(config, seen))
     if config.ilink_people:
-        from bridge.commands.doctor_ilink import check_ilink  # aiohttp, only for the official bot
+        from bridge.commands.doctor_ilink import check_ilink  # only for the official bot
 
         findings.extend(await check_ilink(config, source))
     return findings

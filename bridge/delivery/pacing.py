@@ -20,8 +20,6 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import regex
-
 from bridge.config.models import DigestSettings, PacingSettings
 
 
@@ -139,7 +137,6 @@ class Pacer:
 # Cuts fall between grapheme clusters only (`\X`): a surrogate pair, a letter with its combining
 # marks, a flag or an emoji ZWJ sequence is never cut in two.
 
-_GRAPHEME = regex.compile(r"\X")
 _LINE_BREAKS = frozenset({"\n", "\r\n"})
 #: Where a part may end, best first: a line break; the end of a Chinese sentence; a space or a
 #: Chinese clause mark. Breaks (line, space) are dropped, punctuation stays with its sentence.
@@ -147,6 +144,15 @@ _SENTENCE_ENDS = frozenset("。！？")
 _CLAUSE_MARKS = frozenset("；，")
 #: Closing quotes and brackets that belong with the sentence end before them (。” stays together).
 _CLOSERS = frozenset("”’」』）》】〕")
+
+
+def _graphemes(text: str) -> list[str]:
+    # `regex` (the one engine with `\X`) is loaded at the first text too long for one message: ~2 MB
+    # that most bridges never need.
+    import regex
+
+    found: list[str] = regex.findall(r"\X", text)
+    return found
 
 
 def wechat_len(text: str) -> int:
@@ -177,7 +183,7 @@ def split_text(text: str, limit: int, marker: str = "({index}/{total}) ") -> lis
 
 
 def _cut(text: str, size: int) -> list[str]:
-    clusters: list[str] = _GRAPHEME.findall(text)
+    clusters: list[str] = _graphemes(text)
     widths = [wechat_len(c) for c in clusters]
     pieces: list[str] = []
     start = 0

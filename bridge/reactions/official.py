@@ -27,7 +27,7 @@ from bridge.reporting import payloads as reports
 from bridge.reporting.status import BridgeStatus
 from bridge.tasks import wake_loop
 
-if TYPE_CHECKING:  # aiohttp comes with the bots
+if TYPE_CHECKING:  # built only when a room names a person
     from bridge.wechat.official import OfficialBots
 from bridge.wechat.rooms import RoomDirectory
 

@@ -22,7 +22,7 @@ from bridge.pipeline.runtime import LiveRuntime
 from bridge.wechat.capabilities import ILINK, PUPPETS
 from bridge.wechat.rooms import person_of
 
-if TYPE_CHECKING:  # the bots come with aiohttp: a config without them does not load it
+if TYPE_CHECKING:  # the bots are built only when a room names a person: a config without them does not load them
     from bridge.wechat.official import OfficialBots
 
 #: How far past `now` a fold reaches: the rows due now, not one a clock tick later.

@@ -3,8 +3,9 @@
 Owns: the HTTP calls and their errors (`api`, `errors`), the values read from answers (`models`),
 the QR login (`login`), CDN uploads (`cdn`), each person's long poll (`poller`), stored credentials
 and cursors (`credentials`), the reply window and budget (`window`, pure), text splitting (`text`,
-pure). May import: aiohttp, orjson, `cryptography` (AES), the
-standard library, `bridge.errors`. Nothing else of the bridge: the delivery side wires it.
+pure), and its own HTTP/1.1 client (`web`: aiohttp's client cost a small machine ~10 MB). May
+import: orjson, `cryptography` (AES, loaded at the first file), the standard library,
+`bridge.errors`. Nothing else of the bridge: the delivery side wires it.
 
 The protocol, read from @tencent-weixin/openclaw-weixin 2.4.9 (src/api/api.ts, api/types.ts,
 auth/login-qr.ts, messaging/send.ts, cdn/*, api/session-guard.ts, monitor/monitor.ts); JSON

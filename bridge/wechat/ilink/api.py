@@ -1,7 +1,7 @@
 """`IlinkClient`: one bot's calls to iLink, with the headers and bodies of Tencent's client 2.4.9.
 
-Every request goes through `_call`, the one place where aiohttp's errors and iLink's answers become
-ours (`errors.py`). The except ladder, written out:
+Every request goes through `_call`, the one place where the HTTP errors of `web.py` and iLink's answers
+become ours (`errors.py`). The except ladder, written out:
 
     what happened                                            raised
     connection refused, DNS failed, connect timed out         IlinkUnreachable   (the request never left)
@@ -27,7 +27,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiohttp
 import orjson
 
 from bridge import __version__
@@ -54,6 +53,7 @@ from bridge.wechat.ilink.models import (
     Updates,
     UploadTicket,
 )
+from bridge.wechat.ilink.web import ConnectFailed, HttpSession, NoAnswer
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,13 @@ QR_POLL_SECONDS = 35.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
-#: The HTTP session every client of one process shares (its connection pool); `new_session()` opens one.
-Session = aiohttp.ClientSession
+#: The HTTP session every client of one process shares (its connections); `new_session()` opens one.
+Session = HttpSession
 
 
-def new_session() -> aiohttp.ClientSession:
-    """A session for iLink's clients: the only place outside this package needs no aiohttp of its own."""
-    return aiohttp.ClientSession()
+def new_session() -> HttpSession:
+    """A session for iLink's clients, to use as `async with new_session() as session`."""
+    return HttpSession()
 
 
 def client_version_number(version: str) -> int:
@@ -112,7 +112,7 @@ class IlinkClient:
     def __init__(
         self,
         *,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         base_url: str = DEFAULT_BASE_URL,
         token: str | None = None,
         bot_agent: str = BOT_AGENT,
@@ -240,20 +240,21 @@ class IlinkClient:
         """
         endpoint = "cdn upload"
         try:
-            async with self._session.post(url, data=ciphertext, headers={"Content-Type": "application/octet-stream"},
-                                          timeout=self._timeout(self._api_timeout)) as resp:
-                await resp.read()
-                if 400 <= resp.status < 500:
-                    reason = resp.headers.get("x-error-message") or f"HTTP {resp.status}"
-                    raise IlinkRefused(f"the CDN refused the upload: {reason}", endpoint=endpoint,
-                                       answer=Answer(ret=None, errcode=None, errmsg=reason), status=resp.status)
-                if resp.status != 200:
-                    raise IlinkInDoubt(f"the CDN answered HTTP {resp.status}", endpoint=endpoint, status=resp.status)
-                param = resp.headers.get("x-encrypted-param")
-        except aiohttp.ClientConnectorError as exc:
-            raise IlinkUnreachable(f"the CDN cannot be reached: {exc.os_error}", endpoint=endpoint) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise IlinkInDoubt(f"the CDN upload got no answer ({type(exc).__name__})", endpoint=endpoint) from None
+            resp = await self._session.request("POST", url, body=ciphertext, seconds=self._api_timeout,
+                                               connect_seconds=self._connect_timeout,
+                                               headers={"Content-Type": "application/octet-stream"})
+        except ConnectFailed as exc:
+            raise IlinkUnreachable(f"the CDN cannot be reached: {exc.reason}", endpoint=endpoint) from None
+        except NoAnswer as exc:
+            raise IlinkInDoubt(f"the CDN upload got no answer ({exc.reason})", endpoint=endpoint,
+                               timed_out=exc.timed_out) from None
+        if 400 <= resp.status < 500:
+            reason = resp.headers.get("x-error-message") or f"HTTP {resp.status}"
+            raise IlinkRefused(f"the CDN refused the upload: {reason}", endpoint=endpoint,
+                               answer=Answer(ret=None, errcode=None, errmsg=reason), status=resp.status)
+        if resp.status != 200:
+            raise IlinkInDoubt(f"the CDN answered HTTP {resp.status}", endpoint=endpoint, status=resp.status)
+        param = resp.headers.get("x-encrypted-param")
         if not param:
             raise IlinkInDoubt("the CDN answered without x-encrypted-param", endpoint=endpoint, status=200)
         return param
@@ -269,9 +270,6 @@ class IlinkClient:
         return str(body.get("typing_ticket") or "")
 
     # -- the one edge -----------------------------------------------------------------------
-
-    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=total, sock_connect=min(self._connect_timeout, total))
 
     def _headers(self, method: str) -> dict[str, str]:
         headers = {"iLink-App-Id": APP_ID, "iLink-App-ClientVersion": str(client_version_number(PROTOCOL_VERSION))}
@@ -297,22 +295,20 @@ class IlinkClient:
             data = orjson.dumps(body)
         log.debug("iLink %s %s", method, endpoint)
         try:
-            async with self._session.request(method, url, params=params, data=data, headers=self._headers(method),
-                                             timeout=self._timeout(seconds)) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except aiohttp.ClientConnectorError as exc:  # DNS, refused, TLS before the request: never left
-            raise IlinkUnreachable(f"iLink cannot be reached ({endpoint}): {exc.os_error}", endpoint=endpoint) from None
-        except aiohttp.ConnectionTimeoutError:
-            raise IlinkUnreachable(f"iLink did not accept a connection in time ({endpoint})",
-                                   endpoint=endpoint) from None
-        except TimeoutError:  # the request left (a connect timeout is caught above)
-            raise IlinkInDoubt(f"iLink did not answer {endpoint} within {seconds:g} s", endpoint=endpoint,
-                               timed_out=True) from None
-        except aiohttp.ClientError as exc:
-            raise IlinkInDoubt(f"the connection to iLink broke during {endpoint} ({type(exc).__name__})",
+            resp = await self._session.request(method, url, params=params, body=data, headers=self._headers(method),
+                                               seconds=seconds, connect_seconds=self._connect_timeout)
+        except ConnectFailed as exc:  # DNS, refused, TLS handshake, connect timeout: the request never left
+            if exc.timed_out:
+                raise IlinkUnreachable(f"iLink did not accept a connection in time ({endpoint})",
+                                       endpoint=endpoint) from None
+            raise IlinkUnreachable(f"iLink cannot be reached ({endpoint}): {exc.reason}", endpoint=endpoint) from None
+        except NoAnswer as exc:  # the request left
+            if exc.timed_out:
+                raise IlinkInDoubt(f"iLink did not answer {endpoint} within {seconds:g} s", endpoint=endpoint,
+                                   timed_out=True) from None
+            raise IlinkInDoubt(f"the connection to iLink broke during {endpoint} ({exc.reason})",
                                endpoint=endpoint) from None
-        return _read_answer(endpoint, status, raw)
+        return _read_answer(endpoint, resp.status, resp.body)
 
 
 def _read_answer(endpoint: str, status: int, raw: bytes) -> dict[str, Any]:

@@ -21,9 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from bridge.wechat.ilink.api import DEFAULT_CDN_BASE_URL, IlinkClient
 from bridge.wechat.ilink.errors import IlinkInDoubt, IlinkRefused, IlinkUnreachable
 from bridge.wechat.ilink.models import Accepted, ItemType, MediaType
@@ -36,6 +33,10 @@ ENCRYPT_TYPE = 1
 
 def encrypt(plaintext: bytes, key: bytes) -> bytes:
     """AES-128-ECB with PKCS7 padding (Node's createCipheriv("aes-128-ecb") default)."""
+    # Imported here: cryptography costs ~6 MB, paid only by a bridge that sends a file.
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()
     # ECB is iLink's choice, not ours: the CDN decrypts exactly this.
@@ -45,6 +46,9 @@ def encrypt(plaintext: bytes, key: bytes) -> bytes:
 
 def decrypt(ciphertext: bytes, key: bytes) -> bytes:
     """The inverse of `encrypt` (the fake server's side, and inbound media)."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()
     padded = decryptor.update(ciphertext) + decryptor.finalize()
     unpadder = padding.PKCS7(128).unpadder()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 
-import aiohttp
 import pytest
 
-from bridge.wechat.ilink.api import BOT_AGENT, IlinkClient
+from bridge.wechat.ilink.api import BOT_AGENT, IlinkClient, Session, new_session
 from tests.support.fake_ilink import Bot, FakeIlink
 from tests.support.waiting import wait_for_async
 
@@ -21,8 +20,8 @@ def fake() -> Iterator[FakeIlink]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
+async def session() -> AsyncIterator[Session]:
+    async with new_session() as s:
         yield s
 
 
@@ -32,7 +31,7 @@ def alice(fake: FakeIlink) -> Bot:
 
 
 @pytest.fixture
-def client(fake: FakeIlink, session: aiohttp.ClientSession, alice: Bot) -> IlinkClient:
+def client(fake: FakeIlink, session: Session, alice: Bot) -> IlinkClient:
     return IlinkClient(session=session, base_url=fake.base_url, token=alice.token, bot_agent=BOT_AGENT)
 
 

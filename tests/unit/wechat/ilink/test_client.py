@@ -6,12 +6,11 @@ import asyncio
 import base64
 import socket
 
-import aiohttp
 import pytest
 
 from bridge.errors import GatewayUnavailable, SendInDoubt
 from bridge.wechat.ilink import cdn
-from bridge.wechat.ilink.api import IlinkClient
+from bridge.wechat.ilink.api import IlinkClient, Session
 from bridge.wechat.ilink.errors import (
     IlinkInDoubt,
     IlinkTokenRefused,
@@ -130,7 +129,7 @@ async def test_an_expired_session_is_errcode_minus_14_for_sends_and_polls(
 
 
 async def test_getconfig_tells_a_good_token_from_an_unknown_one(
-        fake: FakeIlink, client: IlinkClient, session: aiohttp.ClientSession, alice: Bot) -> None:
+        fake: FakeIlink, client: IlinkClient, session: Session, alice: Bot) -> None:
     assert await client.get_config(user_id=alice.user_id)
     stranger = IlinkClient(session=session, base_url=fake.base_url, token="not-a-token", bot_agent=BOT_AGENT)
     with pytest.raises(SessionExpired):
@@ -142,7 +141,7 @@ async def test_getconfig_tells_a_good_token_from_an_unknown_one(
 
 
 async def test_a_host_that_does_not_answer_is_unreachable_before_anything_left(
-        session: aiohttp.ClientSession) -> None:
+        session: Session) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -153,7 +152,7 @@ async def test_a_host_that_does_not_answer_is_unreachable_before_anything_left(
 
 
 async def test_a_send_whose_answer_never_comes_is_in_doubt_though_it_arrived(
-        fake: FakeIlink, session: aiohttp.ClientSession, alice: Bot) -> None:
+        fake: FakeIlink, session: Session, alice: Bot) -> None:
     client = IlinkClient(session=session, base_url=fake.base_url, token=alice.token, bot_agent=BOT_AGENT,
                          api_timeout=0.5)
     ctx = fake.push(alice.user_id, "hi")

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import aiohttp
 import pytest
 
-from bridge.wechat.ilink.api import IlinkClient
+from bridge.wechat.ilink.api import IlinkClient, Session
 from bridge.wechat.ilink.errors import LoginFailed, LoginFailure
 from bridge.wechat.ilink.login import AlreadyBound, Bound, qr_login
 from bridge.wechat.ilink.models import QrCode
@@ -41,17 +40,17 @@ class Person:
         return self.codes.pop(0)
 
 
-def login_client(fake: FakeIlink, session: aiohttp.ClientSession) -> IlinkClient:
+def login_client(fake: FakeIlink, session: Session) -> IlinkClient:
     return IlinkClient(session=session, base_url=fake.base_url, bot_agent=BOT_AGENT)
 
 
-async def login(fake: FakeIlink, session: aiohttp.ClientSession, person: Person, **kw: object) -> Bound | AlreadyBound:
+async def login(fake: FakeIlink, session: Session, person: Person, **kw: object) -> Bound | AlreadyBound:
     return await qr_login(login_client(fake, session), person, redirect_base=lambda host: f"http://{host}",
                           poll_pause=0.0, **kw)  # type: ignore[arg-type]
 
 
 async def test_scan_and_confirm_bind_the_person_and_name_the_host_for_later_calls(
-        fake: FakeIlink, session: aiohttp.ClientSession) -> None:
+        fake: FakeIlink, session: Session) -> None:
     person = Person(on_qr=lambda _: fake.scan("alice@im.wechat"), on_scanned=fake.confirm)
     bound = await login(fake, session, person)
     assert isinstance(bound, Bound)
@@ -71,7 +70,7 @@ async def test_scan_and_confirm_bind_the_person_and_name_the_host_for_later_call
     assert fake.requests[-1].port == fake.second_port
 
 
-async def test_a_scan_in_another_data_centre_is_followed_there(fake: FakeIlink, session: aiohttp.ClientSession) -> None:
+async def test_a_scan_in_another_data_centre_is_followed_there(fake: FakeIlink, session: Session) -> None:
     person = Person(on_qr=lambda _: fake.scan("bob@im.wechat", redirect=True), on_scanned=fake.confirm)
     bound = await login(fake, session, person)
     assert isinstance(bound, Bound) and bound.user_id == "bob@im.wechat"
@@ -80,7 +79,7 @@ async def test_a_scan_in_another_data_centre_is_followed_there(fake: FakeIlink, 
 
 
 async def test_the_number_from_the_phone_is_asked_again_when_wrong(
-        fake: FakeIlink, session: aiohttp.ClientSession) -> None:
+        fake: FakeIlink, session: Session) -> None:
     person = Person(on_qr=lambda _: fake.scan("carol@im.wechat", verify_code="42"), on_scanned=fake.confirm,
                     codes=("41", "42"))
     bound = await login(fake, session, person)
@@ -91,7 +90,7 @@ async def test_the_number_from_the_phone_is_asked_again_when_wrong(
 
 
 async def test_wrong_numbers_too_often_end_in_a_fresh_code_and_then_a_clear_failure(
-        fake: FakeIlink, session: aiohttp.ClientSession) -> None:
+        fake: FakeIlink, session: Session) -> None:
     fake.verify_attempts = 1
     person = Person(on_qr=lambda _: fake.scan("dan@im.wechat", verify_code="42"), codes=("1",) * 3)
     with pytest.raises(LoginFailed) as failed:
@@ -101,7 +100,7 @@ async def test_wrong_numbers_too_often_end_in_a_fresh_code_and_then_a_clear_fail
 
 
 async def test_an_expired_code_is_replaced_and_the_fresh_one_works(
-        fake: FakeIlink, session: aiohttp.ClientSession) -> None:
+        fake: FakeIlink, session: Session) -> None:
     person = Person(on_qr=lambda attempt: fake.expire_qr() if attempt == 1 else fake.scan("erin@im.wechat"),
                     on_scanned=fake.confirm)
     bound = await login(fake, session, person)
@@ -110,7 +109,7 @@ async def test_an_expired_code_is_replaced_and_the_fresh_one_works(
 
 
 async def test_a_code_expiring_three_times_ends_with_a_sentence_saying_so(
-        fake: FakeIlink, session: aiohttp.ClientSession) -> None:
+        fake: FakeIlink, session: Session) -> None:
     person = Person(on_qr=lambda _: fake.expire_qr())
     with pytest.raises(LoginFailed, match="expired 3 times") as failed:
         await login(fake, session, person)
@@ -118,7 +117,7 @@ async def test_a_code_expiring_three_times_ends_with_a_sentence_saying_so(
     assert len(fake.logins) == 3
 
 
-async def test_a_person_already_bound_here_is_told_so(fake: FakeIlink, session: aiohttp.ClientSession) -> None:
+async def test_a_person_already_bound_here_is_told_so(fake: FakeIlink, session: Session) -> None:
     bot = fake.add_bot("frank@im.wechat")
     person = Person(on_qr=lambda _: fake.scan("frank@im.wechat"))
     outcome = await login(fake, session, person, local_tokens=[bot.token])
@@ -126,7 +125,7 @@ async def test_a_person_already_bound_here_is_told_so(fake: FakeIlink, session: 
     assert fake.login.local_tokens == [bot.token]
 
 
-async def test_nobody_scanning_ends_at_the_deadline(fake: FakeIlink, session: aiohttp.ClientSession) -> None:
+async def test_nobody_scanning_ends_at_the_deadline(fake: FakeIlink, session: Session) -> None:
     fake.qr_hold = 0.05
     person = Person(on_qr=lambda _: None)
     with pytest.raises(LoginFailed) as failed:
@@ -134,7 +133,7 @@ async def test_nobody_scanning_ends_at_the_deadline(fake: FakeIlink, session: ai
     assert failed.value.reason is LoginFailure.TIMED_OUT
 
 
-async def test_no_qr_code_from_ilink_is_a_failed_login(session: aiohttp.ClientSession) -> None:
+async def test_no_qr_code_from_ilink_is_a_failed_login(session: Session) -> None:
     client = IlinkClient(session=session, base_url="http://127.0.0.1:9", bot_agent=BOT_AGENT)
     with pytest.raises(LoginFailed) as failed:
         await qr_login(client, Person(on_qr=lambda _: None))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import aiohttp
 import pytest
 
-from bridge.wechat.ilink.api import IlinkClient
+from bridge.wechat.ilink.api import IlinkClient, Session
 from bridge.wechat.ilink.login import Bound, qr_login
 from bridge.wechat.ilink.models import QrCode
 from tests.support.fake_ilink import FakeIlink
@@ -28,7 +27,7 @@ class Ui:
         raise AssertionError("not asked")
 
 
-async def test_login_poll_and_send_log_no_secret(fake: FakeIlink, session: aiohttp.ClientSession,
+async def test_login_poll_and_send_log_no_secret(fake: FakeIlink, session: Session,
                                                  caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     login = IlinkClient(session=session, base_url=fake.base_url, bot_agent=BOT_AGENT)

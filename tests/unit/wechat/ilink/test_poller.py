@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from bridge.wechat.ilink.api import IlinkClient
+from bridge.wechat.ilink.api import IlinkClient, new_session
 from bridge.wechat.ilink.credentials import CredentialStore
 from bridge.wechat.ilink.models import InboundMessage
 from bridge.wechat.ilink.poller import Poller, PollTuning
@@ -128,7 +127,7 @@ async def test_an_expired_session_pauses_the_poll_then_tries_once_more(
 async def test_failures_are_retried_after_2_s_and_backed_off_30_s_after_three(
         store: CredentialStore) -> None:
     events, clock = Events(), Clock()
-    async with aiohttp.ClientSession() as session:
+    async with new_session() as session:
         client = IlinkClient(session=session, base_url="http://127.0.0.1:9", token="t", bot_agent="x/1")
         p = poller(client, store, events, clock, Window(policy=WindowPolicy()))
         for _ in range(4):

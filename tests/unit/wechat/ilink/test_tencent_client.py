@@ -16,10 +16,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from bridge.wechat.ilink.api import IlinkClient
+from bridge.wechat.ilink.api import IlinkClient, new_session
 from tests.support.fake_ilink import Bot, FakeIlink, Request
 from tests.support.waiting import wait_for
 from tests.unit.wechat.ilink.conftest import BOT_AGENT
@@ -97,7 +96,7 @@ def sendmessages(fake: FakeIlink) -> list[Request]:
 async def send_like_tencent(fake: FakeIlink, token: str, context_token: str) -> None:
     fake.budget = 4
     fake.restore_session("alice@im.wechat")
-    async with aiohttp.ClientSession() as session:
+    async with new_session() as session:
         client = IlinkClient(session=session, base_url=fake.second_url, token=token, bot_agent=BOT_AGENT)
         await client.send_text(to_user_id="alice@im.wechat", text="ours", context_token=context_token)
 
