@@ -31,6 +31,16 @@ def test_the_bridge_image_has_python_3_13_and_no_build_tools(images: Images) -> 
     assert run(images.bridge, "ls /var/lib/apt/lists | wc -l").strip() == "0"  # apt-get clean and lists gone
 
 
+def test_the_bridge_image_starts_without_compiling_anything(images: Images) -> None:
+    # Every module a start and the health check import has its bytecode in the image (the bridge user
+    # cannot write it there): nothing is compiled again at each start.
+    probe = ("import os, sys; from bridge.cli import main; from bridge.config.loader import load_config; "
+             "import bridge.app, bridge.wechat.official, bridge.wechat.client, bridge.fallback.apprise, "
+             "bridge.http.door; print(sorted(n for n, m in list(sys.modules.items()) "
+             "if getattr(m, '__cached__', None) and not os.path.exists(m.__cached__)))")
+    assert podman("run", "--rm", "--entrypoint", "python3", images.bridge, "-c", probe).stdout.strip() == "[]"
+
+
 def test_the_gateway_image_runs_debians_node_without_npm(images: Images) -> None:
     assert run(images.gateway, "node --version").startswith("v20.")
     assert run(images.gateway, "command -v npm gcc make || true").strip() == ""

@@ -10,7 +10,16 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bridge.i18n import CATALOG_DIR, LOCALES, catalog_path, normalize_locale, texts_for
+from bridge.i18n import (
+    CATALOG_DIR,
+    LOCALES,
+    CatalogError,
+    catalog_path,
+    compile_catalog,
+    normalize_locale,
+    read_catalog,
+    texts_for,
+)
 
 BRIDGE = Path(__file__).resolve().parents[2] / "bridge"
 TRANSLATED = [locale for locale in LOCALES if locale != "en"]
@@ -100,3 +109,42 @@ def test_the_page_script_writes_only_words_the_page_hands_it() -> None:
     assert asked and asked == handed
     # No word of its own: the only string literals it writes into the page are ids, names and the ellipsis.
     assert re.findall(r"textContent = '([^']*)'", script) == ["…", "…"]
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+def test_the_bridges_own_reader_reads_each_catalog_as_babel_does(locale: str) -> None:
+    with catalog_path(locale).open("rb") as po:
+        catalog = read_po(po, abort_invalid=True)
+    babel = {(f"{m.context}\x04" if m.context else "") + m.id: m.string for m in catalog if m.id and m.string}
+    ours = read_catalog(catalog_path(locale))
+    assert {k: v for k, v in ours.items() if k} == babel
+    assert "charset=UTF-8" in ours[""]
+
+
+def test_fuzzy_obsolete_untranslated_plural_and_escaped_entries(tmp_path: Path) -> None:
+    po = tmp_path / "x.po"
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n"Plural-Forms: nplurals=1; plural=0;\\n"\n\n'
+                  '#, fuzzy\nmsgid "guess"\nmsgstr "猜"\n\n'
+                  '#~ msgid "gone"\n#~ msgstr "走了"\n\n'
+                  'msgid "empty"\nmsgstr ""\n\n'
+                  'msgid "one file"\nmsgid_plural "{n} files"\nmsgstr[0] "{n} 个文件"\n\n'
+                  'msgctxt "tab"\nmsgid "a\\tb"\nmsgstr ""\n"第一行\\n"\n"第二行 \\"引号\\""\n', encoding="utf-8")
+    assert {k: v for k, v in read_catalog(po).items() if k} == {
+        "one file\0{n} files": "{n} 个文件", "tab\x04a\tb": '第一行\n第二行 "引号"'}
+    texts = compile_catalog(po)
+    assert texts.ngettext("one file", "{n} files", 3) == "{n} 个文件"
+    assert texts.pgettext("tab", "a\tb") == '第一行\n第二行 "引号"'
+    assert (texts.gettext("guess"), texts.gettext("empty")) == ("guess", "empty")  # English where not translated
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ('msgid "a"\nmsgstr "b\n', r"x\.po:2: not a quoted string"),
+    ('msgid "a"\nmsgstr "b \\q"\n', r"x\.po:2: an unknown escape \\q"),
+    ('msgid "a"\nmsgtext "b"\n', r"x\.po:2: 'msgtext' is not a PO keyword"),
+    ('"stray"\n', r"x\.po:1: a string that continues nothing"),
+])
+def test_a_broken_catalog_names_the_file_and_line(tmp_path: Path, text: str, error: str) -> None:
+    po = tmp_path / "x.po"
+    po.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError, match=error):
+        read_catalog(po)
