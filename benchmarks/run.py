@@ -7,7 +7,7 @@ prints one table, and appends it with the machine, date, commit and load to benc
 `--only figures` runs the five steps issue 14 asks for (size, import, idle-rss, bare, end-to-end).
 
 - size: MB of a fresh venv (same Python, in a temp dir, deleted after) after `pip install .` of
-  this checkout's files, with its largest packages (benchmarks/footprint.py).
+  this checkout's files, with its largest packages (benchmarks/install.py).
 - import: `import bridge.app` in a fresh interpreter, median of 7 (bytecode cached), and the
   packages that cost most under `-X importtime`.
 - idle-rss: RSS of a bridge logged in with its rooms resolved, 3 s after.
@@ -53,7 +53,7 @@ from typing import IO, Any
 
 import aiomqtt
 
-from benchmarks import footprint
+from benchmarks import install
 from tests.support.bridge_process import BridgeProcess
 from tests.support.broker import MosquittoBroker
 from tests.support.gateway import MockGateway
@@ -62,7 +62,7 @@ from tests.support.mqtt_client import TestClient
 #: Where this benchmark's code lives, and the checkout it measures (where `bridge` and `tests`
 #: are imported from). They differ only in the runs `--compare-with` starts.
 BENCH_ROOT = Path(__file__).resolve().parent.parent
-CHECKOUT = footprint.CHECKOUT
+CHECKOUT = install.CHECKOUT
 RESULTS = BENCH_ROOT / "benchmarks" / "RESULTS.md"
 OPS = "room-ops@chatroom"
 #: The gateway's world; a copy of the integration tests' WORLD, so the benchmark does not import
@@ -348,7 +348,7 @@ def idle_rss(bench: Bench, figures: Figures, settle: float = 3.0) -> None:
 
 
 def installed(figures: Figures) -> None:
-    total, distributions, largest = footprint.installed_size()
+    total, distributions, largest = install.installed_size()
     figures.add("installed size of a fresh `pip install .` venv (pip included)",
                 f"{total:.0f} MB, {distributions} distributions; largest: "
                 + ", ".join(f"{name} {mb:.0f}" for name, mb in largest),
@@ -356,7 +356,7 @@ def installed(figures: Figures) -> None:
 
 
 def imports(figures: Figures) -> None:
-    median, best, heaviest = footprint.import_time()
+    median, best, heaviest = install.import_time()
     figures.add("import time of bridge.app, fresh interpreter (median of 7, best)",
                 f"{median * 1000:.0f} ms, best {best * 1000:.0f} ms; under -X importtime: "
                 + ", ".join(f"{name} {ms:.0f} ms" for name, ms in heaviest),

@@ -9,11 +9,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from bridge import __version__
 from bridge.config.loader import load_config
 from bridge.config.models import Config
-from bridge.errors import ConfigError, ConfigProblem, OutboxError, StartupError
+from bridge.errors import ConfigError, ConfigProblem, FallbackError, OutboxError, StartupError
 from bridge.fallback.rules import secret_parts
 from bridge.pipeline.runtime import Runtime
 
@@ -64,23 +65,36 @@ def _setup_logging(config: Config) -> None:
     logging.getLogger("grpc").setLevel(logging.INFO)
 
 
-def _load(path: str) -> Config:
+_FallbackCheck = Literal["here", "apart", "skip"]
+#: Where each command checks the fallback's URLs (`_check_fallback`); the others check them here.
+_FALLBACK_CHECK: dict[str, _FallbackCheck] = {"run": "apart", "health": "skip"}
+
+
+def _load(path: str, *, fallback: _FallbackCheck = "here") -> Config:
     config = load_config(path)
     Runtime.compile(config)  # template syntax errors (templates, `when`, throttle keys) are config errors too
-    _check_fallback(config, path)
+    if fallback != "skip":
+        _check_fallback(config, path, apart=fallback == "apart")
     return config
 
 
-def _check_fallback(config: Config, path: str) -> None:
-    """Every fallback URL through Apprise's own parser; Apprise itself, when one is configured."""
+def _check_fallback(config: Config, path: str, *, apart: bool) -> None:
+    """Every fallback URL through Apprise's own parser; Apprise itself, when one is configured.
+
+    `apart`: in a child process, so that a running bridge loads Apprise only at its first fallback send.
+    """
     if not config.fallback.enabled:
         return
-    from bridge.fallback.apprise import missing, url_problems
+    from bridge.fallback.apprise import check_apart, missing, url_problems
 
-    problem = missing()
+    urls = [url.get_secret_value() for url in config.fallback.urls]
+    try:
+        problem, problems = check_apart(urls) if apart else (missing(), [])
+    except FallbackError as exc:
+        raise ConfigError([ConfigProblem(path, "fallback.urls", str(exc))]) from None
     if problem is not None:
         raise ConfigError([ConfigProblem(path, "fallback.urls", problem)])
-    problems = url_problems([url.get_secret_value() for url in config.fallback.urls])
+    problems = problems if apart else url_problems(urls)
     if problems:
         raise ConfigError([ConfigProblem(path, f"fallback.urls[{index}]", text) for index, text in problems])
 
@@ -137,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _doctor(args.config)
 
     try:
-        config = _load(args.config)
+        # `run` checks the fallback's URLs apart (Apprise stays out of the running bridge until needed);
+        # `health`, every minute in a container, does not check them at all: it only asks the bridge.
+        config = _load(args.config, fallback=_FALLBACK_CHECK.get(args.command, "here"))
     except ConfigError as exc:
         _print_problems(exc)
         return EXIT_CONFIG

@@ -21,7 +21,7 @@
     │   └── Unsupported      the transport does not do this at all (UNIMPLEMENTED): never retried;
     │                        `capability` says what it lacks, the delivery goes out without it
     ├── OutboxError          the outbox database cannot be opened, read or written
-    ├── FallbackError        Apprise is missing, or cannot use a fallback URL (`bridge.fallback_apprise`)
+    ├── FallbackError        Apprise is missing, or cannot use a fallback URL (`bridge.fallback.apprise`)
     └── BrokerUnavailable    a one-shot MQTT client (the `health` command) cannot reach the broker
 
 `EventRejected` ends in a `rejected` delivery report whose `error` is `str(exc)`, so the

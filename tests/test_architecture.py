@@ -342,3 +342,10 @@ def test_each_part_of_the_config_loads_its_library() -> None:
     loaded = _loaded_by({"rooms": {"ops": {"topic": "Ops"}}, "wechaty": {"token": "t"},
                          "http": {"enabled": True, "token": "a-long-enough-token-123456"}})
     assert {"grpc", "prometheus_client", "aiohttp.web", "bridge.http.door"} <= loaded
+
+
+def test_apprise_waits_for_the_first_fallback_send() -> None:
+    # All ~130 of Apprise's service modules, and cryptography with them: a bridge whose WeChat never
+    # goes away does not carry them (tests/integration/test_fallback.py sends through it).
+    loaded = _loaded_by({"rooms": {"me": {"ilink": "alice"}}, "fallback": {"urls": ["ntfy://ntfy.example.com/t"]}})
+    assert "bridge.fallback.apprise" in loaded and "apprise" not in loaded and "cryptography" not in loaded

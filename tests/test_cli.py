@@ -123,6 +123,17 @@ def test_check_names_each_wrong_fallback_url_by_place_and_scheme_only(tmp_path: 
     assert "TopSecret9" not in result.stderr and "SecretBogus1" not in result.stderr
 
 
+def test_run_refuses_a_wrong_fallback_url_with_checks_words_though_it_checks_apart(tmp_path: Path) -> None:
+    # `run` checks the URLs in a child process (Apprise stays out of the bridge until its first send).
+    path = write_config(tmp_path, "fallback:\n  urls: ['ntfy://ntfy.example.com/t', 'bogus://SecretBogus1@host']\n")
+    result = cli("run", "--config", str(path))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "configuration has 1 problem(s):\n"
+        f"  {path}: fallback.urls[1]: bogus://…: Apprise has no service for the scheme 'bogus' "
+        "(its list: https://github.com/caronc/apprise/wiki)\n")
+
+
 def test_check_accepts_good_fallback_urls_and_an_always_route_needs_them(tmp_path: Path) -> None:
     good = write_config(tmp_path, "fallback:\n  urls: ['ntfy://ntfy.example.com/home', 'wecombot://693a91f6-7a0c-4bc4-97a0-0ec2f1fa5aaa']\n")
     assert cli("check", "--config", str(good)).returncode == 0

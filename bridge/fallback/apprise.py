@@ -7,16 +7,24 @@ every service are set from `fallback.timeout`, and the whole call is bounded aga
 send waits longer than that. A try that ran into a time-out may have reached the service: it is
 reported `in_doubt`, and the caller sends it again at most once (`bridge.outbox.sending.MAX_DOUBTS`).
 
-Apprise is imported when first used, so that `check` can say what to install when it is missing.
+Apprise is imported when first used: by `check`, which says what to install when it is missing,
+and by a running bridge at its first fallback send. Apprise loads all of its ~130 service modules
+(and cryptography with them): ~14 MB that a bridge whose WeChat never goes away would carry for
+nothing. So `bridge run` checks the URLs in a short-lived child process instead (`check_apart`,
+this module run as `python -m bridge.fallback.apprise`), with the same sentences as `check`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from bridge.config.models import FallbackSettings
 from bridge.errors import FallbackError
@@ -65,8 +73,25 @@ def url_problems(urls: Sequence[str]) -> list[tuple[int, str]]:
     return problems
 
 
+#: How long the child checking the URLs may take (it imports Apprise: a few seconds on a small machine).
+CHECK_SECONDS = 60.0
+
+
+def check_apart(urls: Sequence[str]) -> tuple[str | None, list[tuple[int, str]]]:
+    """`missing()` and `url_problems(urls)`, worked out in a child process that imports Apprise so that
+    this one does not. The URLs go through stdin, never the command line (`ps` would show them)."""
+    try:
+        done = subprocess.run([sys.executable, "-m", __name__], input=orjson.dumps(list(urls)), capture_output=True,
+                              timeout=CHECK_SECONDS, check=True)
+        answer = orjson.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, orjson.JSONDecodeError) as exc:
+        raise FallbackError(f"the fallback URLs could not be checked ({type(exc).__name__})") from None
+    return answer["missing"], [(index, text) for index, text in answer["problems"]]
+
+
 class AppriseNotifier:
-    """Sends one notification through every configured URL; built once at start-up."""
+    """Sends one notification through every configured URL; built once at start-up, the URLs checked
+    before (`bridge.cli`). Apprise is loaded and each URL's service made at the first send."""
 
     @classmethod
     def of(cls, settings: FallbackSettings) -> AppriseNotifier | None:
@@ -76,33 +101,42 @@ class AppriseNotifier:
         return cls([url.get_secret_value() for url in settings.urls], timeout=settings.timeout)
 
     def __init__(self, urls: Sequence[str], *, timeout: float) -> None:
-        missing_library = missing()
-        if missing_library:
-            raise FallbackError(missing_library)
-        problems = url_problems(urls)
-        if problems:
-            raise FallbackError("; ".join(f"fallback.urls[{index}]: {problem}" for index, problem in problems))
-        import apprise
-
+        self._urls = tuple(urls)
         self._timeout = timeout
-        self._services: list[tuple[str, NotifyBase]] = []
-        for url in urls:
-            service = apprise.Apprise.instantiate(url)
-            assert service is not None  # checked just above
-            # Each half of the time-out to connecting and to reading the answer: a send is over within it.
-            service.socket_connect_timeout = timeout / 2
-            service.socket_read_timeout = timeout / 2
-            self._services.append((scheme(url), service))
+        self._services: list[tuple[str, NotifyBase]] | None = None
+        self._unusable: tuple[str, ...] = ()
 
     @property
     def schemes(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self._services)
+        return tuple(scheme(url) for url in self._urls)
+
+    def _ready(self) -> list[tuple[str, NotifyBase]]:
+        if self._services is None:
+            missing_library = missing()
+            if missing_library:
+                raise FallbackError(missing_library)
+            import apprise
+
+            self._services = []
+            for index, url in enumerate(self._urls):
+                service = apprise.Apprise.instantiate(url)
+                if service is None:  # checked at start-up; Apprise changed under a running bridge?
+                    log.warning("fallback: Apprise cannot use fallback.urls[%d] (%s://…)", index, scheme(url))
+                    self._unusable += (scheme(url),)
+                    continue
+                # Each half of the time-out to connecting and to reading the answer: a send is over within it.
+                service.socket_connect_timeout = self._timeout / 2
+                service.socket_read_timeout = self._timeout / 2
+                self._services.append((scheme(url), service))
+        return self._services
 
     async def send(self, title: str, body: str, *, picture: bytes | None = None) -> Notified:
         """Send through every URL at once; never raises for a service that fails."""
-        outcomes = await asyncio.gather(*(self._one(service, title, body, picture) for _, service in self._services))
-        via = tuple(name for (name, _), outcome in zip(self._services, outcomes, strict=True) if outcome == "sent")
-        failed = tuple(name for (name, _), outcome in zip(self._services, outcomes, strict=True) if outcome != "sent")
+        services = self._ready()
+        outcomes = await asyncio.gather(*(self._one(service, title, body, picture) for _, service in services))
+        via = tuple(name for (name, _), outcome in zip(services, outcomes, strict=True) if outcome == "sent")
+        failed = tuple(name for (name, _), outcome in zip(services, outcomes, strict=True) if outcome != "sent")
+        failed += self._unusable
         return Notified(via, failed, in_doubt="in_doubt" in outcomes)
 
     async def _one(self, service: NotifyBase, title: str, body: str, picture: bytes | None) -> str:
@@ -128,3 +162,9 @@ class AppriseNotifier:
         if result:
             return "sent"
         return "in_doubt" if time.monotonic() - started >= self._timeout / 2 * TIMED_OUT_SHARE else "failed"
+
+
+if __name__ == "__main__":  # check_apart's child: URLs as JSON on stdin, the answer as JSON on stdout
+    urls = orjson.loads(sys.stdin.buffer.read())
+    problem = missing()
+    sys.stdout.buffer.write(orjson.dumps({"missing": problem, "problems": [] if problem else url_problems(urls)}))

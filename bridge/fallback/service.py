@@ -3,7 +3,7 @@
 The loop: raise the outage alert or reminder that is due (`bridge.fallback.OutageWatch`), plan
 the sends of deliveries that need one (`priority: high` not delivered within `priority_after`,
 `failed` ones with `also_on_failed`; `fallback: always` ones were planned as they were stored),
-then claim the oldest send due and send it through every URL (`bridge.fallback_apprise`). One
+then claim the oldest send due and send it through every URL (`bridge.fallback.apprise`). One
 send at a time, its claim committed before it starts and its outcome after, as for WeChat: a
 restart resumes what was pending and sends what was under way again at most once.
 
@@ -52,7 +52,7 @@ EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class Notifier(Protocol):
-    """Every fallback URL (`bridge.fallback_apprise.AppriseNotifier`); never raises for a failed service."""
+    """Every fallback URL (`bridge.fallback.apprise.AppriseNotifier`); never raises for a failed service."""
 
     @property
     def schemes(self) -> tuple[str, ...]: ...

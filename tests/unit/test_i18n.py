@@ -123,7 +123,8 @@ def test_the_bridges_own_reader_reads_each_catalog_as_babel_does(locale: str) ->
 
 def test_fuzzy_obsolete_untranslated_plural_and_escaped_entries(tmp_path: Path) -> None:
     po = tmp_path / "x.po"
-    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n"Plural-Forms: nplurals=1; plural=0;\\n"\n\n'
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n'
+                  '"Plural-Forms: nplurals=1; plural=0;\\n"\n\n'
                   '#, fuzzy\nmsgid "guess"\nmsgstr "猜"\n\n'
                   '#~ msgid "gone"\n#~ msgstr "走了"\n\n'
                   'msgid "empty"\nmsgstr ""\n\n'
