@@ -51,13 +51,20 @@ DEFAULT_FIXTURE: dict[str, Any] = {
 
 _STDERR_TAIL_LINES = 200
 
+#: The Node options the gateway image sets (`ENV NODE_OPTIONS` in docker/gateway.Dockerfile, which
+#: says why; tests/test_docker.py checks the two agree), so tests and benchmarks run the gateway as
+#: the image does.
+NODE_OPTIONS = "--max-semi-space-size=1"
+
 
 def gateway_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a gateway process: ours without any WECHATY_* variable, plus ``extra``.
+    """The environment for a gateway process: ours without any WECHATY_* variable, with the image's
+    NODE_OPTIONS, plus ``extra``.
 
-    A WECHATY_* variable the developer happens to have set must not change what a test runs.
+    A WECHATY_* variable or NODE_OPTIONS the developer happens to have set must not change what a test runs.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("WECHATY_")}
+    env["NODE_OPTIONS"] = NODE_OPTIONS
     env.update(extra or {})
     return env
 
