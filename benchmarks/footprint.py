@@ -50,7 +50,9 @@ class Row:
     idle_cpu_pct: float | None = None
     wakeups_s: float | None = None
     rss_after: str = ""
+    growth: float | None = None
     latency: str = ""
+    p99_ms: float | None = None
     note: str = ""
 
 
@@ -152,7 +154,7 @@ def idle(pid: int, seconds: float = IDLE_SECONDS) -> tuple[float, float, float]:
             (switches() - woke) / spent)
 
 
-def deliver(setup: Setup, pid: int, checkpoints: tuple[int, ...], chunk: int) -> str:
+def deliver(setup: Setup, pid: int, checkpoints: tuple[int, ...], chunk: int) -> tuple[str, float]:
     """RSS after each checkpoint of delivered events (rows delivered in the outbox: the official bot folds
     a burst into digests), fed `chunk` at a time."""
     done, found = 0, []
@@ -170,7 +172,8 @@ def deliver(setup: Setup, pid: int, checkpoints: tuple[int, ...], chunk: int) ->
                 timeout=600, poll=0.1), f"{setup.name}: stalled before {done}"
         found.append((checkpoint, bench.rss_kb(pid, "VmRSS") / 1024))
     first = found[0][1]
-    return ", ".join(f"{n:,}: {mb:.0f} MB" for n, mb in found) + f" (growth {found[-1][1] / first - 1:+.1%})"
+    growth = found[-1][1] / first - 1
+    return ", ".join(f"{n:,}: {mb:.0f} MB" for n, mb in found) + f" (growth {growth:+.1%})", growth
 
 
 def latency(setup: Setup, events: int = 1000, rate: float = 50.0) -> tuple[float, float]:
@@ -198,9 +201,38 @@ def measure(setup: Setup, checkpoints: tuple[int, ...], chunk: int, seconds: flo
     with setup.bridge() as (_, pid):
         row.idle_rss_mb, row.idle_cpu_pct, row.wakeups_s = idle(pid, seconds)
         p50, p99 = latency(setup)
-        row.latency = f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-        row.rss_after = deliver(setup, pid, checkpoints, chunk)
+        row.latency, row.p99_ms = f"p50 {p50:.1f} ms, p99 {p99:.1f} ms", p99
+        row.rss_after, row.growth = deliver(setup, pid, checkpoints, chunk)
     return row
+
+
+def in_image(image: str, workdir: Path, broker: MosquittoBroker, fake: FakeIlink, seconds: float) -> Row:
+    """The official bot alone inside the bridge image (Debian's Python 3.13, what the App runs), host network.
+
+    Needs rootful podman (scripts/setup_containers.sh): the container's process is read in /proc here.
+    """
+    setup = Setup("image", workdir, broker, gateway=None, fake=fake)  # binds alice in workdir/image-ilink
+    config, data = workdir / "image-config", workdir / "image-data"
+    config.mkdir()
+    data.mkdir()
+    (workdir / "image-ilink").rename(data / "ilink")
+    (config / "bridge.yaml").write_text(setup.config.read_text()
+                                        .replace(str(workdir / "image-ilink"), "/data/ilink")
+                                        .replace(str(workdir / "image.sqlite3"), "/data/outbox.sqlite3"))
+    subprocess.run(["chown", "-R", "10001", str(data)], check=True)  # the image's `bridge` user
+    name = f"footprint-{workdir.name}"
+    watcher = TestClient(broker.host, broker.port, ["wechat/bridge/rooms"])
+    subprocess.run(["podman", "run", "-d", "--name", name, "--network", "host", "-v", f"{config}:/config:ro",
+                    "-v", f"{data}:/data", image], check=True, capture_output=True)
+    try:
+        watcher.wait_for(lambda m: not m.retain, timeout=60, what="the bridge's rooms, live (in the image)")
+        pid = int(subprocess.run(["podman", "inspect", "--format", "{{.State.Pid}}", name], capture_output=True,
+                                 text=True, check=True).stdout)
+        rss, cpu, woke = idle(pid, seconds)
+        return Row(f"official bot only, in the image {image}", idle_rss_mb=rss, idle_cpu_pct=cpu, wakeups_s=woke)
+    finally:
+        watcher.close()
+        subprocess.run(["podman", "rm", "-f", name], check=False, capture_output=True)
 
 
 def gateway_process(workdir: Path, puppet: str, seconds: float) -> Row:
@@ -244,6 +276,11 @@ def verdicts(rows: dict[str, Row]) -> list[str]:
     if everything is not None and everything.idle_rss_mb is not None:
         found.append(f"everything on, idle RSS <= {TARGETS['all_rss_mb']:.0f} MB: {everything.idle_rss_mb:.1f} MB "
                      f"({'met' if everything.idle_rss_mb <= TARGETS['all_rss_mb'] else 'missed'})")
+    for row in (bot, rows.get("gateway link only"), everything):
+        if row is not None and row.growth is not None and row.p99_ms is not None:
+            found.append(f"{row.setup}: growth {row.growth:+.1%} (<= {TARGETS['growth']:.0%}: "
+                         f"{'met' if row.growth <= TARGETS['growth'] else 'missed'}), p99 {row.p99_ms:.1f} ms "
+                         f"(< {TARGETS['p99_ms']:.0f} ms: {'met' if row.p99_ms < TARGETS['p99_ms'] else 'missed'})")
     return found
 
 
@@ -267,6 +304,8 @@ def main() -> int:
     parser.add_argument("--skip", action="append", default=[],
                         choices=("bot", "gateway", "all", "processes", "mqttwarn"),
                         help="leave a setup out (repeatable)")
+    parser.add_argument("--image", help="also the official bot alone inside this built bridge image (rootful "
+                                        "podman, CONTAINERS_CONF as scripts/setup_containers.sh sets it)")
     args = parser.parse_args()
     checkpoints, bot_points = ((10_000, 100_000), (10_000, 20_000)) if not args.quick else ((500, 1_000),) * 2
     seconds = 5.0 if args.quick else IDLE_SECONDS
@@ -296,6 +335,10 @@ def main() -> int:
                     rows[name] = measure(make(), points, chunk, seconds)
                     rows[name].setup = name
                     print(table([rows[name]]).splitlines()[-1], flush=True)
+                if args.image:
+                    row = in_image(args.image, workdir, broker, fake, seconds)
+                    rows[row.setup] = row
+                    print(table([row]).splitlines()[-1], flush=True)
         finally:
             gateway.stop()
         for puppet in ("wechaty-puppet-mock", "wechaty-puppet-wechat4u") if "processes" not in args.skip else ():
