@@ -74,7 +74,9 @@ SECTIONS = {"Quick start": "快速上手",
             # the App and the images' sizes (issue 26)
             "Home Assistant App": "Home Assistant App",
             # the status page and /metrics (issue 18), and routes with state (issue 17), in Chinese too (issue 19)
-            "Status page": "状态页", "Metrics": "Prometheus 指标", "State, time and quiet hours": "状态、时长与免打扰"}
+            "Status page": "状态页", "Metrics": "Prometheus 指标", "State, time and quiet hours": "状态、时长与免打扰",
+            # what the bridge costs a small machine (issue 28)
+            "Performance": "资源占用"}
 
 
 def test_the_chinese_readme_covers_the_sections_a_user_needs() -> None:
@@ -234,3 +236,17 @@ def test_both_readmes_list_the_same_group_chat_routes() -> None:
     # The same sources, link for link.
     for (route, en_cells), (_, zh_cells) in zip(english, chinese, strict=True):
         assert re.findall(r"\]\(([^)]+)\)", en_cells[7]) == re.findall(r"\]\(([^)]+)\)", zh_cells[7]), route
+
+
+def footprint_figures(readme: str, heading: str, header: str) -> list[list[str]]:
+    """The figures of each row of the footprint table (issue 28), words and units left out."""
+    table = section(readme, heading).split(header, 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[2:-1] for line in table.splitlines()[2:]]
+    return [[" ".join(re.findall(r"[-+]?\d[\d,.]*", cell)) for cell in row] for row in rows]
+
+
+def test_both_readmes_give_the_same_footprint_figures() -> None:
+    english, chinese = ((ROOT / name).read_text() for name in READMES)
+    figures = footprint_figures(english, "Performance", "| setup | start-up |")
+    assert len(figures) == 7 and figures[0][:2] == ["0.28", "47"]
+    assert footprint_figures(chinese, "资源占用", "| 配置 | 启动 |") == figures
