@@ -81,7 +81,7 @@ def _load(path: str, *, fallback: _FallbackCheck = "here") -> Config:
 def _check_fallback(config: Config, path: str, *, apart: bool) -> None:
     """Every fallback URL through Apprise's own parser; Apprise itself, when one is configured.
 
-    `apart`: in a child process, so that a running bridge loads Apprise only at its first fallback send.
+    `apart`: in a child process, so that a running bridge loads Apprise only when a fallback send is due.
     """
     if not config.fallback.enabled:
         return

@@ -8,10 +8,11 @@ send waits longer than that. A try that ran into a time-out may have reached the
 reported `in_doubt`, and the caller sends it again at most once (`bridge.outbox.sending.MAX_DOUBTS`).
 
 Apprise is imported when first used: by `check`, which says what to install when it is missing,
-and by a running bridge at its first fallback send. Apprise loads all of its ~130 service modules
-(and cryptography with them): ~14 MB that a bridge whose WeChat never goes away would carry for
-nothing. So `bridge run` checks the URLs in a short-lived child process instead (`check_apart`,
-this module run as `python -m bridge.fallback.apprise`), with the same sentences as `check`.
+and by a running bridge a minute before its first fallback send is due (`prepare`). Apprise loads
+all of its ~130 service modules (and cryptography with them): ~14 MB that a bridge whose WeChat
+never goes away would carry for nothing. So `bridge run` checks the URLs in a short-lived child
+process instead (`check_apart`, this module run as `python -m bridge.fallback.apprise`), with the
+same sentences as `check`.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def check_apart(urls: Sequence[str]) -> tuple[str | None, list[tuple[int, str]]]
 
 class AppriseNotifier:
     """Sends one notification through every configured URL; built once at start-up, the URLs checked
-    before (`bridge.cli`). Apprise is loaded and each URL's service made at the first send."""
+    before (`bridge.cli`). Apprise is loaded and each URL's service made when a send is due soon
+    (`prepare`, called by the fallback service a minute ahead), or else at the first send."""
 
     @classmethod
     def of(cls, settings: FallbackSettings) -> AppriseNotifier | None:
@@ -105,34 +107,46 @@ class AppriseNotifier:
         self._timeout = timeout
         self._services: list[tuple[str, NotifyBase]] | None = None
         self._unusable: tuple[str, ...] = ()
+        self._making = asyncio.Lock()
 
     @property
     def schemes(self) -> tuple[str, ...]:
         return tuple(scheme(url) for url in self._urls)
 
-    def _ready(self) -> list[tuple[str, NotifyBase]]:
-        if self._services is None:
-            missing_library = missing()
-            if missing_library:
-                raise FallbackError(missing_library)
-            import apprise
+    async def prepare(self) -> None:
+        """Load Apprise and make the services now (an alert or escalation is due soon)."""
+        await self._ready()
 
-            self._services = []
-            for index, url in enumerate(self._urls):
-                service = apprise.Apprise.instantiate(url)
-                if service is None:  # checked at start-up; Apprise changed under a running bridge?
-                    log.warning("fallback: Apprise cannot use fallback.urls[%d] (%s://…)", index, scheme(url))
-                    self._unusable += (scheme(url),)
-                    continue
-                # Each half of the time-out to connecting and to reading the answer: a send is over within it.
-                service.socket_connect_timeout = self._timeout / 2
-                service.socket_read_timeout = self._timeout / 2
-                self._services.append((scheme(url), service))
+    async def _ready(self) -> list[tuple[str, NotifyBase]]:
+        async with self._making:
+            if self._services is None:
+                # Off the event loop: importing Apprise's ~130 modules takes a while on a small machine.
+                self._services = await asyncio.to_thread(self._make_services)
         return self._services
+
+    def _make_services(self) -> list[tuple[str, NotifyBase]]:
+        if missing():  # checked at start-up: only if Apprise was removed under a running bridge
+            log.error("fallback: the Apprise library cannot be imported: %s", INSTALL)
+            self._unusable = self.schemes
+            return []
+        import apprise
+
+        services = []
+        for index, url in enumerate(self._urls):
+            service = apprise.Apprise.instantiate(url)
+            if service is None:  # checked at start-up too, by the same Apprise
+                log.warning("fallback: Apprise cannot use fallback.urls[%d] (%s://…)", index, scheme(url))
+                self._unusable += (scheme(url),)
+                continue
+            # Each half of the time-out to connecting and to reading the answer: a send is over within it.
+            service.socket_connect_timeout = self._timeout / 2
+            service.socket_read_timeout = self._timeout / 2
+            services.append((scheme(url), service))
+        return services
 
     async def send(self, title: str, body: str, *, picture: bytes | None = None) -> Notified:
         """Send through every URL at once; never raises for a service that fails."""
-        services = self._ready()
+        services = await self._ready()
         outcomes = await asyncio.gather(*(self._one(service, title, body, picture) for _, service in services))
         via = tuple(name for (name, _), outcome in zip(services, outcomes, strict=True) if outcome == "sent")
         failed = tuple(name for (name, _), outcome in zip(services, outcomes, strict=True) if outcome != "sent")

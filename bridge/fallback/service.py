@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: The longest sleep: escalations are planned from the outbox, which other tasks fill.
 PLAN_SECONDS = 1.0
+#: How long before an alert, escalation or retry is due the notifier loads what it sends with
+#: (Apprise, a second or more on a small machine), so that the send itself is not late by that.
+PREPARE_AHEAD_SECONDS = 60.0
 #: The shortest: a wake-up computed a hair early must not spin.
 MIN_SLEEP_SECONDS = 0.01
 
@@ -56,6 +59,9 @@ class Notifier(Protocol):
 
     @property
     def schemes(self) -> tuple[str, ...]: ...
+
+    async def prepare(self) -> None:
+        """Load what sending needs, ahead of a send that is due soon; never raises."""
 
     async def send(self, title: str, body: str, *, picture: bytes | None = None) -> Notified: ...
 
@@ -73,6 +79,7 @@ class FallbackService:
         self._clock = clock or SystemClock()
         self._texts: Texts = texts_for(live.current.config.locale)
         self._watch: OutageWatch | None = None
+        self._preparing: asyncio.Task[None] | None = None
         self._state: LoginState | None = None
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -91,6 +98,8 @@ class FallbackService:
         """Finish the send under way, if any, and start no other."""
         self._stopping = True
         self._wake.set()
+        if self._preparing is not None:
+            self._preparing.cancel()
         if self.enabled:
             await self._stopped.wait()
 
@@ -156,7 +165,10 @@ class FallbackService:
         times = [await self._store.call(Outbox.next_fallback_attempt),
                  await self._store.call(Outbox.next_escalation, priority_after=self._settings.priority_after),
                  self._watch.next_due() if self._watch is not None else None]
-        return max(min([PLAN_SECONDS, *(t - now for t in times if t is not None)]), MIN_SLEEP_SECONDS)
+        due = [t - now for t in times if t is not None]
+        if due and min(due) <= PREPARE_AHEAD_SECONDS and self._preparing is None and self._notifier is not None:
+            self._preparing = asyncio.create_task(self._notifier.prepare(), name="fallback-prepare")
+        return max(min([PLAN_SECONDS, *due]), MIN_SLEEP_SECONDS)
 
     async def _apply(self, decide: Callable[[OutageWatch, float], OutageChange | None]) -> None:
         """Decide on the outage and store the decision with its alert, one decision at a time."""

@@ -144,6 +144,9 @@ class FakeNotifier:
     def schemes(self) -> tuple[str, ...]:
         return ("json",)
 
+    async def prepare(self) -> None:
+        pass
+
     async def send(self, title: str, body: str, *, picture: bytes | None = None) -> Notified:
         self.sent.append((title, body, picture))
         return self.answer
