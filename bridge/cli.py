@@ -85,16 +85,14 @@ def _check_fallback(config: Config, path: str, *, apart: bool) -> None:
     """
     if not config.fallback.enabled:
         return
-    from bridge.fallback.apprise import check_apart, missing, url_problems
+    from bridge.fallback.apprise import check, check_apart
 
-    urls = [url.get_secret_value() for url in config.fallback.urls]
     try:
-        problem, problems = check_apart(urls) if apart else (missing(), [])
+        problem, problems = (check_apart if apart else check)([url.get_secret_value() for url in config.fallback.urls])
     except FallbackError as exc:
         raise ConfigError([ConfigProblem(path, "fallback.urls", str(exc))]) from None
     if problem is not None:
         raise ConfigError([ConfigProblem(path, "fallback.urls", problem)])
-    problems = problems if apart else url_problems(urls)
     if problems:
         raise ConfigError([ConfigProblem(path, f"fallback.urls[{index}]", text) for index, text in problems])
 

@@ -74,13 +74,19 @@ def url_problems(urls: Sequence[str]) -> list[tuple[int, str]]:
     return problems
 
 
+def check(urls: Sequence[str]) -> tuple[str | None, list[tuple[int, str]]]:
+    """What to install (`missing()`), else the URLs Apprise refuses (`url_problems`)."""
+    problem = missing()
+    return problem, [] if problem else url_problems(urls)
+
+
 #: How long the child checking the URLs may take (it imports Apprise: a few seconds on a small machine).
 CHECK_SECONDS = 60.0
 
 
 def check_apart(urls: Sequence[str]) -> tuple[str | None, list[tuple[int, str]]]:
-    """`missing()` and `url_problems(urls)`, worked out in a child process that imports Apprise so that
-    this one does not. The URLs go through stdin, never the command line (`ps` would show them)."""
+    """`check(urls)`, worked out in a child process that imports Apprise so that this one does not.
+    The URLs go through stdin, never the command line (`ps` would show them)."""
     try:
         done = subprocess.run([sys.executable, "-m", __name__], input=orjson.dumps(list(urls)), capture_output=True,
                               timeout=CHECK_SECONDS, check=True)
@@ -179,6 +185,5 @@ class AppriseNotifier:
 
 
 if __name__ == "__main__":  # check_apart's child: URLs as JSON on stdin, the answer as JSON on stdout
-    urls = orjson.loads(sys.stdin.buffer.read())
-    problem = missing()
-    sys.stdout.buffer.write(orjson.dumps({"missing": problem, "problems": [] if problem else url_problems(urls)}))
+    problem, problems = check(orjson.loads(sys.stdin.buffer.read()))
+    sys.stdout.buffer.write(orjson.dumps({"missing": problem, "problems": problems}))
